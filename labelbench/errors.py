@@ -1,0 +1,42 @@
+"""Errors a user can cause. Each renders as one line: where, which field, what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LabelbenchError(Exception):
+    """An error the CLI reports as one line on stderr with exit code 2."""
+
+
+class InputError(LabelbenchError):
+    """Bad user input: a data file, a config, a template. Names the file, the place and the field."""
+
+    def __init__(
+        self,
+        source: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        record: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.source = str(source)
+        self.line = line
+        self.record = record
+        self.field = field
+        self.message = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}"
+        elif self.record is not None:
+            where += f" record {self.record}"
+        field = f" field '{self.field}':" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+class ModelError(LabelbenchError):
+    """A model that is missing, broken or not allowed to load; the message says how to get it."""

@@ -1,0 +1,92 @@
+"""Shared fixtures: paths to the real data and a tiny random causal LM built in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("LABELBENCH_DATA_DIR", REPO.parent / "shared" / "data"))
+
+TINY_CORPUS = [
+    "Which summary is better? Preferred Summary=1",
+    "Which response is better? Preferred Response=2",
+    "The post says the user wants advice about a friend and a job.",
+    "Summary 1: short. Summary 2: a much longer summary of the post.",
+    "Rationale: the first one covers the main point. Rating: 7 out of 10.",
+    "Human: hello there Assistant: hi, how can I help you today?",
+    "0 1 2 3 4 5 6 7 8 9 10 = : . , ? ! ( ) [ ] \n",
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"human preference data not found at {DATA_DIR}")
+    return DATA_DIR
+
+
+def build_tiny_tokenizer(vocab_size: int = 300):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(TINY_CORPUS, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+    )
+
+
+def build_tiny_model(tokenizer, seed: int = 0, num_layers: int = 2):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_tokenizer):
+    """(model, tokenizer): a 2-layer random Llama over a byte-level BPE trained on a few lines."""
+    return build_tiny_model(tiny_tokenizer), tiny_tokenizer
+
+
+@pytest.fixture()
+def tiny_lm_dir(tmp_path, tiny_lm):
+    """The tiny model saved as a local model directory (safetensors + tokenizer)."""
+    model, tokenizer = tiny_lm
+    path = tmp_path / "tiny-lm"
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
