@@ -10,7 +10,7 @@ class LabelbenchError(Exception):
 
 
 class InputError(LabelbenchError):
-    """Bad user input: a data file, a config, a template. Names the file, the place and the field."""
+    """Bad user input (data file, config, template): names the file, the place and the field."""
 
     def __init__(
         self,

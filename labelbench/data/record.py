@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 TaskKind = Literal["summarization", "dialogue", "instruction"]
 
@@ -43,13 +43,6 @@ class Comparison(BaseModel):
     annotations: tuple[Annotation, ...] = ()
     order: Literal["source", "content_hash"] = "source"
     meta: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("response_a", "response_b")
-    @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("response is empty")
-        return value
 
     @property
     def human_pref_a(self) -> float | None:

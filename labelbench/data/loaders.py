@@ -1,0 +1,149 @@
+"""Load comparisons and prompts from any supported source, strictly or skipping invalid records."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from labelbench.data import formats
+from labelbench.data.formats import ColumnMap
+from labelbench.data.record import Comparison, PromptItem
+from labelbench.data.sources import Place, RawRecord, read_records
+from labelbench.errors import InputError
+
+T = TypeVar("T", Comparison, PromptItem)
+
+
+class Loaded(list[T]):
+    """The records of one source, and the invalid records that were skipped (never silently)."""
+
+    def __init__(
+        self, records: list[T], *, source: str, format: str, invalid: list[InputError]
+    ) -> None:
+        super().__init__(records)
+        self.source = source
+        self.format = format
+        self.invalid = invalid
+
+
+def _parse_one(
+    parse: Callable[[Mapping[str, Any], Place], T], place: Place, raw: Mapping[str, Any]
+) -> T:
+    try:
+        return parse(raw, place)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise place.error(first["msg"], field=location or None) from None
+
+
+def _peek(records: Iterator[RawRecord], source: str) -> tuple[RawRecord, Iterator[RawRecord]]:
+    """The first readable record (to detect the format), and all records from the start."""
+    before: list[RawRecord] = []
+    for item in records:
+        before.append(item)
+        if not isinstance(item[1], InputError):
+            return item, itertools.chain(before, records)
+    if before:
+        raise before[0][1]  # type: ignore[misc]
+    raise InputError(source, "no records")
+
+
+def _resolve_format(
+    fmt: str | None, columns: ColumnMap | None, first: RawRecord
+) -> tuple[str, ColumnMap | None]:
+    if columns is not None:
+        try:
+            columns.check()
+        except ValueError as error:
+            raise first[0].error(str(error), field="--map") from None
+        return "columns", columns
+    name = fmt or formats.detect_format(first[1], first[0])
+    if name == "trl-preference":
+        return name, formats.TRL_PREFERENCE
+    if name == "columns":
+        raise first[0].error("format 'columns' needs a column map (--map)", field="--map")
+    if name not in formats.ALL_FORMATS:
+        raise first[0].error(f"unknown format {name!r}; one of {', '.join(formats.ALL_FORMATS)}")
+    return name, None
+
+
+def _collect(
+    records: Iterator[RawRecord],
+    parse: Callable[[Mapping[str, Any], Place], T],
+    *,
+    source: str,
+    fmt: str,
+    skip_invalid: bool,
+) -> Loaded[T]:
+    kept: list[T] = []
+    invalid: list[InputError] = []
+    seen: dict[str, int] = {}
+    for place, raw in records:
+        try:
+            if isinstance(raw, InputError):
+                raise raw
+            record = _parse_one(parse, place, raw)
+        except InputError as error:
+            if not skip_invalid:
+                raise
+            invalid.append(error)
+            continue
+        repeats = seen.get(record.id, 0)
+        seen[record.id] = repeats + 1
+        if repeats:
+            record = record.model_copy(update={"id": f"{record.id}#{repeats + 1}"})
+        kept.append(record)
+    return Loaded(kept, source=source, format=fmt, invalid=invalid)
+
+
+def load_records(
+    source: str | Path,
+    fmt: str | None = None,
+    *,
+    columns: ColumnMap | None = None,
+    split: str | None = None,
+    config: str | None = None,
+    skip_invalid: bool = False,
+) -> Loaded[Comparison] | Loaded[PromptItem]:
+    """Comparisons or prompts, as the format says, from a file, a saved dataset or a hub id.
+
+    The format is detected from the first readable record unless given. Raises InputError on
+    the first bad record, or with ``skip_invalid`` keeps going and lists the bad ones in
+    ``.invalid``."""
+    first, records = _peek(read_records(source, split=split, config=config), str(source))
+    name, mapping = _resolve_format(fmt, columns, first)
+    parse: Callable[[Mapping[str, Any], Place], Any]
+    if mapping is not None:
+        parse = lambda raw, place: formats.parse_columns(raw, place, mapping)  # noqa: E731
+    elif name in formats.PROMPT_FORMATS:
+        parse = formats.PROMPT_FORMATS[name]
+    else:
+        parse = formats.COMPARISON_FORMATS[name]
+    return _collect(records, parse, source=str(source), fmt=name, skip_invalid=skip_invalid)
+
+
+def load_comparisons(
+    source: str | Path, fmt: str | None = None, **options: Any
+) -> Loaded[Comparison]:
+    """Pairwise comparisons with human labels; see ``load_records`` for the options."""
+    loaded = load_records(source, fmt, **options)
+    if loaded.format in formats.PROMPT_FORMATS:
+        raise InputError(source, f"format {loaded.format!r} holds prompts, not comparisons")
+    return loaded  # type: ignore[return-value]
+
+
+def load_prompts(source: str | Path, fmt: str | None = None, **options: Any) -> Loaded[PromptItem]:
+    """Prompt-only items for policy training and evaluation (e.g. TL;DR posts)."""
+    loaded = load_records(source, fmt, **options)
+    if loaded.format not in formats.PROMPT_FORMATS:
+        raise InputError(
+            source,
+            f"format {loaded.format!r} is not a prompt set; one of "
+            f"{', '.join(formats.PROMPT_FORMATS)}",
+        )
+    return loaded  # type: ignore[return-value]

@@ -1,0 +1,178 @@
+"""Reading raw records from files and datasets, each with the place it came from.
+
+A place is a line number for line-oriented files (JSON lines, CSV) and a record index for
+everything else, so that every error can point at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labelbench.errors import InputError
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a raw record came from."""
+
+    source: str
+    line: int | None = None
+    record: int | None = None
+
+    def error(self, message: str, field: str | None = None) -> InputError:
+        return InputError(self.source, message, line=self.line, record=self.record, field=field)
+
+
+RawRecord = tuple[Place, dict[str, Any] | InputError]
+"""A record, or the error that makes it unreadable (the records after it stay readable)."""
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(source, f"invalid UTF-8 at byte {error.start}", line=line) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise InputError(path, f"cannot read file: {error}") from None
+
+
+def _json_lines(data: bytes, source: str) -> Iterator[RawRecord]:
+    for number, raw_line in enumerate(data.split(b"\n"), start=1):
+        place = Place(source, line=number)
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield place, place.error(f"invalid UTF-8 at column {error.start + 1}")
+            continue
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield place, place.error(f"malformed JSON ({error.msg} at column {error.colno})")
+            continue
+        if not isinstance(value, dict):
+            yield place, place.error(f"expected a JSON object, found {type(value).__name__}")
+            continue
+        yield place, value
+
+
+def _json_array(text: str, source: str) -> Iterator[RawRecord]:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            source, f"malformed JSON ({error.msg} at column {error.colno})", line=error.lineno
+        ) from None
+    if not isinstance(values, list):
+        raise InputError(source, "expected a JSON array of records or JSON lines")
+    for index, value in enumerate(values):
+        place = Place(source, record=index)
+        if not isinstance(value, dict):
+            yield place, place.error(f"expected a JSON object, found {type(value).__name__}")
+            continue
+        yield place, value
+
+
+def _csv(text: str, source: str) -> Iterator[RawRecord]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            place = Place(source, line=reader.line_num)
+            if None in row:
+                yield place, place.error("more values than header columns")
+                continue
+            yield place, dict(row)
+    except csv.Error as error:
+        raise InputError(source, f"malformed CSV: {error}", line=reader.line_num) from None
+
+
+def _table(rows: Iterator[dict[str, Any]], source: str) -> Iterator[RawRecord]:
+    for index, row in enumerate(rows):
+        yield Place(source, record=index), dict(row)
+
+
+def _parquet(path: Path) -> Iterator[RawRecord]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several unrelated types for bad files
+        raise InputError(path, f"cannot read Parquet: {error}") from None
+    return _table(iter(table.to_pylist()), str(path))
+
+
+def is_dataset_dir(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "dataset_info.json").exists() or (path / "state.json").exists()
+    )
+
+
+def _dataset_dir(path: Path, split: str | None) -> Iterator[RawRecord]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as error:  # datasets raises many types for a bad folder
+        raise InputError(path, f"cannot load the saved dataset: {error}") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if split is None:
+            raise InputError(path, f"a split is needed; one of {sorted(loaded)}", field="split")
+        if split not in loaded:
+            raise InputError(path, f"no split {split!r}; one of {sorted(loaded)}", field="split")
+        loaded = loaded[split]
+    return _table(iter(loaded), str(path))
+
+
+def _hub(name: str, config: str | None, split: str | None) -> Iterator[RawRecord]:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name, config, split=split or "train")
+    except Exception as error:  # offline, unknown id, bad config
+        raise InputError(
+            name,
+            f"cannot load hub dataset ({type(error).__name__}: {error}); offline, download the "
+            "original files and pass their path",
+        ) from None
+    return _table(iter(loaded), f"{name}[{split or 'train'}]")
+
+
+def read_records(
+    source: str | Path, *, split: str | None = None, config: str | None = None
+) -> Iterator[RawRecord]:
+    """Yield raw records from a file, a saved `datasets` folder, or a hub dataset id."""
+    path = Path(source)
+    if not path.exists():
+        if "/" in str(source) and not str(source).startswith((".", "/")) and path.suffix == "":
+            return _hub(str(source), config, split)
+        raise InputError(source, "no such file or directory")
+    if path.is_dir():
+        if is_dataset_dir(path):
+            return _dataset_dir(path, split)
+        raise InputError(path, "a folder, but not a saved `datasets` dataset")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".parquet"]:
+        return _parquet(path)
+    data = _read_bytes(path)
+    if ".csv" in suffixes:
+        return _csv(_decode(data, str(path)), str(path))
+    if data.lstrip().startswith(b"["):
+        return _json_array(_decode(data, str(path)), str(path))
+    return _json_lines(data, str(path))
