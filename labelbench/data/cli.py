@@ -34,9 +34,13 @@ def parse_map(spec: str | None) -> ColumnMap | None:
         return None
     try:
         return ColumnMap.parse(spec)
-    except (ValueError, ValidationError) as error:
-        detail = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
-        raise InputError("--map", detail) from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        known = ", ".join(ColumnMap.model_fields)
+        raise InputError("--map", f"{first['msg']} (keys: {known})", field=key) from None
+    except ValueError as error:
+        raise InputError("--map", str(error)) from None
 
 
 def _stats_table(stats: dict) -> Table:

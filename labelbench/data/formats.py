@@ -352,13 +352,14 @@ TRL_PREFERENCE = ColumnMap(context="prompt", chosen="chosen", rejected="rejected
 ALL_FORMATS = [*COMPARISON_FORMATS, "trl-preference", "columns", *PROMPT_FORMATS]
 
 _SIGNATURES: list[tuple[str, set[str]]] = [
-    ("openai-comparisons", {"info", "summaries", "choice"}),
-    ("pandalm", {"instruction", "response1", "response2", "annotator1"}),
-    ("llmbar", {"input", "output_1", "output_2", "label"}),
-    ("tldr-posts", {"instruction_id", "instruction"}),
-    ("trl-preference", {"prompt", "chosen", "rejected"}),
-    ("hh-rlhf", {"chosen", "rejected"}),
+    ("openai-comparisons", {"summaries"}),
+    ("pandalm", {"annotator1"}),
+    ("llmbar", {"output_1"}),
+    ("tldr-posts", {"instruction_id"}),
+    ("trl-preference", {"prompt", "chosen"}),
+    ("hh-rlhf", {"chosen"}),
 ]
+"""The most telling keys of each format: the parser then names whatever else is missing."""
 
 
 def detect_format(record: Mapping[str, Any], place: Place) -> str:
