@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from labelbench.data.cli import app as data_app
@@ -24,21 +23,20 @@ app.add_typer(prompts_app, name="prompts")
 
 
 def run_app(typer_app: typer.Typer, args: list[str] | None = None) -> int:
-    """Run a typer app; user errors become one line on stderr and exit code 2."""
+    """Run a typer app and return its exit code; user errors become one line on stderr, code 2.
+
+    Usage errors are typer's own (code 2, with the usage line)."""
     try:
-        result = typer_app(args=args, standalone_mode=False)
+        typer_app(args=args)
     except LabelbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
-    return result if isinstance(result, int) else 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
+    return 0
 
 
 def main() -> None:
