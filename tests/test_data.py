@@ -205,3 +205,15 @@ def test_hub_offline_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(InputError, match="offline, download the original files"):
         load_comparisons("openai/summarize_from_feedback", config="comparisons")
+
+
+def test_pandalm_published_judges(data_dir: Path) -> None:
+    from labelbench.data.judges import load_pandalm_judge
+
+    gpt = load_pandalm_judge(data_dir / "pandalm/gpt-3.5-turbo-testset-v1.json")
+    panda = load_pandalm_judge(data_dir / "pandalm/pandalm-7b-testset-v1.json")
+    ids = {c.id for c in load_comparisons(data_dir / "pandalm/testset-v1.json")}
+    assert set(gpt) == set(panda) == ids
+    assert sum(v is None for v in gpt.values()) == 25  # the release's 'garbage' verdicts
+    assert sum(v == 0.5 for v in gpt.values()) == 38
+    assert sum(v == 0.5 for v in panda.values()) == 107
