@@ -1,0 +1,349 @@
+"""The benchmark run config: a YAML file validated before any model loads.
+
+Every error names the config file, the YAML line when known, and the key path
+(``labelers[1].backend``). Relative paths in the config (``output_dir``, local data files or
+model folders) are taken relative to the current directory, as on the command line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from labelbench.errors import InputError
+
+DATA_DIR_ENV = "LABELBENCH_DATA_DIR"
+CONFIG_NAME = "config.yaml"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """One human-preference data set and how to cut it."""
+
+    name: str = Field(min_length=1, description="label used in reports; unique in the run")
+    path: str = Field(min_length=1, description="file, saved-dataset folder or hub id")
+    format: str | None = None
+    split: str | None = None
+    hub_config: str | None = None
+    confidence: list[int] | None = Field(
+        default=None, description="keep TL;DR items whose 1-9 confidence is listed"
+    )
+    drop_ties: bool = False
+    max_chars: int | None = Field(default=None, gt=0)
+    sample: int | None = Field(default=None, gt=0, description="items drawn, seeded")
+    seed: int | None = Field(default=None, description="sample seed; the run seed by default")
+    variants: list[str] | None = Field(
+        default=None, description="variants run on this data set (names or globs); default: all"
+    )
+    baselines: dict[str, str] = Field(
+        default_factory=dict,
+        description="published AI judges' labels shipped beside the data: name -> file",
+    )
+
+    @model_validator(mode="after")
+    def _confidence_range(self) -> DatasetSpec:
+        bad = [value for value in self.confidence or [] if not 1 <= value <= 9]
+        if bad:
+            raise ValueError(f"confidence values must be 1-9, got {bad}")
+        return self
+
+
+class LabelerSpec(_Strict):
+    """A model that labels: a builtin name, a local model folder or a hub id."""
+
+    name: str = Field(min_length=1)
+    label: str | None = Field(default=None, description="name shown in reports")
+    backend: Literal["transformers", "http", "vllm"] = "transformers"
+    chat: bool | None = Field(default=None, description="use the chat template; auto if unset")
+    max_tokens: int | None = Field(default=None, gt=0, description="prompt token budget")
+    batch_size: int = Field(default=8, gt=0)
+    url: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> LabelerSpec:
+        if self.backend == "http" and not self.url:
+            raise ValueError("backend 'http' needs a url")
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class CostBudget(_Strict):
+    """Limits on cost per labelled pair for choosing the winner."""
+
+    max_tokens_per_pair: float | None = Field(default=None, gt=0)
+    max_seconds_per_pair: float | None = Field(default=None, gt=0)
+
+
+class AnalysisSpec(_Strict):
+    """How the metrics are computed."""
+
+    bootstrap: int = Field(default=1000, ge=10, description="bootstrap resamples")
+    level: float = Field(default=0.95, gt=0, lt=1, description="interval coverage")
+    length_gap: float = Field(
+        default=0.1, gt=0, lt=1, description="relative length gap: above = length-biased pair"
+    )
+    calibration_bins: int = Field(default=10, ge=2)
+
+
+class RunConfig(_Strict):
+    """A benchmark run: data sets x labelers x prompt variants."""
+
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    labelers: list[LabelerSpec] = Field(min_length=1)
+    variants: list[str] = Field(min_length=1, description="names or glob patterns")
+    reference_variant: str | None = None
+    seed: int = 0
+    output_dir: Path
+    data_dir: Path | None = None
+    cost_budget: CostBudget | None = None
+    analysis: AnalysisSpec = AnalysisSpec()
+
+    @property
+    def reference(self) -> str:
+        return self.reference_variant or self.variants[0]
+
+
+# ---------------------------------------------------------------------------- YAML positions
+
+
+def _key_path(loc: Sequence[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
+    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for depth, part in enumerate(loc):
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    last = depth == len(loc) - 1
+                    # a block value starts on the line after its key; point at the key then
+                    child = key if last and not isinstance(value, yaml.ScalarNode) else value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part >= 0:
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            return line
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _error(
+    path: Path, root: yaml.Node | None, loc: Sequence[str | int], message: str
+) -> InputError:
+    return InputError(
+        path, message, line=_line_of(root, loc), field=_key_path(loc) if loc else None
+    )
+
+
+# ---------------------------------------------------------------------------- name checks
+
+
+def _variant_names() -> list[str] | None:
+    """The prompt variants the prompting engine knows, or None when it is not available."""
+    try:
+        from labelbench.prompting import list_variants
+    except ImportError:
+        return None
+    return sorted(list_variants())
+
+
+def _builtin_labelers() -> list[str] | None:
+    """Builtin model names from the model registry, or None when it is not available."""
+    try:
+        from labelbench.models.registry import BUILTIN
+    except ImportError:
+        return None
+    return sorted(BUILTIN)
+
+
+def _data_formats() -> list[str] | None:
+    try:
+        from labelbench.data.formats import ALL_FORMATS
+    except ImportError:
+        return None
+    return list(ALL_FORMATS)
+
+
+def _expand_variants(patterns: list[str], known: list[str] | None) -> tuple[list[str], int | None]:
+    """Variant names with glob patterns expanded; the index of a pattern that matches nothing."""
+    if known is None:
+        return list(dict.fromkeys(patterns)), None
+    names: list[str] = []
+    for index, pattern in enumerate(patterns):
+        matches = fnmatch.filter(known, pattern)
+        if not matches:
+            return names, index
+        names.extend(matches)
+    return list(dict.fromkeys(names)), None
+
+
+def _labeler_problem(spec: LabelerSpec, builtins: list[str] | None) -> str | None:
+    if spec.backend == "http" or builtins is None or spec.name in builtins:
+        return None
+    if Path(spec.name).expanduser().is_dir():
+        return None
+    looks_like_path = spec.name.startswith((".", "/", "~")) or os.sep in spec.name.strip("/")
+    if HUB_ID.match(spec.name) and not Path(spec.name).parent.is_dir():
+        return None
+    if looks_like_path:
+        return f"model folder {spec.name!r} does not exist"
+    return f"unknown labeler {spec.name!r}; builtins: {', '.join(builtins)}, or a folder or hub id"
+
+
+def _check_names(
+    config: RunConfig,
+    path: Path,
+    root: yaml.Node | None,
+    *,
+    variants: Callable[[], list[str] | None] = _variant_names,
+    builtins: Callable[[], list[str] | None] = _builtin_labelers,
+    formats: Callable[[], list[str] | None] = _data_formats,
+) -> RunConfig:
+    known_formats = formats()
+    names: set[str] = set()
+    for index, dataset in enumerate(config.datasets):
+        if dataset.name in names:
+            raise _error(path, root, ["datasets", index, "name"], f"duplicate {dataset.name!r}")
+        names.add(dataset.name)
+        if dataset.format and known_formats is not None and dataset.format not in known_formats:
+            raise _error(
+                path,
+                root,
+                ["datasets", index, "format"],
+                f"unknown format {dataset.format!r}; one of {', '.join(known_formats)}",
+            )
+    known_variants = variants()
+    datasets = []
+    for index, dataset in enumerate(config.datasets):
+        if dataset.variants is not None:
+            chosen, missing = _expand_variants(dataset.variants, known_variants)
+            if missing is not None:
+                loc = ["datasets", index, "variants", missing]
+                raise _error(path, root, loc, f"unknown variant {dataset.variants[missing]!r}")
+            dataset = dataset.model_copy(update={"variants": chosen})
+        datasets.append(dataset)
+    known_builtins = builtins()
+    shown: set[str] = set()
+    for index, labeler in enumerate(config.labelers):
+        problem = _labeler_problem(labeler, known_builtins)
+        if problem:
+            raise _error(path, root, ["labelers", index, "name"], problem)
+        if labeler.display in shown:
+            raise _error(path, root, ["labelers", index], f"duplicate labeler {labeler.display!r}")
+        shown.add(labeler.display)
+    expanded, missing = _expand_variants(config.variants, known_variants)
+    if missing is not None:
+        raise _error(
+            path,
+            root,
+            ["variants", missing],
+            f"unknown variant {config.variants[missing]!r}; `labelbench prompts list` shows them",
+        )
+    reference = config.reference_variant or expanded[0]
+    if reference not in expanded:
+        raise _error(
+            path, root, ["reference_variant"], f"{reference!r} is not among the run's variants"
+        )
+    update = {"variants": expanded, "reference_variant": reference, "datasets": datasets}
+    return config.model_copy(update=update)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]) -> RunConfig:
+    """Validate config text; ``checks`` replace the registries (for tests)."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(error, "problem", None) or error
+        raise InputError(path, f"invalid YAML: {problem}", line=line) from None
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a mapping of settings (datasets, labelers, variants, ...)")
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = [part for part in first["loc"] if isinstance(part, (str, int))]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise _error(path, root, loc, message) from None
+    return _check_names(config, path, root, **checks)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config; raises InputError naming the file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read config: {error}") from None
+    return parse_config(text, path)
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    """Write the validated config (variants expanded) next to a run's results."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def resolve_data_dir(option: Path | None, config: RunConfig | None = None) -> Path | None:
+    """Where local copies of data files live: the --data-dir option, then the
+    LABELBENCH_DATA_DIR environment variable, then the config's ``data_dir``."""
+    if option is not None:
+        return option
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
+    return config.data_dir if config is not None else None
+
+
+def resolve_data_path(path: str, data_dir: Path | None) -> str:
+    """A data file under ``data_dir`` when it is there, else the path or hub id as given."""
+    if data_dir is not None and not Path(path).is_absolute():
+        local = Path(data_dir) / path
+        if local.exists():
+            return str(local)
+    return path
+
+
+def load_run_config(run_dir: Path) -> RunConfig | None:
+    """The config a run saved in its folder (schema only: models and variants are not looked
+    up again), or None when the folder has none."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8")
+    return parse_config(text, path, variants=_none, builtins=_none, formats=_none)
+
+
+def _none() -> None:
+    return None

@@ -1,0 +1,93 @@
+"""``labelbench report RUN_DIR``: metrics, tables and figures for a finished run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+SUMMARY, TIMING, WINNER = "summary.json", "timing.json", "winner.json"
+MARKDOWN, HTML, PLOTS = "report.md", "report.html", "plots"
+
+
+def _dump(data: Any, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
+    """Read ``RUN_DIR/results.*`` (and ``config.yaml`` when present); write summary.json,
+    timing.json, winner.json, report.md, report.html and plots/*.png. Returns the paths.
+    ``progress`` shows a progress bar on stderr."""
+    from labelbench.config import load_run_config
+    from labelbench.report.plots import draw_all
+    from labelbench.report.render import render_html, render_markdown
+    from labelbench.report.results import load_results
+    from labelbench.report.summary import ReportSettings, choose_winner, count_cells, summarize
+
+    run_dir = Path(run_dir)
+    results = load_results(run_dir)
+    config = load_run_config(run_dir)
+    settings = ReportSettings.from_config(config) if config else ReportSettings()
+    with _progress(progress) as bar:
+        task = bar.add_task("metrics", total=count_cells(results) + 1)
+        summary, timing = summarize(
+            results, settings, lambda name: bar.update(task, advance=1, description=name)
+        )
+        winner = choose_winner(summary, timing, settings)
+        bar.update(task, description="figures")
+        images = draw_all(summary)
+        bar.update(task, advance=1, description="report")
+    (run_dir / PLOTS).mkdir(exist_ok=True)
+    plot_files: dict[str, str | None] = {}
+    for name, data in images.items():
+        target = run_dir / PLOTS / f"{name}.png"
+        if data:
+            target.write_bytes(data)
+            plot_files[name] = f"{PLOTS}/{name}.png"
+        else:
+            target.unlink(missing_ok=True)
+            plot_files[name] = None
+    title = f"labelbench report: {run_dir.resolve().name}"
+    paths = {name: run_dir / name for name in (SUMMARY, TIMING, WINNER, MARKDOWN, HTML)}
+    _dump(summary, paths[SUMMARY])
+    _dump(timing, paths[TIMING])
+    _dump(winner, paths[WINNER])
+    markdown = render_markdown(title, summary, timing, winner, plot_files)
+    paths[MARKDOWN].write_text(markdown, encoding="utf-8")
+    html = render_html(title, summary, timing, winner, images)
+    paths[HTML].write_text(html, encoding="utf-8")
+    return paths
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder holding results.parquet or results.jsonl.")
+    ],
+) -> None:
+    """Compute every metric of a run and write summary.json, winner.json and the reports."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    paths = write_report(run_dir, progress=True)
+    for path in paths.values():
+        console.print(f"wrote {path}")
+
+
+app = typer.Typer(no_args_is_help=True)
+app.command("report")(report)

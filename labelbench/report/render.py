@@ -1,0 +1,342 @@
+"""Markdown and self-contained HTML pages from the summary, the timing and the plots."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import jinja2
+
+from labelbench.report.plots import PLOT_TITLES
+
+ALIGNMENT_COLUMNS = (
+    "labeler",
+    "variant",
+    "accuracy",
+    "soft agreement",
+    "kappa",
+    "high-confidence accuracy",
+    "length-matched accuracy",
+    "length-balanced accuracy",
+    "length-corrected accuracy",
+    "vs reference",
+)
+BIAS_COLUMNS = (
+    "labeler",
+    "variant",
+    "prefers longer",
+    "same slot both orders",
+    "ECE",
+    "unscored",
+    "tokens/pair",
+    "s/pair",
+    "pairs/s",
+)
+NOTES = (
+    "Accuracy: the AI's argmax against the human majority; human ties are excluded (counted "
+    "separately), an AI tie earns half credit, unscored pairs are excluded and counted in "
+    "'unscored'.",
+    "Intervals: {level:.0%} percentile intervals of a cluster bootstrap ({bootstrap} resamples of "
+    "whole groups, e.g. all comparisons of one post), seeded from the run seed and the names.",
+    "Length: a pair is length-matched when its lengths differ by at most {gap:.0%} of the longer "
+    "one; 'prefers longer' counts pairs above that gap. Length-balanced accuracy averages the "
+    "accuracy on pairs where humans chose the longer and where they chose the shorter response. "
+    "Length-corrected accuracy is the agreement a logistic fit on log(length of the "
+    "human-preferred / the other) predicts for equal lengths (undefined when length alone "
+    "decides, as for always-longer).",
+    "Same slot: share of pairs where the same position wins in both orders, the slot it favours "
+    "and a two-sided binomial test of first vs second slot. 'vs reference': accuracy difference "
+    "to the reference variant on common items, with McNemar's exact p-value.",
+    "Human ceiling: each annotator's agreement with the majority of the other annotators of the "
+    "same pair (leave one out), averaged over pairs with several annotators.",
+    "Timing figures (s/pair, pairs/s) come from timing.json and are not part of summary.json.",
+)
+
+
+def fmt(estimate: dict[str, Any] | None, digits: int = 3) -> str:
+    if not estimate or estimate.get("value") is None:
+        return "–"
+    text = f"{estimate['value']:.{digits}f}"
+    if estimate.get("low") is not None and estimate.get("high") is not None:
+        text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
+    return text
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _slot(block: dict[str, Any] | None) -> str:
+    if not block:
+        return "–"
+    p_value = block["p_value"]
+    test = f", {block['slot']}, p={p_value:.3g}" if p_value is not None else ""
+    return fmt(block["same_slot"]) + test
+
+
+def _versus(block: dict[str, Any] | None) -> str:
+    if not block:
+        return "–"
+    p_value = block["p_value"]
+    return (
+        f"{block['difference']['value']:+.3f} (p={p_value:.3g})"
+        if p_value is not None
+        else (
+            f"{block['difference']['value']:+.3f}"
+            if block["difference"]["value"] is not None
+            else "–"
+        )
+    )
+
+
+def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:
+    """Alignment of one data set: labelers, then baselines, then the human ceiling."""
+    rows = []
+    for cell in entry["cells"]:
+        high = cell["high_confidence"] or {}
+        lc = cell["length_controlled"]
+        rows.append(
+            [
+                cell["labeler"],
+                cell["variant"],
+                fmt(cell["alignment"]["accuracy"]),
+                fmt(cell["alignment"]["soft_agreement"]),
+                fmt(cell["alignment"]["kappa"]),
+                fmt(high.get("accuracy")),
+                fmt(lc["matched"]),
+                fmt(lc["balanced"]),
+                fmt(lc["corrected"]),
+                _versus(cell.get("vs_reference")),
+            ]
+        )
+    ceiling = entry.get("human_ceiling")
+    if ceiling:
+        rows.append(["human ceiling", "leave-one-out", fmt(ceiling)])
+        rows[-1] += ["–"] * (len(ALIGNMENT_COLUMNS) - 3)
+    return rows
+
+
+def bias_rows(entry: dict[str, Any], timing: list[dict[str, Any]]) -> list[list[str]]:
+    """Biases, calibration and cost of one data set."""
+    times = {(t["labeler"], t["variant"]): t for t in timing}
+    rows = []
+    for cell in entry["cells"]:
+        t = times.get((cell["labeler"], cell["variant"]), {})
+        rows.append(
+            [
+                cell["labeler"],
+                cell["variant"],
+                fmt(cell["length_bias"]["ai_prefers_longer"]),
+                _slot(cell["position_bias"]),
+                fmt(cell["calibration"]["ece"]),
+                fmt(cell["cost"]["unscored_rate"]),
+                _number(cell["cost"]["tokens_per_pair"]),
+                _number(t.get("seconds_per_pair"), 3),
+                _number(t.get("pairs_per_second"), 2),
+            ]
+        )
+    return rows
+
+
+def confidence_rows(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    buckets = list(dict.fromkeys(b for c in entry["cells"] for b in c["by_confidence"]))
+    rows = [
+        [c["labeler"], c["variant"]] + [fmt(c["by_confidence"].get(b)) for b in buckets]
+        for c in entry["cells"]
+        if c["by_confidence"]
+    ]
+    names = [b if b in ("unanimous", "split") else f"confidence {b}" for b in buckets]
+    return ["labeler", "variant", *names], rows
+
+
+def human_length_preference(entry: dict[str, Any]) -> str:
+    cells = entry["cells"]
+    return fmt(cells[0]["length_bias"]["human_prefers_longer"]) if cells else "–"
+
+
+def _budget(limits: dict[str, float]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} <= {value:g}" for key, value in limits.items())
+
+
+def _markdown_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _context(
+    title: str, summary: dict[str, Any], timing: dict[str, Any], winner: dict[str, Any]
+) -> dict[str, Any]:
+    settings = summary["settings"]
+    datasets = []
+    for name, entry in summary["datasets"].items():
+        header, rows = confidence_rows(entry)
+        datasets.append(
+            {
+                "name": name,
+                "entry": entry,
+                "human_longer": human_length_preference(entry),
+                "ceiling": fmt(entry["human_ceiling"]),
+                "alignment": alignment_rows(entry),
+                "biases": bias_rows(entry, timing.get(name, [])),
+                "confidence_header": header,
+                "confidence": rows,
+            }
+        )
+    notes = [
+        note.format(
+            level=settings["level"], bootstrap=settings["bootstrap"], gap=settings["length_gap"]
+        )
+        for note in NOTES
+    ]
+    return {
+        "title": title,
+        "settings": settings,
+        "winner": winner,
+        "datasets": datasets,
+        "alignment_columns": ALIGNMENT_COLUMNS,
+        "bias_columns": BIAS_COLUMNS,
+        "notes": notes,
+        "titles": PLOT_TITLES,
+    }
+
+
+MARKDOWN = """# {{ title }}
+
+Reference variant: `{{ settings.reference_variant }}`; seed {{ settings.seed }}; \
+{{ settings.bootstrap }} bootstrap resamples by `{{ settings.bootstrap_unit }}`.
+
+## Winner
+
+{% if winner.labeler -%}
+**{{ winner.labeler }}** with **{{ winner.variant }}**: \
+mean accuracy {{ "%.3f"|format(winner.alignment) }} \
+over {{ winner.per_dataset|length }} data set(s) ({{ winner.candidates }} candidate(s)\
+{% if winner.cost_budget %}, cost budget {{ budget(winner.cost_budget) }}{% endif %}).
+{%- else -%}
+No winner: {{ winner.reason }}.
+{%- endif %}
+{% for d in datasets %}
+## {{ d.name }}
+
+{{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; \
+humans prefer the longer response in {{ d.human_longer }} of pairs with a clear length gap; \
+human ceiling {{ d.ceiling }}.
+
+{{ table(alignment_columns, d.alignment) }}
+
+Biases, calibration and cost:
+
+{{ table(bias_columns, d.biases) }}
+{% if d.confidence %}
+Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
+annotator agreement (unanimous or split):
+
+{{ table(d.confidence_header, d.confidence) }}
+{% endif %}{% endfor %}
+## Figures
+{% for name, file in plots.items() %}
+### {{ titles[name] }}
+
+{% if file %}![{{ titles[name] }}]({{ file }}){% else %}Not applicable to this run.{% endif %}
+{% endfor %}
+## Notes
+{% for note in notes %}
+- {{ note }}{% endfor %}
+"""
+
+HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<link rel="icon" href="data:,">
+<style>
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; white-space: nowrap; }
+th { background: #f0f0f0; }
+tr.baseline td { color: #666; }
+.scroll { overflow-x: auto; }
+img { max-width: 100%; border: 1px solid #eee; }
+figure { margin: 1.5em 0; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<p>Reference variant <code>{{ settings.reference_variant }}</code>; seed {{ settings.seed }};
+{{ settings.bootstrap }} bootstrap resamples by <code>{{ settings.bootstrap_unit }}</code>.</p>
+<h2>Winner</h2>
+{% if winner.labeler %}
+<p><b>{{ winner.labeler }}</b> with <b>{{ winner.variant }}</b>: mean accuracy
+{{ "%.3f"|format(winner.alignment) }} over {{ winner.per_dataset|length }} data set(s)
+({{ winner.candidates }} candidate(s){% if winner.cost_budget %}, cost budget
+{{ budget(winner.cost_budget) }}{% endif %}).</p>
+{% else %}<p>No winner: {{ winner.reason }}.</p>{% endif %}
+{% for d in datasets %}
+<h2>{{ d.name }}</h2>
+<p>{{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; humans prefer the longer
+response in {{ d.human_longer }} of pairs with a clear length gap;
+human ceiling {{ d.ceiling }}.</p>
+{% for columns, rows in ((alignment_columns, d.alignment), (bias_columns, d.biases)) %}
+<div class="scroll"><table>
+<tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in rows %}
+<tr{% if row[0] in ("baseline", "human ceiling") %} class="baseline"{% endif %}>
+{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
+{% endfor %}
+{% if d.confidence %}
+<p>Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
+annotator agreement (unanimous or split):</p>
+<table>
+<tr>{% for c in d.confidence_header %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in d.confidence %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+{% endif %}{% endfor %}
+<h2>Figures</h2>
+{% for name, data in images.items() %}
+<figure id="{{ name }}">
+<figcaption><h3>{{ titles[name] }}</h3></figcaption>
+{% if data %}<img alt="{{ titles[name] }}" src="data:image/png;base64,{{ data }}">
+{% else %}<p>Not applicable to this run.</p>{% endif %}
+</figure>
+{% endfor %}
+<h2>Notes</h2>
+<ul>{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>
+</body>
+</html>
+"""
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(autoescape=autoescape, undefined=jinja2.StrictUndefined)
+    env.globals["table"] = _markdown_table
+    env.globals["budget"] = _budget
+    return env
+
+
+def render_markdown(
+    title: str,
+    summary: dict[str, Any],
+    timing: dict[str, Any],
+    winner: dict[str, Any],
+    plot_files: dict[str, str | None],
+) -> str:
+    context = _context(title, summary, timing, winner)
+    return _environment(False).from_string(MARKDOWN).render(plots=plot_files, **context)
+
+
+def render_html(
+    title: str,
+    summary: dict[str, Any],
+    timing: dict[str, Any],
+    winner: dict[str, Any],
+    images: dict[str, bytes | None],
+) -> str:
+    context = _context(title, summary, timing, winner)
+    encoded = {
+        name: base64.b64encode(data).decode("ascii") if data else None
+        for name, data in images.items()
+    }
+    return _environment(True).from_string(HTML).render(images=encoded, **context)

@@ -1,0 +1,357 @@
+"""Every figure of a run: per data set x labeler x variant metrics, baselines, the winner.
+
+``summary.json`` is a pure function of the results table and the config: rows are sorted, the
+bootstrap is seeded from the run seed and the cell's names, and no timing or clock value enters
+it. Wall-clock figures (seconds, pairs per second) go to ``timing.json``, which is expected to
+differ between two runs of the same config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelbench import metrics
+from labelbench.config import CostBudget, RunConfig
+from labelbench.metrics import ClusterBootstrap, Estimate
+from labelbench.report.results import baseline_columns
+
+SCHEMA = 1
+BASELINE = "baseline"
+CEILING = "human ceiling"
+RULE_BASELINES = ("always-first", "always-longer", "random")
+PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What the report needs from the run config."""
+
+    seed: int = 0
+    n_boot: int = 1000
+    level: float = 0.95
+    length_gap: float = 0.1
+    calibration_bins: int = 10
+    reference_variant: str | None = None
+    cost_budget: CostBudget | None = None
+    order: dict[str, list[str]] = field(default_factory=dict)
+    labeler_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> ReportSettings:
+        analysis = config.analysis
+        return cls(
+            seed=config.seed,
+            n_boot=analysis.bootstrap,
+            level=analysis.level,
+            length_gap=analysis.length_gap,
+            calibration_bins=analysis.calibration_bins,
+            reference_variant=config.reference,
+            cost_budget=config.cost_budget,
+            order={
+                "dataset": [d.name for d in config.datasets],
+                "labeler": [spec.display for spec in config.labelers],
+                "variant": list(config.variants),
+            },
+            labeler_specs={
+                spec.display: spec.model_dump(mode="json", exclude_none=True)
+                for spec in config.labelers
+            },
+        )
+
+
+def _ordered(values: pd.Series, preferred: list[str]) -> list[str]:
+    present = sorted(set(values))
+    return [v for v in preferred if v in present] + [v for v in present if v not in preferred]
+
+
+def _dicts(block: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in block.items():
+        if isinstance(value, Estimate):
+            out[key] = value.to_dict()
+        elif isinstance(value, dict):
+            out[key] = _dicts(value)
+        elif isinstance(value, float):
+            rounding = metrics.json_p_value if key == "p_value" else metrics.json_number
+            out[key] = rounding(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _first(rows: pd.DataFrame, column: str) -> Any:
+    values = rows[column].dropna()
+    if values.empty:
+        return None
+    value = values.iloc[0]
+    if column == "cot":
+        return bool(value)
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> dict[str, Any]:
+    """All metrics of one labeler x variant (or baseline) on one data set."""
+    boot = ClusterBootstrap(
+        rows["group_id"].to_numpy(),
+        n_boot=settings.n_boot,
+        seed=metrics.seed_from(settings.seed, *names),
+        level=settings.level,
+    )
+    p = rows["ai_pref_a"].to_numpy(float)
+    label = metrics.human_label(rows["human_pref_a"].to_numpy(float))
+    conf = rows["confidence"].to_numpy(float)
+    len_a, len_b = rows["len_a"].to_numpy(float), rows["len_b"].to_numpy(float)
+    high = np.isin(conf, metrics.HIGH_CONFIDENCE)
+    has_orders = (rows["ai_pref_a_ab"].notna() & rows["ai_pref_a_ba"].notna()).any()
+    tokens = rows["prompt_tokens"].fillna(0) + rows["gen_tokens"].fillna(0)
+    has_tokens = rows["prompt_tokens"].notna().any() or rows["gen_tokens"].notna().any()
+    block: dict[str, Any] = {
+        "n": len(rows),
+        "human_ties": int(np.isclose(rows["human_pref_a"].to_numpy(float), 0.5).sum()),
+        "alignment": metrics.alignment(boot, p, label),
+        "high_confidence": metrics.alignment(boot, p, label, high) if high.any() else None,
+        "by_confidence": metrics.by_confidence(
+            boot, p, label, conf, [metrics.agreement_bucket(v) for v in rows["annotator_prefs"]]
+        ),
+        "position_bias": (
+            metrics.position_bias(
+                boot, rows["ai_pref_a_ab"].to_numpy(float), rows["ai_pref_a_ba"].to_numpy(float)
+            )
+            if has_orders
+            else None
+        ),
+        "length_bias": metrics.length_bias(boot, p, label, len_a, len_b, settings.length_gap),
+        "length_controlled": metrics.length_controlled(
+            boot, p, label, len_a, len_b, settings.length_gap
+        ),
+        "calibration": metrics.calibration(boot, p, label, settings.calibration_bins),
+        "cost": {
+            "unscored_rate": metrics.mean_estimate(
+                boot, np.isnan(p).astype(float), np.ones(len(p), bool)
+            ),
+            "prompt_tokens": int(rows["prompt_tokens"].fillna(0).sum()) if has_tokens else None,
+            "gen_tokens": int(rows["gen_tokens"].fillna(0).sum()) if has_tokens else None,
+            "tokens_per_pair": float(tokens.mean()) if has_tokens else None,
+        },
+        "properties": {column: _first(rows, column) for column in PROPERTIES},
+    }
+    return _dicts(block)
+
+
+def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
+    """Rule-based and published labels for the data set's items, as result rows."""
+    longer = np.sign(items["len_a"].to_numpy(float) - items["len_b"].to_numpy(float))
+    coin = [metrics.seed_from(seed, "random", item) % 2 for item in items["item_id"]]
+    labels = {
+        RULE_BASELINES[0]: np.ones(len(items)),
+        RULE_BASELINES[1]: (longer + 1) / 2,
+        RULE_BASELINES[2]: np.asarray(coin, float),
+    }
+    for column in baseline_columns(items):
+        if items[column].notna().any():
+            labels[column.removeprefix("baseline_").removesuffix("_pref_a")] = items[column]
+    out = {}
+    for name, values in labels.items():
+        rows = items.copy()
+        rows["ai_pref_a"] = np.asarray(values, float)
+        for column in ("ai_pref_a_ab", "ai_pref_a_ba", "prompt_tokens", "gen_tokens", "seconds"):
+            rows[column] = np.nan
+        out[name] = rows
+    return out
+
+
+def _timing(rows: pd.DataFrame) -> dict[str, float | None]:
+    seconds = float(rows["seconds"].sum()) if rows["seconds"].notna().any() else None
+    return {
+        "seconds": metrics.json_number(seconds) if seconds is not None else None,
+        "seconds_per_pair": metrics.json_number(seconds / len(rows)) if seconds else None,
+        "pairs_per_second": metrics.json_number(len(rows) / seconds) if seconds else None,
+    }
+
+
+def _credit(rows: pd.DataFrame) -> pd.Series:
+    label = metrics.human_label(rows["human_pref_a"].to_numpy(float))
+    return pd.Series(
+        metrics.credit(rows["ai_pref_a"].to_numpy(float), label), index=rows["item_id"]
+    )
+
+
+def versus_reference(
+    rows: pd.DataFrame, reference: pd.DataFrame, settings: ReportSettings, *names: str
+) -> dict[str, Any]:
+    """Paired comparison of a variant with the reference variant on their common items."""
+    joined = pd.DataFrame({"v": _credit(rows), "r": _credit(reference)}).dropna()
+    groups = rows.set_index("item_id").loc[joined.index, "group_id"].to_numpy()
+    boot = ClusterBootstrap(
+        groups,
+        n_boot=settings.n_boot,
+        seed=metrics.seed_from(settings.seed, *names),
+        level=settings.level,
+    )
+    result = metrics.paired_difference(boot, joined["v"].to_numpy(), joined["r"].to_numpy())
+    return {"reference": names[-1], **_dicts(result)}
+
+
+def count_cells(results: pd.DataFrame) -> int:
+    """How many tables of metrics ``summarize`` computes (labeler cells and baselines)."""
+    cells = results.groupby(["dataset", "labeler", "variant"]).ngroups
+    for _, data in results.groupby("dataset"):
+        judges = [c for c in baseline_columns(data) if data[c].notna().any()]
+        cells += len(RULE_BASELINES) + len(judges)
+    return cells
+
+
+def summarize(
+    results: pd.DataFrame,
+    settings: ReportSettings,
+    on_cell: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, timing) for a normalized results table; ``on_cell`` hears of each cell done."""
+    done = on_cell or (lambda _: None)
+    summary: dict[str, Any] = {
+        "schema": SCHEMA,
+        "settings": {
+            "seed": settings.seed,
+            "bootstrap": settings.n_boot,
+            "level": settings.level,
+            "length_gap": settings.length_gap,
+            "calibration_bins": settings.calibration_bins,
+            "reference_variant": settings.reference_variant or "first variant of each labeler",
+            "bootstrap_unit": "group_id",
+        },
+        "datasets": {},
+    }
+    timing: dict[str, Any] = {}
+    for dataset in _ordered(results["dataset"], settings.order.get("dataset", [])):
+        data = results[results["dataset"] == dataset]
+        items = data.drop_duplicates("item_id").reset_index(drop=True)
+        ceiling = metrics.human_ceiling(
+            items,
+            n_boot=settings.n_boot,
+            seed=metrics.seed_from(settings.seed, dataset, CEILING),
+            level=settings.level,
+        )
+        label = metrics.human_label(items["human_pref_a"].to_numpy(float))
+        entry: dict[str, Any] = {
+            "n_items": len(items),
+            "human_ties": int(np.isnan(label).sum() - items["human_pref_a"].isna().sum()),
+            "human_ceiling": ceiling.to_dict() if ceiling else None,
+            "cells": [],
+        }
+        timing[dataset] = []
+        for labeler in _ordered(data["labeler"], settings.order.get("labeler", [])):
+            mine = data[data["labeler"] == labeler]
+            variants = _ordered(mine["variant"], settings.order.get("variant", []))
+            reference = (
+                settings.reference_variant
+                if settings.reference_variant in variants
+                else variants[0]
+            )
+            for variant in variants:
+                rows = mine[mine["variant"] == variant].reset_index(drop=True)
+                cell = {"kind": "labeler", "labeler": labeler, "variant": variant}
+                cell.update(cell_metrics(rows, settings, dataset, labeler, variant))
+                if reference is not None and variant != reference:
+                    ref_rows = mine[mine["variant"] == reference]
+                    names = (dataset, labeler, variant, "vs", reference)
+                    cell["vs_reference"] = versus_reference(rows, ref_rows, settings, *names)
+                entry["cells"].append(cell)
+                done(f"{dataset} {labeler} {variant}")
+                timing[dataset].append({"labeler": labeler, "variant": variant, **_timing(rows)})
+        for name, rows in baseline_rows(items, settings.seed).items():
+            cell = {"kind": BASELINE, "labeler": BASELINE, "variant": name}
+            cell.update(cell_metrics(rows, settings, dataset, BASELINE, name))
+            entry["cells"].append(cell)
+            done(f"{dataset} {BASELINE} {name}")
+        summary["datasets"][dataset] = entry
+    return summary, timing
+
+
+def _cost_of(summary: dict[str, Any], timing: dict[str, Any], labeler: str, variant: str) -> dict:
+    tokens, seconds = [], []
+    for dataset, entry in summary["datasets"].items():
+        for cell in entry["cells"]:
+            if (cell["kind"], cell["labeler"], cell["variant"]) == ("labeler", labeler, variant):
+                tokens.append(cell["cost"]["tokens_per_pair"])
+        for row in timing.get(dataset, []):
+            if (row["labeler"], row["variant"]) == (labeler, variant):
+                seconds.append(row["seconds_per_pair"])
+    mean = lambda values: (  # noqa: E731
+        None if not values or None in values else metrics.json_number(sum(values) / len(values))
+    )
+    return {"tokens_per_pair": mean(tokens), "seconds_per_pair": mean(seconds)}
+
+
+def choose_winner(
+    summary: dict[str, Any], timing: dict[str, Any], settings: ReportSettings
+) -> dict[str, Any]:
+    """The (labeler, variant) with the best accuracy averaged over the data sets its variant ran
+    on, among those within the cost budget (ties: fewer tokens, then name); and the best of each
+    data set. A candidate must have results on every data set where its variant ran."""
+    accuracy: dict[tuple[str, str], dict[str, float]] = {}
+    ran_on: dict[str, set[str]] = {}
+    for dataset, entry in summary["datasets"].items():
+        for cell in entry["cells"]:
+            if cell["kind"] != "labeler":
+                continue
+            ran_on.setdefault(cell["variant"], set()).add(dataset)
+            value = cell["alignment"]["accuracy"]["value"]
+            if value is not None:
+                accuracy.setdefault((cell["labeler"], cell["variant"]), {})[dataset] = value
+    budget = settings.cost_budget or CostBudget()
+    candidates = []
+    for (labeler, variant), per_dataset in accuracy.items():
+        if set(per_dataset) != ran_on[variant]:
+            continue
+        cost = _cost_of(summary, timing, labeler, variant)
+        limits = (
+            (budget.max_tokens_per_pair, cost["tokens_per_pair"]),
+            (budget.max_seconds_per_pair, cost["seconds_per_pair"]),
+        )
+        if any(limit is not None and (used is None or used > limit) for limit, used in limits):
+            continue
+        if budget.max_seconds_per_pair is None:  # keep winner.json free of timing unless asked
+            cost.pop("seconds_per_pair")
+        score = sum(per_dataset.values()) / len(per_dataset)
+        candidates.append((score, labeler, variant, per_dataset, cost))
+    candidates.sort(key=lambda c: (-c[0], c[4]["tokens_per_pair"] or math.inf, c[1], c[2]))
+    by_dataset = {}
+    for dataset in summary["datasets"]:
+        best = next((c for c in candidates if dataset in c[3]), None)
+        if best is not None:
+            by_dataset[dataset] = {
+                "labeler": best[1],
+                "variant": best[2],
+                "alignment": best[3][dataset],
+            }
+    base = {
+        "criterion": "mean accuracy over the data sets the variant ran on",
+        "cost_budget": budget.model_dump(exclude_none=True),
+        "candidates": len(candidates),
+        "by_dataset": by_dataset,
+    }
+    if not candidates:
+        return {
+            "labeler": None,
+            "variant": None,
+            **base,
+            "reason": "no labeler x variant qualifies",
+        }
+    score, labeler, variant, per_dataset, cost = candidates[0]
+    return {
+        "labeler": labeler,
+        "variant": variant,
+        "alignment": metrics.json_number(score),
+        "per_dataset": per_dataset,
+        **cost,
+        # the model spec (builtin name, folder or hub id) and the labeler's full config entry
+        "labeler_spec": (settings.labeler_specs.get(labeler) or {}).get("name", labeler),
+        "labeler_config": settings.labeler_specs.get(labeler),
+        **base,
+    }

@@ -1,0 +1,204 @@
+"""``labelbench run``: data sets x labelers x prompt variants, labelled through the cache.
+
+Everything that can be checked without a model is checked first: the config, every data file,
+every variant and its templates. Then each labeler is loaded once and runs every variant of
+every data set; the results table follows ``labelbench.report.results``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labelbench.config import (
+    CONFIG_NAME,
+    DatasetSpec,
+    LabelerSpec,
+    RunConfig,
+    resolve_data_path,
+    save_config,
+)
+from labelbench.data import Comparison, load_comparisons
+from labelbench.data.judges import load_pandalm_judge
+from labelbench.data.select import Filters, apply_filters, sample
+from labelbench.errors import InputError
+from labelbench.prompting import Variant, load_variant
+from labelbench.report.results import item_columns
+
+RESULTS = "results.parquet"
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    spec: DatasetSpec
+    items: list[Comparison]
+    variants: list[Variant]
+    baselines: dict[str, dict[str, float | None]]
+
+
+def _load_dataset(spec: DatasetSpec, data_dir: Path | None, seed: int) -> list[Comparison]:
+    source = resolve_data_path(spec.path, data_dir)
+    loaded = load_comparisons(source, spec.format, split=spec.split, config=spec.hub_config)
+    filters = Filters(
+        confidence=spec.confidence, drop_ties=spec.drop_ties, max_chars=spec.max_chars
+    )
+    kept, _ = apply_filters(loaded, filters)
+    return sample(kept, spec.sample, seed if spec.seed is None else spec.seed)
+
+
+def _baselines(spec: DatasetSpec, data_dir: Path | None) -> dict[str, dict[str, float | None]]:
+    return {
+        name: load_pandalm_judge(resolve_data_path(path, data_dir))
+        for name, path in (spec.baselines or {}).items()
+    }
+
+
+def prepare(config: RunConfig, data_dir: Path | None) -> list[PreparedDataset]:
+    """Load and cut every data set and load every variant: all input errors surface here."""
+    variants = {name: load_variant(name) for name in config.variants}
+    prepared = []
+    for spec in config.datasets:
+        items = _load_dataset(spec, data_dir, config.seed)
+        if not items:
+            raise InputError(
+                spec.path, "no comparisons left after the filters", field=f"datasets.{spec.name}"
+            )
+        names = spec.variants or config.variants
+        chosen = [variants.get(n) or load_variant(n) for n in names]
+        task = items[0].task
+        matching = [v for v in chosen if v.spec.task == task]
+        if spec.variants and len(matching) < len(chosen):
+            wrong = next(v.name for v in chosen if v.spec.task != task)
+            raise InputError(
+                spec.path,
+                f"variant {wrong} is for another task than '{task}'",
+                field=f"datasets.{spec.name}.variants",
+            )
+        if not matching:
+            raise InputError(
+                spec.path,
+                f"none of the run's variants is for task '{task}'",
+                field=f"datasets.{spec.name}",
+            )
+        prepared.append(PreparedDataset(spec, items, matching, _baselines(spec, data_dir)))
+    return prepared
+
+
+def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
+    """The labeling backend, the tokenizer (None if unknown) and the parameter count."""
+    if spec.backend == "http":
+        from labelbench.labeling.http_backend import HTTPBackend
+
+        return HTTPBackend(spec.url or "", spec.name), None, None
+    if spec.backend == "vllm":
+        from labelbench.labeling.vllm_backend import VLLMBackend
+
+        return VLLMBackend(spec.name), None, None
+    from labelbench.labeling.transformers_backend import TransformersBackend
+    from labelbench.models.registry import load_model
+
+    loaded = load_model(spec.name)
+    backend = TransformersBackend(
+        loaded.model, loaded.tokenizer, loaded.identity, max_rows=spec.batch_size
+    )
+    params = sum(p.numel() for p in loaded.model.parameters())
+    return backend, loaded.tokenizer, params
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _rows(
+    dataset: PreparedDataset,
+    labeler: str,
+    variant: Variant,
+    preferences: Sequence[Any],
+    label_rows: Sequence[Any],
+    params: int | None,
+) -> list[dict[str, Any]]:
+    by_id = {item.id: item for item in dataset.items}
+    costs: dict[str, list[float]] = {}
+    for row in label_rows:
+        cost = costs.setdefault(row.item_id, [0, 0, 0.0])
+        cost[0] += row.prompt_tokens
+        cost[1] += row.generated_tokens
+        cost[2] += row.seconds
+    spec = variant.spec
+    sc = spec.self_consistency
+    rows = []
+    for pref in preferences:
+        item = by_id[pref.item_id]
+        row = {
+            "dataset": dataset.spec.name,
+            "labeler": labeler,
+            "variant": variant.name,
+            **item_columns(item),
+            "ai_pref_a": _nan(pref.p_a),
+            "ai_pref_a_ab": _nan(pref.p_a_ab),
+            "ai_pref_a_ba": _nan(pref.p_a_ba),
+            "prompt_tokens": costs[item.id][0],
+            "gen_tokens": costs[item.id][1],
+            "seconds": costs[item.id][2],
+            "n_exemplars": spec.shots,
+            "cot": spec.cot,
+            "sc_n": sc.n if sc else 1,
+            "temperature": sc.temperature if sc else 0.0,
+            "labeler_params": params,
+        }
+        for name, labels in dataset.baselines.items():
+            row[f"baseline_{name}_pref_a"] = _nan(labels.get(item.id))
+        rows.append(row)
+    return rows
+
+
+def run(
+    config: RunConfig,
+    *,
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Label everything the config asks for and write the results table; returns the run dir."""
+    from labelbench.labeling import LabelCache, default_cache_dir, label, preferences
+    from labelbench.prompting import plan
+
+    prepared = prepare(config, data_dir)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / CONFIG_NAME)
+    cache = LabelCache(cache_dir or default_cache_dir()) if use_cache else None
+    rows: list[dict[str, Any]] = []
+    for labeler in config.labelers:
+        backend, tokenizer, params = _backend(labeler)
+        chat = labeler.chat
+        if chat is None:
+            chat = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
+        for dataset in prepared:
+            for variant in dataset.variants:
+                planned = plan(
+                    dataset.items,
+                    variant,
+                    tokenizer=tokenizer,
+                    seed=config.seed,
+                    chat=chat,
+                    max_tokens=labeler.max_tokens,
+                )
+                result = label(
+                    planned.requests,
+                    backend,
+                    cache=cache,
+                    progress=progress,
+                    description=f"{labeler.display} {dataset.spec.name} {variant.name}",
+                )
+                rows += _rows(
+                    dataset, labeler.display, variant, preferences(result.rows), result.rows, params
+                )
+    pd.DataFrame(rows).to_parquet(out / RESULTS, index=False)
+    return out

@@ -1,0 +1,218 @@
+"""The run config: valid files load; every bad one names the file, the line and the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer
+
+from labelbench import config as cfg
+from labelbench.cli import run_app
+from labelbench.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+KNOWN = {
+    "variants": lambda: ["summarization/base-0shot", "summarization/base-2shot", "instruction/x"],
+    "builtins": lambda: ["smollm2-135m", "gemma3-270m"],
+    "formats": lambda: ["openai-comparisons", "pandalm"],
+}
+
+GOOD = """\
+datasets:
+  - name: tldr
+    path: openai_tldr_comparisons/batch13.json
+    format: openai-comparisons
+    confidence: [1, 2, 8, 9]
+    sample: 40
+labelers:
+  - name: smollm2-135m
+    batch_size: 4
+  - name: some-org/some-model
+    label: hub-model
+variants:
+  - summarization/*
+seed: 3
+output_dir: runs/quick
+"""
+
+
+def parse(text: str, **checks) -> cfg.RunConfig:
+    return cfg.parse_config(textwrap.dedent(text), Path("run.yaml"), **{**KNOWN, **checks})
+
+
+def error_of(text: str) -> InputError:
+    with pytest.raises(InputError) as caught:
+        parse(text)
+    return caught.value
+
+
+def test_good_config_expands_variants_and_defaults_reference() -> None:
+    config = parse(GOOD)
+    assert config.variants == ["summarization/base-0shot", "summarization/base-2shot"]
+    assert config.reference == "summarization/base-0shot"
+    assert config.datasets[0].confidence == [1, 2, 8, 9]
+    assert [spec.display for spec in config.labelers] == ["smollm2-135m", "hub-model"]
+    assert config.analysis.bootstrap == 1000
+    assert config.output_dir == Path("runs/quick")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "line", "message"),
+    [
+        ("    sample: 40\n", "    samples: 40\n", "datasets[0].samples", 6, "unknown key"),
+        ("    sample: 40\n", "    sample: many\n", "datasets[0].sample", 6, "integer"),
+        ("    batch_size: 4\n", "    batch_size: 0\n", "labelers[0].batch_size", 9, "greater"),
+        ("seed: 3\n", "seed: 3\nbogus: 1\n", "bogus", 15, "unknown key"),
+        ("    confidence: [1, 2, 8, 9]\n", "    confidence: [0, 10]\n", "datasets[0]", 2, "1-9"),
+        ("    format: openai-comparisons\n", "    format: csv2\n", "datasets[0].format", 4, "csv2"),
+        ("  - name: smollm2-135m\n", "  - name: smollm-999\n", "labelers[0].name", 8, "unknown"),
+        ("  - summarization/*\n", "  - summarization/nope\n", "variants[0]", 13, "nope"),
+        ("seed: 3\n", "seed: 3\nreference_variant: instruction/x\n", "reference_variant", 15, ""),
+        ("output_dir: runs/quick\n", "", "output_dir", 1, "required"),
+        (
+            "    label: hub-model\n",
+            "    label: hub-model\n    backend: http\n",
+            "labelers[1]",
+            10,
+            "url",
+        ),
+        ("    label: hub-model\n", "    label: smollm2-135m\n", "labelers[1]", 10, "duplicate"),
+    ],
+)
+def test_bad_config_names_key_and_line(
+    old: str, new: str, field: str, line: int, message: str
+) -> None:
+    assert old in GOOD
+    error = error_of(GOOD.replace(old, new))
+    assert error.source == "run.yaml"
+    assert error.field == field
+    assert error.line == line
+    assert message in error.message
+
+
+def test_missing_model_folder_is_named(tmp_path: Path) -> None:
+    error = error_of(GOOD.replace("smollm2-135m\n", f"{tmp_path}/no-such-model\n", 1))
+    assert error.field == "labelers[0].name"
+    assert "does not exist" in error.message
+
+
+def test_existing_model_folder_is_accepted(tmp_path: Path) -> None:
+    config = parse(GOOD.replace("smollm2-135m\n", f"{tmp_path}\n", 1))
+    assert config.labelers[0].name == str(tmp_path)
+
+
+def test_per_dataset_variants_are_expanded_and_checked() -> None:
+    text = GOOD.replace(
+        "    sample: 40\n", "    sample: 40\n    variants: [summarization/base-*]\n"
+    )
+    assert parse(text).datasets[0].variants == [
+        "summarization/base-0shot",
+        "summarization/base-2shot",
+    ]
+    error = error_of(text.replace("summarization/base-*", "summarization/zzz"))
+    assert error.field == "datasets[0].variants[0]"
+    assert error.line == 7
+
+
+def test_invalid_yaml_reports_line() -> None:
+    error = error_of("datasets: [\n  - name: x\nlabelers: {\n")
+    assert error.line is not None
+    assert "invalid YAML" in error.message
+
+
+def test_not_a_mapping() -> None:
+    assert "mapping" in error_of("- a\n- b\n").message
+
+
+def test_real_registries_are_consulted() -> None:
+    """Against the real prompt variants and model registry, when they are importable."""
+    variants = cfg._variant_names()
+    builtins = cfg._builtin_labelers()
+    if variants is None or builtins is None:
+        pytest.skip("prompting or model registry not importable yet")
+    assert "smollm2-135m" in builtins
+    text = textwrap.dedent(GOOD)
+    config = cfg.parse_config(text, Path("run.yaml"))
+    assert set(config.variants) <= set(variants)
+    for old, new, field in [
+        ("smollm2-135m\n", "smollm2-999m\n", "labelers[0].name"),
+        ("summarization/*", "summarization/no-such-variant", "variants[0]"),
+    ]:
+        with pytest.raises(InputError) as caught:
+            cfg.parse_config(text.replace(old, new, 1), Path("run.yaml"))
+        assert caught.value.field == field
+
+
+@pytest.mark.parametrize("name", ["quick", "tldr", "pandalm", "full"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    config = cfg.load_config(REPO / "configs" / f"{name}.yaml")
+    assert config.variants
+    if name == "quick":
+        assert [spec.name for spec in config.labelers] == ["smollm2-135m"]
+        assert config.datasets[0].sample is not None and config.datasets[0].sample <= 50
+
+
+def test_load_config_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        cfg.load_config(tmp_path / "missing.yaml")
+    assert "cannot read" in caught.value.message
+
+
+def test_bad_config_fails_without_loading_models(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("smollm2-135m\n", "smollm-999\n", 1))
+    script = (
+        "import sys\n"
+        "from labelbench.config import load_config\n"
+        "from labelbench.errors import InputError\n"
+        "try:\n"
+        f"    load_config({str(bad)!r})\n"
+        "except InputError as e:\n"
+        "    print(e)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"{bad}:8: field 'labelers[0].name'" in out
+    assert out.strip().endswith("[]")
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("    sample: 40\n", "    sample: -1\n"))
+    app = typer.Typer()
+
+    @app.command()
+    def run(path: Path) -> None:
+        cfg.load_config(path)
+
+    assert run_app(app, [str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: {bad}:6: field 'datasets[0].sample':")
+
+
+def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse(GOOD + "data_dir: /from/config\n")
+    monkeypatch.delenv(cfg.DATA_DIR_ENV, raising=False)
+    assert cfg.resolve_data_dir(None, config) == Path("/from/config")
+    monkeypatch.setenv(cfg.DATA_DIR_ENV, "/from/env")
+    assert cfg.resolve_data_dir(None, config) == Path("/from/env")
+    assert cfg.resolve_data_dir(Path("/from/option"), config) == Path("/from/option")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "file.json").write_text("[]")
+    assert cfg.resolve_data_path("sub/file.json", tmp_path) == str(tmp_path / "sub" / "file.json")
+    assert cfg.resolve_data_path("org/hub-id", tmp_path) == "org/hub-id"
+
+
+def test_saved_config_round_trips(tmp_path: Path) -> None:
+    config = parse(GOOD)
+    cfg.save_config(config, tmp_path / cfg.CONFIG_NAME)
+    again = cfg.load_run_config(tmp_path)
+    assert again == config
+    assert cfg.load_run_config(tmp_path / "elsewhere") is None

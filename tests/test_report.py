@@ -1,0 +1,389 @@
+"""The report: files written, figures that match the metrics, reproducibility, the HTML page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelbench.config import CostBudget, RunConfig, save_config
+from labelbench.errors import InputError
+from labelbench.report import browser
+from labelbench.report.cli import app, write_report
+from labelbench.report.results import load_results, normalize, write_results
+from labelbench.report.summary import ReportSettings, choose_winner, summarize
+
+VARIANTS = [  # (name, exemplars, chain of thought, samples, temperature, skill)
+    ("s/base-0shot", 0, False, 1, 0.0, 0.55),
+    ("s/base-2shot", 2, False, 1, 0.0, 0.65),
+    ("s/cot-sc4-t0.3", 0, True, 4, 0.3, 0.7),
+    ("s/cot-sc4-t0.7", 0, True, 4, 0.7, 0.75),
+]
+LABELERS = {"small": 135e6, "large": 270e6}
+
+
+def synthetic_results(n_items: int = 40, seed: int = 0) -> pd.DataFrame:
+    """A made-up run: TL;DR-like (one annotator, confidence) and PandaLM-like (three)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for dataset in ("tldr", "pandalm"):
+        for i in range(n_items):
+            len_a, len_b = (float(v) for v in rng.integers(20, 200, 2))
+            if dataset == "tldr":
+                prefs = [float(rng.random() < (0.7 if len_a > len_b else 0.3))]
+                confidence = float(rng.choice([1, 2, 3, 4, 6, 7, 8, 9]))
+            else:
+                prefs = [float(v) for v in rng.choice([0.0, 0.5, 1.0], size=3)]
+                confidence = math.nan
+            human = sum(prefs) / len(prefs)
+            judge = float(rng.random() < 0.6)
+            for labeler, params in LABELERS.items():
+                for variant, shots, cot, samples, temperature, skill in VARIANTS:
+                    right = rng.random() < skill + (0.05 if labeler == "large" else 0)
+                    says_a = right == (human >= 0.5)
+                    p_ab = 0.8 if says_a else 0.3
+                    p_ba = 0.7 if (says_a or rng.random() < 0.2) else 0.2
+                    p = (p_ab + p_ba) / 2 if rng.random() > 0.05 else math.nan
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "labeler": labeler,
+                            "variant": variant,
+                            "item_id": f"{dataset}-{i}",
+                            "group_id": f"{dataset}-post{i // 2}",
+                            "pair_key": f"{dataset}-pair{i // 2 if dataset == 'tldr' else i}",
+                            "pair_flipped": bool(i % 4 == 1),
+                            "ai_pref_a": p,
+                            "ai_pref_a_ab": p_ab,
+                            "ai_pref_a_ba": p_ba,
+                            "human_pref_a": human,
+                            "annotator_prefs": prefs,
+                            "confidence": confidence,
+                            "len_a": len_a,
+                            "len_b": len_b,
+                            "prompt_tokens": 300 + 200 * shots + (0 if labeler == "small" else 1),
+                            "gen_tokens": 60 * samples if cot else 0,
+                            "seconds": float(rng.random()),
+                            "n_exemplars": shots,
+                            "cot": cot,
+                            "sc_n": samples,
+                            "temperature": temperature,
+                            "labeler_params": params,
+                            "baseline_judge_pref_a": judge if dataset == "pandalm" else math.nan,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def make_run(run_dir: Path, frame: pd.DataFrame, **config: object) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_results(frame, run_dir)
+    settings = {
+        "datasets": [{"name": "tldr", "path": "x.json"}, {"name": "pandalm", "path": "y.json"}],
+        "labelers": [{"name": name} for name in LABELERS],
+        "variants": [v[0] for v in VARIANTS],
+        "seed": 5,
+        "output_dir": str(run_dir),
+        "analysis": {"bootstrap": 200},
+        **config,
+    }
+    save_config(RunConfig.model_validate(settings), run_dir / "config.yaml")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = make_run(tmp_path_factory.mktemp("run") / "run", synthetic_results())
+    write_report(run_dir)
+    return run_dir
+
+
+def test_report_writes_every_file(report_dir: Path) -> None:
+    for name in ("summary.json", "timing.json", "winner.json", "report.md", "report.html"):
+        assert (report_dir / name).stat().st_size > 0
+    plots = sorted(p.stem for p in (report_dir / "plots").glob("*.png"))
+    assert plots == sorted(
+        [
+            "alignment_by_variant",
+            "position_bias_by_size",
+            "alignment_vs_exemplars",
+            "self_consistency_vs_temperature",
+            "reliability",
+            "alignment_vs_cost",
+        ]
+    )
+    markdown = (report_dir / "report.md").read_text()
+    for target in re.findall(r"\]\((plots/[^)]+)\)", markdown):
+        assert (report_dir / target).is_file()
+    assert "Not applicable" not in markdown
+
+
+def test_html_is_self_contained(report_dir: Path) -> None:
+    html = (report_dir / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 6
+    for data in images:
+        assert base64.b64decode(data).startswith(b"\x89PNG")
+    assert not re.search(r'(src|href)="(?!data:)', html)
+
+
+def test_summary_figures_match_the_table(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    frame = load_results(report_dir)
+    rows = frame[(frame.dataset == "tldr") & (frame.labeler == "large")]
+    rows = rows[rows.variant == "s/base-2shot"]
+    p, h = rows.ai_pref_a.to_numpy(), rows.human_pref_a.to_numpy()
+    usable = ~np.isnan(p) & (h != 0.5)
+    hits = np.where(p == 0.5, 0.5, ((p > 0.5) == (h > 0.5)).astype(float))  # AI tie: half
+    expected = np.mean(hits[usable])
+    cell = next(
+        c
+        for c in summary["datasets"]["tldr"]["cells"]
+        if (c["labeler"], c["variant"]) == ("large", "s/base-2shot")
+    )
+    assert cell["alignment"]["accuracy"]["value"] == pytest.approx(expected, abs=1e-6)
+    assert cell["cost"]["tokens_per_pair"] == pytest.approx(701.0)
+    assert cell["vs_reference"]["reference"] == "s/base-0shot"
+    assert "seconds" not in json.dumps(summary)
+    baselines = {
+        c["variant"] for c in summary["datasets"]["pandalm"]["cells"] if c["kind"] != "labeler"
+    }
+    assert baselines == {"always-first", "always-longer", "random", "judge"}
+    assert summary["datasets"]["pandalm"]["human_ceiling"]["n"] > 0
+    timing = json.loads((report_dir / "timing.json").read_text())
+    assert timing["tldr"][0]["seconds"] > 0
+
+
+def test_baselines_on_a_hand_made_table() -> None:
+    frame = normalize(
+        pd.DataFrame(
+            {
+                "dataset": "d",
+                "labeler": "m",
+                "variant": "v",
+                "item_id": ["1", "2", "3", "4"],
+                "group_id": ["1", "2", "3", "4"],
+                "ai_pref_a": [0.9, 0.9, 0.9, 0.9],
+                "human_pref_a": [1.0, 0.0, 0.0, 0.5],
+                "len_a": [100, 100, 50, 10],
+                "len_b": [50, 50, 100, 20],
+            }
+        ),
+        "hand",
+    )
+    summary, _ = summarize(frame, ReportSettings(n_boot=50))
+    cells = {c["variant"]: c for c in summary["datasets"]["d"]["cells"]}
+    # item 4 is a human tie. Labeler (always A): right on 1 only -> 1/3.
+    assert cells["v"]["alignment"]["accuracy"]["value"] == pytest.approx(1 / 3, abs=1e-6)
+    assert cells["always-first"]["alignment"]["accuracy"]["value"] == pytest.approx(1 / 3, abs=1e-6)
+    # always-longer: picks A, A, B -> right on 1 and 3 -> 2/3
+    assert cells["always-longer"]["alignment"]["accuracy"]["value"] == pytest.approx(
+        2 / 3, abs=1e-6
+    )
+    assert summary["datasets"]["d"]["human_ties"] == 1
+    assert summary["datasets"]["d"]["human_ceiling"] is None
+
+
+def test_same_config_twice_gives_identical_summary(tmp_path: Path, report_dir: Path) -> None:
+    frame = synthetic_results()
+    shuffled = frame.sample(frac=1.0, random_state=1)  # row order must not matter
+    again = make_run(tmp_path / "again", shuffled.assign(seconds=shuffled.seconds * 3))
+    write_report(again)
+    for name in ("summary.json", "winner.json"):
+        assert (again / name).read_bytes() == (report_dir / name).read_bytes()
+    assert (again / "timing.json").read_bytes() != (report_dir / "timing.json").read_bytes()
+
+
+def test_winner_respects_the_cost_budget(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    timing = json.loads((report_dir / "timing.json").read_text())
+    free = choose_winner(summary, timing, ReportSettings())
+    assert json.loads((report_dir / "winner.json").read_text())["variant"] == free["variant"]
+    scores = {}
+    for entry in summary["datasets"].values():
+        for cell in entry["cells"]:
+            if cell["kind"] == "labeler":
+                key = (cell["labeler"], cell["variant"])
+                scores.setdefault(key, []).append(cell["alignment"]["accuracy"]["value"])
+    best = max(scores, key=lambda k: sum(scores[k]) / len(scores[k]))
+    assert (free["labeler"], free["variant"]) == best
+    # 0-shot without CoT reads 300 (small) / 301 (large) tokens per pair: a 300.5 budget
+    # leaves only the small labeler's base-0shot
+    tight = choose_winner(
+        summary, timing, ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=300.5))
+    )
+    assert (tight["labeler"], tight["variant"], tight["candidates"]) == ("small", "s/base-0shot", 1)
+    none = choose_winner(
+        summary, timing, ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=1))
+    )
+    assert none["labeler"] is None and none["candidates"] == 0
+
+
+def test_missing_column_and_missing_results(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        write_report(tmp_path)
+    assert "no results" in caught.value.message
+    frame = synthetic_results(4).drop(columns=["human_pref_a"])
+    frame.to_json(tmp_path / "results.jsonl", orient="records", lines=True)
+    with pytest.raises(InputError) as caught:
+        load_results(tmp_path)
+    assert caught.value.field == "human_pref_a"
+
+
+def test_jsonl_results_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from labelbench.cli import run_app
+
+    frame = synthetic_results(6)
+    frame.to_json(tmp_path / "results.jsonl", orient="records", lines=True)
+    assert len(load_results(tmp_path)) == len(frame)
+    assert run_app(app, [str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no results" in err[0]
+
+
+def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
+    from labelbench.data.judges import load_pandalm_judge
+
+    gpt = load_pandalm_judge(data_dir / "pandalm" / "gpt-3.5-turbo-testset-v1.json")
+    frame = synthetic_results(4)
+    frame = frame[frame.dataset == "pandalm"].copy()
+    frame["baseline_gpt35_pref_a"] = [gpt.get(i) for i in frame["item_id"]]
+    summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
+    cells = {c["variant"]: c for c in summary["datasets"]["pandalm"]["cells"]}
+    assert {"gpt35", "judge"} <= set(cells)
+    items = frame.drop_duplicates("item_id")
+    hits = [
+        0.5 if g == 0.5 else float((g > 0.5) == (h > 0.5))
+        for g, h in zip(items.baseline_gpt35_pref_a, items.human_pref_a, strict=True)
+        if g is not None and not math.isnan(g) and h != 0.5
+    ]
+    accuracy = cells["gpt35"]["alignment"]["accuracy"]
+    assert accuracy["n"] == len(hits)
+    assert accuracy["value"] == pytest.approx(sum(hits) / len(hits), abs=1e-6)
+
+
+def test_html_report_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
+    if browser.find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    result = browser.check_page(report_dir / "report.html", tmp_path / "report.png")
+    assert result.console == []
+    assert result.images_total == 6
+    assert result.images_shown == 6
+    assert result.screenshot.stat().st_size > 10_000
+
+
+def test_real_tldr_and_pandalm_baselines(data_dir: Path) -> None:
+    """On batch13, always-longer agrees with 70.8% of the human labels (the figure quoted in the
+    benchmark's issue: equal lengths count half); PandaLM's annotators agree with each other."""
+    from labelbench.data.loaders import load_comparisons
+    from labelbench.report.results import item_columns
+
+    rows = []
+    for name, path, fmt in [
+        ("tldr", "openai_tldr_comparisons/batch13.json", "openai-comparisons"),
+        ("pandalm", "pandalm/testset-v1.json", "pandalm"),
+    ]:
+        for comparison in load_comparisons(data_dir / path, fmt):
+            rows.append(
+                {"dataset": name, "labeler": "coin", "variant": "half", "ai_pref_a": 0.5}
+                | item_columns(comparison)
+            )
+    summary, _ = summarize(normalize(pd.DataFrame(rows), "real"), ReportSettings(n_boot=20))
+    tldr = {c["variant"]: c for c in summary["datasets"]["tldr"]["cells"]}
+    longer = tldr["always-longer"]
+    assert longer["alignment"]["accuracy"]["n"] == 1097
+    assert longer["alignment"]["accuracy"]["value"] == pytest.approx(0.708, abs=5e-4)
+    assert longer["length_controlled"]["balanced"]["value"] == pytest.approx(0.5)
+    assert tldr["half"]["alignment"]["accuracy"]["value"] == pytest.approx(0.5)
+    # repeated TL;DR pairs (several workers) give a ceiling; PandaLM's three annotators too
+    assert summary["datasets"]["tldr"]["human_ceiling"]["n"] > 0
+    assert summary["datasets"]["pandalm"]["human_ceiling"]["value"] > 0.8
+
+
+def test_progress_hears_of_every_cell() -> None:
+    from labelbench.report.summary import count_cells
+
+    frame = normalize(synthetic_results(6), "x")
+    heard: list[str] = []
+    summary, _ = summarize(frame, ReportSettings(n_boot=20), heard.append)
+    cells = sum(len(entry["cells"]) for entry in summary["datasets"].values())
+    # 2 data sets x 2 labelers x 4 variants + 3 rule baselines each + PandaLM's judge
+    assert count_cells(frame) == len(heard) == cells == 16 + 6 + 1
+
+
+def test_markdown_names_winner_and_budget(report_dir: Path) -> None:
+    from labelbench.report.render import render_markdown
+
+    summary = json.loads((report_dir / "summary.json").read_text())
+    timing = json.loads((report_dir / "timing.json").read_text())
+    budget = ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=300.5))
+    winner = choose_winner(summary, timing, budget)
+    text = render_markdown("t", summary, timing, winner, dict.fromkeys(["reliability"]))
+    assert "**small** with **s/base-0shot**" in text
+    assert "cost budget max tokens per pair <= 300.5" in text
+    assert "Not applicable to this run." in text
+    nobody = choose_winner(
+        summary, timing, ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=1))
+    )
+    assert "No winner: no labeler x variant qualifies." in render_markdown(
+        "t", summary, timing, nobody, {}
+    )
+
+
+def test_trend_plots_follow_the_shipped_variant_names() -> None:
+    from labelbench.report import plots
+
+    names = {
+        "s/base-0shot": "summarization/detailed-0shot",
+        "s/base-2shot": "summarization/detailed-2shot",
+        "s/cot-sc4-t0.3": "summarization/detailed-0shot-cot",
+        "s/cot-sc4-t0.7": "summarization/detailed-0shot-cot-sc4-t0.7",
+    }
+    frame = synthetic_results(6)
+    frame["variant"] = frame["variant"].map(names)
+    greedy = frame["variant"] == "summarization/detailed-0shot-cot"
+    frame.loc[greedy, ["sc_n", "temperature"]] = [1, 0.0]
+    summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
+    # detailed-0shot -> detailed-2shot is a line; greedy CoT (T=0) -> its x4 samples at T=0.7
+    assert plots.alignment_vs_exemplars(summary) is not None
+    assert plots.self_consistency_vs_temperature(summary) is not None
+    no_cot = {
+        "datasets": {
+            k: {**e, "cells": [c for c in e["cells"] if not c["properties"]["cot"]]}
+            for k, e in summary["datasets"].items()
+        }
+    }
+    assert plots.self_consistency_vs_temperature(no_cot) is None
+
+
+def test_same_run_twice_gives_identical_summary(
+    data_dir: Path, tiny_lm_dir: Path, tmp_path: Path
+) -> None:
+    """``labelbench run`` + report, twice, with the tiny model: byte-identical summary.json."""
+    sweep = pytest.importorskip("labelbench.sweep")
+    from labelbench.config import parse_config
+
+    summaries = []
+    for name in ("first", "second"):
+        text = f"""
+            datasets:
+              - {{name: tldr, path: openai_tldr_comparisons/batch13.json, sample: 4}}
+            labelers:
+              - name: {tiny_lm_dir}
+            variants: [summarization/base-0shot]
+            output_dir: {tmp_path / name}
+            analysis: {{bootstrap: 50}}
+        """
+        config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
+        out = sweep.run(config, data_dir=data_dir, use_cache=False, progress=False)
+        write_report(out)
+        summaries.append((out / "summary.json").read_bytes())
+    assert summaries[0] == summaries[1]
+    assert json.loads(summaries[0])["datasets"]["tldr"]["n_items"] == 4
