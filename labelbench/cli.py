@@ -10,6 +10,7 @@ import typer
 
 from labelbench.data.cli import app as data_app
 from labelbench.errors import LabelbenchError
+from labelbench.labeling.cli import label as label_command
 from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
 from labelbench.report.cli import report
@@ -24,6 +25,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.command("report")(report)
+app.command("label")(label_command)
 
 
 @app.command("run")

@@ -90,24 +90,14 @@ def prepare(config: RunConfig, data_dir: Path | None) -> list[PreparedDataset]:
 
 
 def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
-    """The labeling backend, the tokenizer (None if unknown) and the parameter count."""
-    if spec.backend == "http":
-        from labelbench.labeling.http_backend import HTTPBackend
-
-        return HTTPBackend(spec.url or "", spec.name), None, None
-    if spec.backend == "vllm":
-        from labelbench.labeling.vllm_backend import VLLMBackend
-
-        return VLLMBackend(spec.name), None, None
+    """The labeling backend, its tokenizer (None when served elsewhere) and parameter count."""
+    from labelbench.labeling.backends import make_backend
     from labelbench.labeling.transformers_backend import TransformersBackend
-    from labelbench.models.registry import load_model
 
-    loaded = load_model(spec.name)
-    backend = TransformersBackend(
-        loaded.model, loaded.tokenizer, loaded.identity, max_rows=spec.batch_size
-    )
-    params = sum(p.numel() for p in loaded.model.parameters())
-    return backend, loaded.tokenizer, params
+    backend = make_backend(spec.backend, spec.name, base_url=spec.url, max_rows=spec.batch_size)
+    if not isinstance(backend, TransformersBackend):
+        return backend, None, None
+    return backend, backend.tokenizer, sum(p.numel() for p in backend.model.parameters())
 
 
 def _nan(value: float | None) -> float:

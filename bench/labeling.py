@@ -1,0 +1,244 @@
+"""Labeling engine benchmark on the TL;DR comparisons with smollm2-135m (CPU, fp32).
+
+    python bench/labeling.py [--pairs 32] [--cot-pairs 2] [--threads 1]
+
+Prints progress on stderr and one JSON object on the last line of stdout:
+``speedup_vs_naive`` (engine pairs/s over a naive loop, 0-shot, both orders; target >= 3),
+``fraction_of_limit`` (the compute floor over the engine's time; target >= 0.7),
+``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3) and
+``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0).
+
+The floor is (unique tokens of the run: positions of the token trie of all its prompts)
+x 2 x (non-embedding parameters) / (fp32 matrix-multiply FLOP/s measured in this run).
+The naive loop runs one prompt at a time, the full prompt for each order, logits at every position.
+
+The machine may be shared, so the methods are timed interleaved: the items are cut into slices
+(never splitting one post's comparisons), and each slice is run by every method in turn, in a
+rotating order, with a matrix-multiply measurement between slices; each method's time is the sum
+over slices, and the limit uses the mean of those measurements (the peak-based figure is reported
+too). Each engine keeps its state across slices, as in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LABELBENCH_DATA_DIR", REPO.parent / "shared" / "data"))
+TLDR = DATA / "openai_tldr_comparisons" / "batch13.json"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def matmul_flops(size: int = 1024, repeats: int = 3, inner: int = 8) -> float:
+    """Best observed fp32 matrix-multiply FLOP/s for square matrices of ``size``."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(2):
+        a @ b
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(inner):
+            a @ b
+        best = max(best, 2 * size**3 * inner / (time.perf_counter() - started))
+    return best
+
+
+def non_embedding_parameters(model: Any) -> int:
+    embeddings = {id(model.get_input_embeddings().weight), id(model.get_output_embeddings().weight)}
+    return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+
+
+def unique_tokens(sequences: Sequence[Sequence[int]]) -> int:
+    """Positions in the token trie of all prompts: what any exact method must compute."""
+    root: dict[int, Any] = {}
+    count = 0
+    for sequence in sequences:
+        node = root
+        for token in sequence:
+            if token not in node:
+                node[token] = {}
+                count += 1
+            node = node[token]
+    return count
+
+
+def slices(planned: Sequence[Any], contexts: dict[str, str], pairs: int) -> list[set[str]]:
+    """Item ids in consecutive slices of about ``pairs`` items; one post's items stay together."""
+    result: list[set[str]] = []
+    current: list[str] = []
+    for item_id in dict.fromkeys(p.item_id for p in planned):
+        if len(current) >= pairs and contexts[item_id] != contexts[current[-1]]:
+            result.append(set(current))
+            current = []
+        current.append(item_id)
+    if current:
+        result.append(set(current))
+    return result
+
+
+class Timer:
+    """Adds up each method's seconds over interleaved slices."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, work: Any) -> Any:
+        started = time.perf_counter()
+        result = work()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=32, help="TL;DR comparisons (data order)")
+    parser.add_argument("--cot-pairs", type=int, default=2, help="comparisons for rationale runs")
+    parser.add_argument("--slice", type=int, default=4, help="pairs per interleaved slice")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 suits a shared machine)"
+    )
+    parser.add_argument("--model", default="smollm2-135m")
+    args = parser.parse_args()
+
+    import torch
+
+    from labelbench.data import load_comparisons
+    from labelbench.labeling import label, preferences
+    from labelbench.labeling.answers import preference_a, softmax
+    from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
+    from labelbench.models.registry import load_model
+    from labelbench.prompting import plan
+
+    # On a shared machine, more threads than idle cores makes every op wait for the slowest; the
+    # figures are ratios measured with the same threads, so use more only on an idle machine.
+    threads = args.threads
+    torch.set_num_threads(threads)
+    lm = load_model(args.model)
+    everything = load_comparisons(TLDR)
+    items = everything[: args.pairs]
+    contexts = {item.id: item.context for item in everything}
+
+    def engine() -> TransformersBackend:
+        return TransformersBackend(lm.model, lm.tokenizer, lm.identity)
+
+    def run_engine(backend: TransformersBackend, planned: Sequence[Any]) -> Any:
+        return label(planned, backend, cache=None, progress=False)
+
+    def planned_for(variant: str, chosen: Sequence[Any]) -> list[Any]:
+        return plan(chosen, variant, tokenizer=lm.tokenizer).requests
+
+    zero = planned_for("summarization/base-0shot", items)
+    two = planned_for("summarization/base-2shot", items)
+    # Warm-up on other items, so no method pays first-call costs in the timing.
+    warm = planned_for("summarization/base-0shot", everything[-2:])
+    run_engine(engine(), warm)
+    naive_answer_logprobs(lm.model, lm.tokenizer, warm[0].request.text, ("1", "2"))
+
+    timer, rates = Timer(), [matmul_flops()]
+    engines = {"engine_0shot": engine(), "engine_2shot": engine()}
+    engine_rows: list[Any] = []
+    naive: list[tuple[Any, tuple[float, ...]]] = []
+    for number, part in enumerate(slices(zero, contexts, args.slice)):
+        zero_part = [p for p in zero if p.item_id in part]
+        two_part = [p for p in two if p.item_id in part]
+        methods = [
+            (
+                "engine_0shot",
+                lambda z=zero_part: engine_rows.extend(run_engine(engines["engine_0shot"], z).rows),
+            ),
+            (
+                "naive_0shot",
+                lambda z=zero_part: naive.extend(
+                    (
+                        p,
+                        naive_answer_logprobs(
+                            lm.model, lm.tokenizer, p.request.text, p.request.answers
+                        ),
+                    )
+                    for p in z
+                ),
+            ),
+            ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
+        ]
+        for name, work in methods[number % 3 :] + methods[: number % 3]:
+            timer.run(name, work)
+        rates.append(matmul_flops())
+        log(f"slice {number}: {len(part)} pairs; so far {timer.seconds}")
+
+    naive_pref: dict[str, list[float]] = {}
+    for p, logprobs in naive:
+        naive_pref.setdefault(p.item_id, []).append(preference_a(softmax(logprobs), p.order))
+    engine_pref = {pref.item_id: pref.p_a for pref in preferences(engine_rows)}
+    max_diff = max(abs(engine_pref[i] - sum(v) / len(v)) for i, v in naive_pref.items())
+
+    single = planned_for("summarization/base-0shot-cot", items[: args.cot_pairs])
+    sampled = [
+        dataclasses.replace(
+            p, request=dataclasses.replace(p.request, n=4, temperature=0.7, top_k=40)
+        )
+        for p in single
+    ]
+    chain_engines = {"cot_single": engine(), "cot_sc4": engine()}
+    generated = {"cot_single": 0, "cot_sc4": 0}
+    for number, item in enumerate(items[: args.cot_pairs]):
+        methods = [
+            (name, [p for p in planned if p.item_id == item.id])
+            for name, planned in (("cot_single", single), ("cot_sc4", sampled))
+        ]
+        for name, part in methods[number % 2 :] + methods[: number % 2]:
+            rows = timer.run(name, lambda e=chain_engines[name], q=part: run_engine(e, q).rows)
+            generated[name] += sum(row.generated_tokens for row in rows)
+        rates.append(matmul_flops())
+        log(f"chains, pair {number}: so far {timer.seconds}")
+
+    seconds = timer.seconds
+    zero_engine = engines["engine_0shot"]
+    tokens = unique_tokens([zero_engine.encode(p.request.text) for p in zero])
+    params = non_embedding_parameters(lm.model)
+    mean_rate = sum(rates) / len(rates)
+    figures = {
+        "speedup_vs_naive": seconds["naive_0shot"] / seconds["engine_0shot"],
+        "fraction_of_limit": tokens * 2 * params / mean_rate / seconds["engine_0shot"],
+        "fewshot2_cost_ratio": seconds["engine_2shot"] / seconds["engine_0shot"],
+        "selfconsistency4_cost_ratio": seconds["cot_sc4"] / seconds["cot_single"],
+        "fraction_of_limit_at_peak_matmul": tokens
+        * 2
+        * params
+        / max(rates)
+        / seconds["engine_0shot"],
+        "max_abs_pref_diff_vs_naive": max_diff,
+        "pairs": len(items),
+        "cot_pairs": args.cot_pairs,
+        "threads": threads,
+        "matmul_gflops_mean": mean_rate / 1e9,
+        "matmul_gflops_range": [min(rates) / 1e9, max(rates) / 1e9],
+        "non_embedding_parameters": params,
+        "unique_tokens": tokens,
+        "engine_tokens_processed": zero_engine.processed_tokens,
+        "engine_tokens_padded": zero_engine.padded_tokens,
+        "naive_tokens": sum(len(zero_engine.encode(p.request.text)) for p in zero),
+        "seconds": seconds,
+        "generated_tokens": generated,
+        "model": lm.identity,
+        "load_average": os.getloadavg()[0],
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""A SQLite (WAL) cache of labels, safe against a process killed at any moment.
+
+A key covers the model identity, the exact request text, the decoding parameters and the sample
+index. The runner writes the rows of one work unit in one transaction, so after ``kill -9`` every
+unit is either fully stored or absent, and a resumed run recomputes absent units exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labelbench.errors import InputError
+from labelbench.requests import RationaleRequest, Request, ScoreRequest
+
+CACHE_FILE = "labels.sqlite"
+
+
+def default_cache_dir() -> Path:
+    """``$LABELBENCH_CACHE_DIR``, else ``~/.cache/labelbench``."""
+    configured = os.environ.get("LABELBENCH_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "labelbench"
+
+
+def request_key(identity: str, request: Request, sample: int = 0) -> str:
+    """The cache key of one sample of one request under one model."""
+    if isinstance(request, ScoreRequest):
+        decoding: dict[str, Any] = {"kind": "score"}
+    elif isinstance(request, RationaleRequest):
+        decoding = {
+            "kind": "rationale",
+            "score_suffix": request.score_suffix,
+            "n": request.n,
+            "temperature": request.temperature,
+            "top_k": request.top_k,
+            "max_new_tokens": request.max_new_tokens,
+        }
+    else:
+        raise TypeError(f"not a request: {type(request).__name__}")
+    payload = {
+        "model": identity,
+        "text": request.text,
+        "answers": list(request.answers),
+        "decoding": decoding,
+        "sample": sample,
+    }
+    encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class LabelCache:
+    """Maps request keys to JSON values; one SQLite file in ``directory``."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / CACHE_FILE
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as error:
+            raise InputError(self.path, f"cannot open the label cache: {error}") from error
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            marks = ",".join("?" * len(part))
+            query = f"SELECT key, value FROM labels WHERE key IN ({marks})"
+            for key, value in self._db.execute(query, part):
+                found[key] = json.loads(value)
+        return found
+
+    def put_many(self, items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Any]]) -> None:
+        """Store all items in one transaction: all of them or none survive a crash."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        rows = [(key, json.dumps(value, ensure_ascii=False)) for key, value in pairs]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO labels (key, value) VALUES (?, ?)", rows)
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> LabelCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,62 @@
+"""``labelbench label`` / ``python -m labelbench.labeling``: label planned requests from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Label planned requests (JSON lines) with a model; resumable through the label cache.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.command()
+def label(
+    requests: Annotated[Path, typer.Option(help="Planned requests, JSON lines.")],
+    out: Annotated[Path, typer.Option(help="Where to write the label rows (JSON lines).")],
+    model: Annotated[str, typer.Option(help="Built-in name, model directory or server model.")],
+    backend: Annotated[str, typer.Option(help="transformers, http or vllm.")] = "transformers",
+    base_url: Annotated[str | None, typer.Option(help="http backend: server URL.")] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="http backend: environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    identity: Annotated[
+        str | None, typer.Option(help="Model identity for the cache (default: from the model).")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Label cache directory.")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+    ] = False,
+    unit_items: Annotated[int, typer.Option(help="Items per stored work unit.")] = 16,
+    concurrency: Annotated[int, typer.Option(help="http backend: requests in flight.")] = 8,
+    timeout: Annotated[float, typer.Option(help="http backend: seconds per request.")] = 60.0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Label every planned request; a killed run resumes from the cache."""
+    from labelbench.labeling.backends import make_backend
+    from labelbench.labeling.cache import LabelCache, default_cache_dir
+    from labelbench.labeling.jsonl import read_planned, write_result
+    from labelbench.labeling.runner import label as run_label
+
+    planned = read_planned(requests)
+    labeler = make_backend(
+        backend,
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        identity=identity,
+        concurrency=concurrency,
+        timeout=timeout,
+    )
+    cache = None if no_cache else LabelCache(cache_dir or default_cache_dir())
+    try:
+        result = run_label(planned, labeler, cache=cache, progress=progress, unit_items=unit_items)
+    finally:
+        if cache is not None:
+            cache.close()
+    write_result(out, result)

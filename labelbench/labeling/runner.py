@@ -1,0 +1,336 @@
+"""Label planned requests with a backend, through the cache, with accounting and progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from labelbench.data.record import content_hash
+from labelbench.labeling.answers import expected_score, mean_distribution, preference_a, softmax
+from labelbench.labeling.backend import Backend
+from labelbench.labeling.cache import LabelCache, request_key
+from labelbench.requests import PlannedRequest, RationaleRequest, Request, ScoreRequest
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One rationale (self-consistency sample) and its answer distribution."""
+
+    rationale: str
+    logprobs: tuple[float, ...] | None
+    distribution: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """The label of one planned request: one order of one item under one variant."""
+
+    item_id: str
+    variant: str
+    order: str
+    labeler: str
+    answers: tuple[str, ...]
+    distribution: tuple[float, ...] | None  # over ``answers``; None = unscored
+    logprobs: tuple[float, ...] | None  # raw answer log-probabilities (score requests)
+    samples: tuple[SampleResult, ...]  # rationale requests: one per sample
+    prompt_tokens: int
+    generated_tokens: int
+    seconds: float  # compute time (kept from the run that computed it when read from cache)
+    cached: bool
+
+    @property
+    def scored(self) -> bool:
+        return self.distribution is not None
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Cost of one labeler on one variant."""
+
+    labeler: str
+    variant: str
+    pairs: int
+    requests: int
+    cached_requests: int
+    prompt_tokens: int
+    generated_tokens: int
+    seconds: float
+    pairs_per_second: float | None
+
+
+@dataclass(frozen=True)
+class Preference:
+    """P(A preferred) for one item: averaged over the scored orders, and per order."""
+
+    item_id: str
+    variant: str
+    labeler: str
+    p_a: float | None
+    p_a_ab: float | None
+    p_a_ba: float | None
+
+    @property
+    def scored(self) -> bool:
+        return self.p_a is not None
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    rows: list[LabelRow]
+    accounting: list[Accounting]
+    wall_seconds: float
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as JSON-ready dicts, in the order of the planned requests."""
+        return [asdict(row) for row in self.rows]
+
+
+def request_seed(request: Request) -> int:
+    """The sampling seed of a request's first sample, from its content."""
+    digest = content_hash(request.text, repr(request), length=15)
+    return int(digest, 16)
+
+
+def _sample_count(request: Request) -> int:
+    return request.n if isinstance(request, RationaleRequest) else 1
+
+
+def _units(planned: Sequence[PlannedRequest], unit_items: int) -> list[list[int]]:
+    """Indices of planned requests, grouped by item (all its orders together), chunked."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, item in enumerate(planned):
+        groups.setdefault((item.variant, item.item_id), []).append(index)
+    ordered = list(groups.values())
+    return [
+        [index for group in ordered[start : start + unit_items] for index in group]
+        for start in range(0, len(ordered), unit_items)
+    ]
+
+
+def _compute(
+    backend: Backend, requests: dict[tuple[str, ...], Request]
+) -> dict[str, dict[str, Any]]:
+    """Run the backend on requests (keyed by their sample keys); returns a value per sample key."""
+    values: dict[str, dict[str, Any]] = {}
+    scores = [(keys, r) for keys, r in requests.items() if isinstance(r, ScoreRequest)]
+    chains = [(keys, r) for keys, r in requests.items() if isinstance(r, RationaleRequest)]
+    if scores:
+        started = time.perf_counter()
+        outputs = backend.score([r for _, r in scores])
+        batch: dict[str, dict[str, Any]] = {}
+        for (keys, _), out in zip(scores, outputs, strict=True):
+            batch[keys[0]] = {
+                "logprobs": out.logprobs,
+                "rationale": None,
+                "prompt_tokens": out.prompt_tokens,
+                "generated_tokens": 0,
+            }
+        values.update(_with_seconds(batch, time.perf_counter() - started))
+    if chains:
+        started = time.perf_counter()
+        outputs_n = backend.rationales([r for _, r in chains], [request_seed(r) for _, r in chains])
+        batch = {}
+        for (keys, _), samples in zip(chains, outputs_n, strict=True):
+            for key, sample in zip(keys, samples, strict=True):
+                batch[key] = {
+                    "logprobs": sample.logprobs,
+                    "rationale": sample.rationale,
+                    "prompt_tokens": sample.prompt_tokens,
+                    "generated_tokens": sample.generated_tokens,
+                }
+        values.update(_with_seconds(batch, time.perf_counter() - started))
+    return values
+
+
+def _with_seconds(batch: dict[str, dict[str, Any]], seconds: float) -> dict[str, dict[str, Any]]:
+    """Share a batch's wall time among its values in proportion to the tokens each used."""
+    weights = {k: v["prompt_tokens"] + v["generated_tokens"] + 1 for k, v in batch.items()}
+    total = sum(weights.values())
+    for key, value in batch.items():
+        value["seconds"] = seconds * weights[key] / total
+        if value["logprobs"] is not None:
+            value["logprobs"] = [float(x) for x in value["logprobs"]]
+    return batch
+
+
+def _row(
+    item: PlannedRequest, labeler: str, values: list[dict[str, Any]], cached: bool
+) -> LabelRow:
+    request = item.request
+    samples: tuple[SampleResult, ...] = ()
+    if isinstance(request, RationaleRequest):
+        samples = tuple(
+            SampleResult(
+                rationale=v["rationale"],
+                logprobs=None if v["logprobs"] is None else tuple(v["logprobs"]),
+                distribution=None if v["logprobs"] is None else softmax(v["logprobs"]),
+            )
+            for v in values
+        )
+        distribution = mean_distribution([s.distribution for s in samples])
+        logprobs = None
+    else:
+        raw = values[0]["logprobs"]
+        logprobs = None if raw is None else tuple(raw)
+        distribution = None if logprobs is None else softmax(logprobs)
+    return LabelRow(
+        item_id=item.item_id,
+        variant=item.variant,
+        order=item.order,
+        labeler=labeler,
+        answers=tuple(request.answers),
+        distribution=distribution,
+        logprobs=logprobs,
+        samples=samples,
+        prompt_tokens=sum(v["prompt_tokens"] for v in values),
+        generated_tokens=sum(v["generated_tokens"] for v in values),
+        seconds=sum(v["seconds"] for v in values),
+        cached=cached,
+    )
+
+
+@contextmanager
+def _progress(total: int, description: str, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pairs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(description, total=total, rate="")
+        yield lambda advance, rate: bar.update(task, advance=advance, rate=rate)
+
+
+def label(
+    planned: Sequence[PlannedRequest],
+    backend: Backend,
+    *,
+    cache: LabelCache | None = None,
+    progress: bool = True,
+    unit_items: int = 16,
+    description: str = "labeling",
+) -> LabelResult:
+    """Label every planned request; cached samples are read, missing ones computed and stored.
+
+    Work is done in units of ``unit_items`` items (all orders of an item in one unit), each
+    stored in one transaction, so an interrupted run resumes where it stopped.
+    """
+    labeler = backend.identity
+    keys = [
+        tuple(request_key(labeler, p.request, s) for s in range(_sample_count(p.request)))
+        for p in planned
+    ]
+    values: dict[str, dict[str, Any]] = {}
+    fresh: set[str] = set()
+    units = _units(planned, unit_items)
+    started = time.perf_counter()
+    computed_pairs, computed_seconds, tokens = 0, 0.0, 0
+    with _progress(len({(p.variant, p.item_id) for p in planned}), description, progress) as tick:
+        for unit in units:
+            unit_pairs = len({(planned[i].variant, planned[i].item_id) for i in unit})
+            unit_keys = [k for index in unit for k in keys[index]]
+            found = cache.get_many(unit_keys) if cache is not None else {}
+            missing = {
+                keys[i]: planned[i].request for i in unit if any(k not in found for k in keys[i])
+            }
+            if missing:
+                unit_started = time.perf_counter()
+                computed = _compute(backend, missing)
+                if cache is not None:
+                    cache.put_many(computed)
+                found.update(computed)
+                fresh.update(computed)
+                computed_pairs += unit_pairs
+                computed_seconds += time.perf_counter() - unit_started
+                tokens += sum(v["prompt_tokens"] + v["generated_tokens"] for v in computed.values())
+            values.update(found)
+            if tick is not None:
+                rate = (
+                    f"{computed_pairs / computed_seconds:.2f} pairs/s, {tokens} tokens"
+                    if computed_seconds
+                    else ""
+                )
+                tick(unit_pairs, rate)
+    rows = [
+        _row(
+            item,
+            labeler,
+            [values[k] for k in item_keys],
+            cached=not any(k in fresh for k in item_keys),
+        )
+        for item, item_keys in zip(planned, keys, strict=True)
+    ]
+    return LabelResult(rows, accounting(rows), time.perf_counter() - started)
+
+
+def accounting(rows: Sequence[LabelRow]) -> list[Accounting]:
+    """Tokens, seconds and pairs per second for each labeler x variant."""
+    groups: dict[tuple[str, str], list[LabelRow]] = {}
+    for row in rows:
+        groups.setdefault((row.labeler, row.variant), []).append(row)
+    result = []
+    for (labeler, variant), members in groups.items():
+        pairs = len({row.item_id for row in members})
+        seconds = sum(row.seconds for row in members)
+        result.append(
+            Accounting(
+                labeler=labeler,
+                variant=variant,
+                pairs=pairs,
+                requests=len(members),
+                cached_requests=sum(row.cached for row in members),
+                prompt_tokens=sum(row.prompt_tokens for row in members),
+                generated_tokens=sum(row.generated_tokens for row in members),
+                seconds=seconds,
+                pairs_per_second=pairs / seconds if seconds > 0 else None,
+            )
+        )
+    return result
+
+
+def preferences(rows: Sequence[LabelRow]) -> list[Preference]:
+    """Per item and variant: P(A) averaged over the scored orders present, and per order."""
+    groups: dict[tuple[str, str, str], dict[str, float | None]] = {}
+    for row in rows:
+        orders = groups.setdefault((row.labeler, row.variant, row.item_id), {})
+        orders[row.order] = preference_a(row.distribution, row.order)
+    result = []
+    for (labeler, variant, item_id), orders in groups.items():
+        scored = [p for p in orders.values() if p is not None]
+        result.append(
+            Preference(
+                item_id=item_id,
+                variant=variant,
+                labeler=labeler,
+                p_a=sum(scored) / len(scored) if scored else None,
+                p_a_ab=orders.get("AB"),
+                p_a_ba=orders.get("BA"),
+            )
+        )
+    return result
+
+
+def direct_scores(rows: Sequence[LabelRow]) -> list[float | None]:
+    """Direct RLAIF: each row's expected score rescaled to [-1, 1] (None when unscored)."""
+    return [expected_score(row.distribution, row.answers) for row in rows]

@@ -1,0 +1,468 @@
+"""In-process labeling with transformers.
+
+Every request's tokens are split into three segments: a root shared by every request with the same
+``shared`` text, a node shared by the requests of one context (both orders), and the request's own
+tail. Root and node key/value caches are computed once and reused; rows of similar length are
+batched with right padding (masked out), and logits are computed at the last position only.
+Splits are made on the tokenisation of the full text, so results equal a plain forward pass.
+Rationales are decoded for all samples of a request together (one seeded generator per sample)
+and scored by appending ``score_suffix`` to each sample's cache.
+
+Sliding-window models (Gemma 3) are scored with one plain pass per request once a prompt exceeds
+the window, since padding inside a row would shift the window; their rationales use the batched
+path, exact only within the window.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+from labelbench.errors import ModelError
+from labelbench.labeling.backend import Sample, Scored
+from labelbench.requests import RationaleRequest, ScoreRequest
+
+_ANSWER_CONTEXT = 64  # characters of prompt end used to map answers to tokens
+
+
+class _GrowingLayer(DynamicLayer):
+    """A cache layer kept in buffers with spare room, so appending a token does not copy the
+    whole cache (``DynamicLayer`` concatenates, which dominates long decodes of many rows)."""
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._length = key_states.shape[-2]
+            self._key_buffer = key_states.contiguous()
+            self._value_buffer = value_states.contiguous()
+        else:
+            start, added = self._length, key_states.shape[-2]
+            end = start + added
+            if end > self._key_buffer.shape[-2]:
+                capacity = end + max(end // 2, 64)
+                self._key_buffer = self._grown(self._key_buffer, start, capacity)
+                self._value_buffer = self._grown(self._value_buffer, start, capacity)
+            self._key_buffer[..., start:end, :] = key_states
+            self._value_buffer[..., start:end, :] = value_states
+            self._length = end
+        self.keys = self._key_buffer[..., : self._length, :]
+        self.values = self._value_buffer[..., : self._length, :]
+        return self.keys, self.values
+
+    @staticmethod
+    def _grown(buffer: torch.Tensor, length: int, capacity: int) -> torch.Tensor:
+        shape = (*buffer.shape[:-2], capacity, buffer.shape[-1])
+        grown = buffer.new_empty(shape)
+        grown[..., :length, :] = buffer[..., :length, :]
+        return grown
+
+
+def _new_cache(layers: int, kv: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> Cache:
+    cache = Cache(layers=[_GrowingLayer() for _ in range(layers)])
+    for layer, (keys, values) in zip(cache.layers, kv, strict=False):
+        layer.update(keys, values)
+    return cache
+
+
+@dataclass
+class _Rows:
+    """Key/value cache of a batch of rows, with padding masked out.
+
+    ``_extend`` grows ``cache`` in place, so a ``_Rows`` is consumed when extended; ``select``
+    makes an independent copy.
+    """
+
+    cache: Cache | None  # None once extended
+    mask: torch.Tensor  # [rows, columns]; 1 = a real token
+    cols: list[list[int]]  # per row: the cache columns of its real tokens, in order
+    tokens: list[list[int]]  # per row: its real token ids
+
+    def select(self, index: Sequence[int]) -> _Rows:
+        count = len(index)
+        if self.mask.shape[0] == 1:
+            kv = [
+                (layer.keys.expand(count, -1, -1, -1), layer.values.expand(count, -1, -1, -1))
+                for layer in self.cache.layers
+            ]
+            mask = self.mask.expand(count, -1).clone()
+        else:
+            where = torch.tensor(list(index), dtype=torch.long)
+            kv = [
+                (layer.keys.index_select(0, where), layer.values.index_select(0, where))
+                for layer in self.cache.layers
+            ]
+            mask = self.mask.index_select(0, where)
+        return _Rows(
+            _new_cache(len(kv), kv),
+            mask,
+            [list(self.cols[i]) for i in index],
+            [list(self.tokens[i]) for i in index],
+        )
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of token sequences."""
+    length = 0
+    for column in zip(*sequences, strict=False):
+        if any(token != column[0] for token in column):
+            break
+        length += 1
+    return length
+
+
+def _chunks(
+    lengths: Sequence[int], weights: Sequence[int], budget: int, max_rows: int, max_padding: float
+) -> list[range]:
+    """Consecutive chunks (of items sorted by length) whose padded size stays within ``budget``
+    tokens and ``max_rows`` rows, and whose padding is at most ``max_padding`` of it."""
+    chunks: list[range] = []
+    start, rows, longest, real = 0, 0, 0, 0
+    for position, (length, weight) in enumerate(zip(lengths, weights, strict=True)):
+        grown_longest = max(longest, length)
+        grown_rows, grown_real = rows + weight, real + weight * length
+        padded = grown_rows * grown_longest
+        if rows and (
+            padded > budget or grown_rows > max_rows or padded - grown_real > max_padding * padded
+        ):
+            chunks.append(range(start, position))
+            start, grown_rows, grown_longest, grown_real = position, weight, length, weight * length
+        rows, longest, real = grown_rows, grown_longest, grown_real
+    if rows:
+        chunks.append(range(start, len(lengths)))
+    return chunks
+
+
+class TransformersBackend:
+    """Scores and generates with a causal LM in this process."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        identity: str,
+        *,
+        token_budget: int = 4096,
+        max_rows: int = 32,
+        max_padding: float = 0.1,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self._identity = identity
+        self.token_budget = token_budget
+        self.max_rows = max_rows
+        self.max_padding = max_padding
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.eos_ids = self._eos_ids()
+        self.processed_tokens = 0  # real tokens run through the model (no padding)
+        self.padded_tokens = 0  # positions run through the model, padding included
+        self._roots: OrderedDict[tuple[int, ...], _Rows] = OrderedDict()
+        self._answer_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        config = model.config.get_text_config(decoder=True)
+        layer_types = getattr(config, "layer_types", None) or []
+        self._window = (
+            getattr(config, "sliding_window", None) if "sliding_attention" in layer_types else None
+        )
+        self._softcap = getattr(config, "final_logit_softcapping", None)
+        self._layers = config.num_hidden_layers
+        forward_params = inspect.signature(model.base_model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    # -- text and tokens -------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        """Tokenise a full prompt; special tokens are added unless the text already has its BOS."""
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and text.startswith(bos))
+        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def answer_ids(self, answers: tuple[str, ...], text: str) -> list[int]:
+        """Token ids of the answers as the next token after ``text`` (one mapping, shared with
+        the prompt engine: ``labelbench.prompting.answer_token_ids``)."""
+        from labelbench.prompting import answer_token_ids
+
+        key = (answers, text[-_ANSWER_CONTEXT:])
+        if key not in self._answer_ids:
+            self._answer_ids[key] = answer_token_ids(answers, self.tokenizer, after=key[1])
+        return self._answer_ids[key]
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return {i for i in ids if i is not None}
+
+    # -- model passes ---------------------------------------------------------------------
+
+    def _extend(
+        self, rows: _Rows | None, segments: Sequence[Sequence[int]]
+    ) -> tuple[_Rows, torch.Tensor]:
+        """Run ``segments`` after ``rows``; returns the grown rows and each row's last hidden state.
+
+        An empty segment adds only masked padding to its row (its hidden state is meaningless).
+        """
+        count = len(segments)
+        width = max(1, max(len(s) for s in segments))
+        ids = torch.full((count, width), self.pad_id, dtype=torch.long)
+        seg_mask = torch.zeros((count, width), dtype=torch.long)
+        for row, segment in enumerate(segments):
+            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
+            seg_mask[row, : len(segment)] = 1
+        past = 0 if rows is None else rows.mask.shape[1]
+        start = torch.zeros(count, dtype=torch.long) if rows is None else rows.mask.sum(1)
+        position_ids = start[:, None] + torch.arange(width)[None, :]
+        mask = seg_mask if rows is None else torch.cat([rows.mask, seg_mask], dim=1)
+        cache = _new_cache(self._layers) if rows is None else rows.cache
+        if rows is not None:
+            if cache is None:
+                raise RuntimeError("these rows were already extended; extend a select() copy")
+            rows.cache = None  # the cache grows in place: these rows are consumed
+        out = self.model.base_model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **{self._cache_arg: cache},
+        )
+        self.processed_tokens += int(seg_mask.sum())
+        self.padded_tokens += count * width
+        last_index = torch.tensor([max(len(s) - 1, 0) for s in segments], dtype=torch.long)
+        last = out.last_hidden_state[torch.arange(count), last_index]
+        old_cols = [[] for _ in segments] if rows is None else rows.cols
+        old_tokens = [[] for _ in segments] if rows is None else rows.tokens
+        cols = [
+            c + list(range(past, past + len(s))) for c, s in zip(old_cols, segments, strict=True)
+        ]
+        tokens = [t + list(s) for t, s in zip(old_tokens, segments, strict=True)]
+        return _Rows(cache, mask, cols, tokens), last
+
+    def _logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.model.get_output_embeddings()(hidden).float()
+        if self._softcap:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return torch.log_softmax(logits, dim=-1)
+
+    def _root(self, tokens: tuple[int, ...]) -> _Rows | None:
+        if not tokens:
+            return None
+        if tokens in self._roots:
+            self._roots.move_to_end(tokens)
+            return self._roots[tokens]
+        root, _ = self._extend(None, [list(tokens)])
+        self._roots[tokens] = root
+        while len(self._roots) > 4:
+            self._roots.popitem(last=False)
+        return root
+
+    def _leaf_batches(
+        self,
+        requests: Sequence[ScoreRequest | RationaleRequest],
+        ids: Sequence[list[int]],
+        rows_per: Sequence[int],
+    ) -> Iterator[tuple[list[int], _Rows, list[list[int]]]]:
+        """Yield (request indices, rows holding all but each request's tail, the tails)."""
+        by_shared: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            by_shared.setdefault(request.shared, []).append(index)
+        for members in by_shared.values():
+            shortest = min(len(ids[m]) for m in members)
+            if shortest < 2:
+                raise ModelError("a prompt must be at least two tokens long")
+            root_len = min(common_prefix_length([ids[m] for m in members]), shortest - 1)
+            root = self._root(tuple(ids[members[0]][:root_len]))
+            by_context: dict[str, list[int]] = {}
+            for m in members:
+                by_context.setdefault(requests[m].context, []).append(m)
+            nodes = []
+            for node in by_context.values():
+                node_len = min(
+                    common_prefix_length([ids[m] for m in node]), min(len(ids[m]) for m in node) - 1
+                )
+                if node_len == 0:  # nothing in common at all: each request is its own node
+                    nodes.extend((len(ids[m]) - 1, [m]) for m in node)
+                else:
+                    nodes.append((max(node_len, root_len), node))
+            nodes.sort(key=lambda item: item[0])
+            node_weights = [sum(rows_per[m] for m in node) for _, node in nodes]
+            for chunk in _chunks(
+                [n - root_len for n, _ in nodes],
+                node_weights,
+                self.token_budget,
+                self.max_rows,
+                self.max_padding,
+            ):
+                batch = [nodes[i] for i in chunk]
+                segments = [ids[node[0]][root_len:node_len] for node_len, node in batch]
+                if root is not None and not any(segments):
+                    state = root.select([0] * len(batch))
+                else:
+                    base = None if root is None else root.select([0] * len(batch))
+                    state, _ = self._extend(base, segments)
+                leaves = [
+                    (len(ids[m]) - node_len, m, row, node_len)
+                    for row, (node_len, node) in enumerate(batch)
+                    for m in node
+                ]
+                leaves.sort(key=lambda leaf: leaf[0])
+                weights = [rows_per[m] for _, m, _, _ in leaves]
+                for part in _chunks(
+                    [leaf[0] for leaf in leaves],
+                    weights,
+                    self.token_budget,
+                    self.max_rows,
+                    self.max_padding,
+                ):
+                    chosen = [leaves[i] for i in part]
+                    yield (
+                        [m for _, m, _, _ in chosen],
+                        state.select([row for _, _, row, _ in chosen]),
+                        [ids[m][node_len:] for _, m, _, node_len in chosen],
+                    )
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
+        ids = [self.encode(request.text) for request in requests]
+        if self._window is not None and max(map(len, ids), default=0) > self._window:
+            return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
+        results: list[Scored | None] = [None] * len(requests)
+        for indices, state, tails in self._leaf_batches(requests, ids, [1] * len(requests)):
+            _, last = self._extend(state, tails)
+            logprobs = self._logprobs(last)
+            for row, index in enumerate(indices):
+                answer_ids = self.answer_ids(requests[index].answers, requests[index].text)
+                values = tuple(float(logprobs[row, a]) for a in answer_ids)
+                results[index] = Scored(values, len(ids[index]))
+        return [r for r in results if r is not None]
+
+    def _score_plain(self, request: ScoreRequest, ids: list[int]) -> Scored:
+        out = self.model.base_model(input_ids=torch.tensor([ids]))
+        self.processed_tokens += len(ids)
+        self.padded_tokens += len(ids)
+        logprobs = self._logprobs(out.last_hidden_state[:, -1])
+        answer_ids = self.answer_ids(request.answers, request.text)
+        return Scored(tuple(float(logprobs[0, a]) for a in answer_ids), len(ids))
+
+    @torch.inference_mode()
+    def rationales(
+        self, requests: Sequence[RationaleRequest], seeds: Sequence[int]
+    ) -> list[list[Sample]]:
+        ids = [self.encode(request.text) for request in requests]
+        results: list[list[Sample]] = [[] for _ in requests]
+        rows_per = [request.n for request in requests]
+        for indices, state, tails in self._leaf_batches(requests, ids, rows_per):
+            prompt_state, last = self._extend(state, tails)
+            owners = [i for i in indices for _ in range(requests[i].n)]
+            samples = [j for i in indices for j in range(requests[i].n)]
+            rows = prompt_state.select(
+                [pos for pos, i in enumerate(indices) for _ in range(requests[i].n)]
+            )
+            logprobs = self._logprobs(last)[
+                torch.tensor([pos for pos, i in enumerate(indices) for _ in range(requests[i].n)])
+            ]
+            rows, generated = self._decode(
+                rows,
+                logprobs,
+                [requests[i] for i in owners],
+                [seeds[i] + j for i, j in zip(owners, samples, strict=True)],
+            )
+            texts = [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
+            segments, scored_texts = [], []
+            for row, (owner, text) in enumerate(zip(owners, texts, strict=True)):
+                request = requests[owner]
+                scored_texts.append(request.text + text + request.score_suffix)
+                full = self.encode(scored_texts[-1])
+                keep = min(common_prefix_length([full, rows.tokens[row]]), len(full) - 1)
+                rows.mask[row, rows.cols[row][keep:]] = 0
+                rows.cols[row] = rows.cols[row][:keep]
+                rows.tokens[row] = rows.tokens[row][:keep]
+                segments.append(full[keep:])
+            _, last = self._extend(rows, segments)
+            scored = self._logprobs(last)
+            for row, owner in enumerate(owners):
+                answer_ids = self.answer_ids(requests[owner].answers, scored_texts[row])
+                results[owner].append(
+                    Sample(
+                        rationale=texts[row],
+                        logprobs=tuple(float(scored[row, a]) for a in answer_ids),
+                        prompt_tokens=len(ids[owner]) + len(segments[row]),
+                        generated_tokens=len(generated[row]),
+                    )
+                )
+        return results
+
+    def _decode(
+        self,
+        rows: _Rows,
+        logprobs: torch.Tensor,
+        requests: Sequence[RationaleRequest],
+        seeds: Sequence[int],
+    ) -> tuple[_Rows, list[list[int]]]:
+        """Greedy or sampled decoding, each row with its own seeded generator."""
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        generated: list[list[int]] = [[] for _ in requests]
+        active = [request.max_new_tokens > 0 for request in requests]
+        for _ in itertools.count():
+            feed: list[list[int]] = []
+            for row, request in enumerate(requests):
+                if not active[row]:
+                    feed.append([])
+                    continue
+                token = self._choose(logprobs[row], request, generators[row])
+                if token in self.eos_ids:
+                    active[row] = False
+                    feed.append([])
+                    continue
+                generated[row].append(token)
+                if len(generated[row]) >= request.max_new_tokens:
+                    active[row] = False
+                    feed.append([])
+                else:
+                    feed.append([token])
+            if not any(active):
+                return rows, generated
+            rows, last = self._extend(rows, feed)
+            logprobs = self._logprobs(last)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _choose(
+        logprobs: torch.Tensor, request: RationaleRequest, generator: torch.Generator
+    ) -> int:
+        if request.temperature <= 0:
+            return int(torch.argmax(logprobs))
+        logits = logprobs / request.temperature
+        if request.top_k:
+            threshold = torch.topk(logits, request.top_k).values[-1]
+            logits = logits.masked_fill(logits < threshold, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def naive_answer_logprobs(
+    model: Any, tokenizer: Any, text: str, answers: Sequence[str]
+) -> tuple[float, ...]:
+    """Reference: one full forward pass with logits at every position, no cache reuse."""
+    bos = tokenizer.bos_token
+    add_special = not (bos and text.startswith(bos))
+    ids = tokenizer(text, add_special_tokens=add_special, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, -1].float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    from labelbench.prompting import answer_token_ids
+
+    ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])
+    return tuple(float(logprobs[a]) for a in ids)

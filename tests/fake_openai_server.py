@@ -1,0 +1,152 @@
+"""A small OpenAI-compatible completions server for tests, with fault injection.
+
+Answers are a deterministic function of the request body, so a run through faults must end with
+the labels of a clean run. ``python tests/fake_openai_server.py --port 0`` prints ``PORT <n>``.
+
+Faults follow a per-prompt attempt counter, so each prompt sees the same faults whatever the
+request concurrency: with ``--fail-first K`` the first K attempts at every prompt fail, cycling
+through 429, 500 and a stall (a reply delayed by ``--stall-seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKENS = ["1", "2", " the", " because", " summary", " is", " better", ".", "\n", " A", " B"]
+FAULTS = ("429", "500", "stall")
+
+
+def _unit(*parts: Any) -> float:
+    """A number in [0, 1) from the parts' content."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def top_logprobs(prompt: str, count: int, missing_marker: str) -> dict[str, float]:
+    """Log-probabilities of the first next token, from the prompt's content."""
+    raw = {token: 4.0 * _unit(prompt, token) for token in TOKENS}
+    top = max(raw.values())
+    norm = top + math.log(sum(math.exp(v - top) for v in raw.values()))
+    ranked = sorted(((v - norm, t) for t, v in raw.items()), reverse=True)
+    chosen = {token: value for value, token in ranked[:count]}
+    if missing_marker and missing_marker in prompt:
+        chosen.pop("2", None)  # an answer token outside the returned top logprobs
+    return chosen
+
+
+def completion(body: dict[str, Any], missing_marker: str) -> dict[str, Any]:
+    prompt = body["prompt"]
+    max_tokens = int(body.get("max_tokens", 16))
+    count = int(body.get("logprobs") or 0)
+    choices = []
+    for index in range(int(body.get("n", 1))):
+        if max_tokens == 1:
+            top = top_logprobs(prompt, max(count, 1), missing_marker)
+            text = max(top, key=top.__getitem__)
+        else:
+            words = int(3 + 5 * _unit(prompt, body.get("seed"), index, body.get("temperature")))
+            text = "".join(
+                TOKENS[2 + int(7 * _unit(prompt, body.get("seed"), index, w))] for w in range(words)
+            )
+            top = {}
+        logprobs = {"tokens": [text], "top_logprobs": [top]} if count else None
+        choices.append(
+            {"index": index, "text": text, "logprobs": logprobs, "finish_reason": "length"}
+        )
+    prompt_tokens = len(prompt.split())
+    return {
+        "id": "cmpl-fake",
+        "object": "text_completion",
+        "model": body.get("model", "fake"),
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 4 * len(choices),
+            "total_tokens": prompt_tokens + 4 * len(choices),
+        },
+    }
+
+
+def make_server(
+    port: int,
+    *,
+    fail_first: int = 0,
+    stall_seconds: float = 3.0,
+    api_key: str | None = None,
+    missing_marker: str = "",
+) -> ThreadingHTTPServer:
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # quiet
+            return
+
+        def _reply(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            if self.path != "/v1/completions":
+                self._reply(404, {"error": {"message": "not found"}})
+                return
+            if api_key is not None and self.headers.get("Authorization") != f"Bearer {api_key}":
+                self._reply(401, {"error": {"message": "bad key"}})
+                return
+            key = json.dumps(body, sort_keys=True)
+            with lock:
+                attempt = attempts.get(key, 0)
+                attempts[key] = attempt + 1
+            if attempt < fail_first:
+                fault = FAULTS[attempt % len(FAULTS)]
+                if fault == "429":
+                    self._reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+                    return
+                if fault == "500":
+                    self._reply(500, {"error": {"message": "internal error"}})
+                    return
+                time.sleep(stall_seconds)
+            self._reply(200, completion(body, missing_marker))
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--stall-seconds", type=float, default=3.0)
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--missing-marker", default="")
+    args = parser.parse_args()
+    server = make_server(
+        args.port,
+        fail_first=args.fail_first,
+        stall_seconds=args.stall_seconds,
+        api_key=args.api_key,
+        missing_marker=args.missing_marker,
+    )
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
