@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,6 +61,7 @@ def run_command(
     loaded = load_config(config)
     out = run(
         loaded,
+        command=shlex.join(["labelbench", *sys.argv[1:]]),
         data_dir=resolve_data_dir(data_dir, loaded),
         cache_dir=cache_dir,
         use_cache=not no_cache,

@@ -7,7 +7,10 @@ every data set; the results table follows ``labelbench.report.results``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from labelbench.data.judges import load_pandalm_judge
 from labelbench.data.select import Filters, apply_filters, sample
 from labelbench.errors import InputError
 from labelbench.prompting import Variant, load_variant
+from labelbench.report.cli import PROVENANCE
 from labelbench.report.results import item_columns
 
 RESULTS = "results.parquet"
@@ -147,48 +151,81 @@ def _rows(
     return rows
 
 
+def _provenance(command: str, seconds: float, cached: float) -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    return {
+        "command": command,
+        "wall_seconds": round(seconds, 1),
+        "cached_share": round(cached, 4),
+        "machine": f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, {platform.machine()}",
+    }
+
+
 def run(
     config: RunConfig,
     *,
+    command: str | None = None,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Label everything the config asks for and write the results table; returns the run dir."""
+    """Label everything the config asks for and write the results table; returns the run dir.
+    ``command`` (the command line) is recorded with the wall time in ``run.json``."""
     from labelbench.labeling import LabelCache, default_cache_dir, label, preferences
     from labelbench.prompting import plan
 
+    started = time.perf_counter()
     prepared = prepare(config, data_dir)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / CONFIG_NAME)
     cache = LabelCache(cache_dir or default_cache_dir()) if use_cache else None
-    rows: list[dict[str, Any]] = []
-    for labeler in config.labelers:
-        backend, tokenizer, params = _backend(labeler)
-        chat = labeler.chat
-        if chat is None:
-            chat = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
-        for dataset in prepared:
-            for variant in dataset.variants:
-                planned = plan(
-                    dataset.items,
-                    variant,
-                    tokenizer=tokenizer,
-                    seed=config.seed,
-                    chat=chat,
-                    max_tokens=labeler.max_tokens,
-                )
-                result = label(
-                    planned.requests,
-                    backend,
-                    cache=cache,
-                    progress=progress,
-                    description=f"{labeler.display} {dataset.spec.name} {variant.name}",
-                )
-                rows += _rows(
-                    dataset, labeler.display, variant, preferences(result.rows), result.rows, params
-                )
+    try:
+        rows: list[dict[str, Any]] = []
+        cached_requests = total_requests = 0
+        for labeler in config.labelers:
+            backend, tokenizer, params = _backend(labeler)
+            chat = labeler.chat
+            if chat is None:
+                chat = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
+            for dataset in prepared:
+                for variant in dataset.variants:
+                    planned = plan(
+                        dataset.items,
+                        variant,
+                        tokenizer=tokenizer,
+                        seed=config.seed,
+                        chat=chat,
+                        max_tokens=labeler.max_tokens,
+                    )
+                    result = label(
+                        planned.requests,
+                        backend,
+                        cache=cache,
+                        progress=progress,
+                        description=f"{labeler.display} {dataset.spec.name} {variant.name}",
+                    )
+                    cached_requests += sum(row.cached for row in result.rows)
+                    total_requests += len(result.rows)
+                    rows += _rows(
+                        dataset,
+                        labeler.display,
+                        variant,
+                        preferences(result.rows),
+                        result.rows,
+                        params,
+                    )
+    finally:
+        if cache is not None:
+            cache.close()
     pd.DataFrame(rows).to_parquet(out / RESULTS, index=False)
+    if command is not None:
+        cached = cached_requests / total_requests if total_requests else 0.0
+        provenance = _provenance(command, time.perf_counter() - started, cached)
+        (out / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     return out

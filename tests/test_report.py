@@ -366,7 +366,8 @@ def test_trend_plots_follow_the_shipped_variant_names() -> None:
 def test_same_run_twice_gives_identical_summary(
     data_dir: Path, tiny_lm_dir: Path, tmp_path: Path
 ) -> None:
-    """``labelbench run`` + report, twice, with the tiny model: byte-identical summary.json."""
+    """``labelbench run`` + report, twice, with the tiny model: byte-identical summary.json,
+    the second time read from the label cache."""
     sweep = pytest.importorskip("labelbench.sweep")
     from labelbench.config import parse_config
 
@@ -382,8 +383,17 @@ def test_same_run_twice_gives_identical_summary(
             analysis: {{bootstrap: 50}}
         """
         config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
-        out = sweep.run(config, data_dir=data_dir, use_cache=False, progress=False)
+        out = sweep.run(
+            config,
+            command=f"labelbench run {name}.yaml",
+            data_dir=data_dir,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
         write_report(out)
         summaries.append((out / "summary.json").read_bytes())
+        provenance = json.loads((out / "run.json").read_text())
+        assert provenance["cached_share"] == (0.0 if name == "first" else 1.0)
+        assert f"Made by `labelbench run {name}.yaml`" in (out / "report.md").read_text()
     assert summaries[0] == summaries[1]
     assert json.loads(summaries[0])["datasets"]["tldr"]["n_items"] == 4

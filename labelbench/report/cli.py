@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 SUMMARY, TIMING, WINNER = "summary.json", "timing.json", "winner.json"
+PROVENANCE = "run.json"  # written by `labelbench run`: its command line and wall time
 MARKDOWN, HTML, PLOTS = "report.md", "report.html", "plots"
 
 
@@ -54,9 +55,11 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     _dump(summary, paths[SUMMARY])
     _dump(timing, paths[TIMING])
     _dump(winner, paths[WINNER])
-    markdown = render_markdown(title, summary, timing, winner, plot_files)
+    provenance_file = run_dir / PROVENANCE
+    provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else None
+    markdown = render_markdown(title, summary, timing, winner, plot_files, provenance)
     paths[MARKDOWN].write_text(markdown, encoding="utf-8")
-    html = render_html(title, summary, timing, winner, images)
+    html = render_html(title, summary, timing, winner, images, provenance)
     paths[HTML].write_text(html, encoding="utf-8")
     return paths
 

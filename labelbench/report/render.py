@@ -165,7 +165,11 @@ def _markdown_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) 
 
 
 def _context(
-    title: str, summary: dict[str, Any], timing: dict[str, Any], winner: dict[str, Any]
+    title: str,
+    summary: dict[str, Any],
+    timing: dict[str, Any],
+    winner: dict[str, Any],
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     settings = summary["settings"]
     datasets = []
@@ -191,6 +195,7 @@ def _context(
     ]
     return {
         "title": title,
+        "provenance": provenance or {},
         "settings": settings,
         "winner": winner,
         "datasets": datasets,
@@ -202,7 +207,11 @@ def _context(
 
 
 MARKDOWN = """# {{ title }}
-
+{% if provenance %}
+Made by `{{ provenance.command }}` in {{ "%.0f"|format(provenance.wall_seconds / 60) }} min \
+({{ "%.0f"|format(100 * provenance.cached_share) }}% of labels read from the cache; \
+{{ provenance.machine }}).
+{% endif %}
 Reference variant: `{{ settings.reference_variant }}`; seed {{ settings.seed }}; \
 {{ settings.bootstrap }} bootstrap resamples by `{{ settings.bootstrap_unit }}`.
 
@@ -264,6 +273,10 @@ figure { margin: 1.5em 0; }
 </head>
 <body>
 <h1>{{ title }}</h1>
+{% if provenance %}<p>Made by <code>{{ provenance.command }}</code> in
+{{ "%.0f"|format(provenance.wall_seconds / 60) }} min
+({{ "%.0f"|format(100 * provenance.cached_share) }}% of labels read from the cache;
+{{ provenance.machine }}).</p>{% endif %}
 <p>Reference variant <code>{{ settings.reference_variant }}</code>; seed {{ settings.seed }};
 {{ settings.bootstrap }} bootstrap resamples by <code>{{ settings.bootstrap_unit }}</code>.</p>
 <h2>Winner</h2>
@@ -322,8 +335,9 @@ def render_markdown(
     timing: dict[str, Any],
     winner: dict[str, Any],
     plot_files: dict[str, str | None],
+    provenance: dict[str, Any] | None = None,
 ) -> str:
-    context = _context(title, summary, timing, winner)
+    context = _context(title, summary, timing, winner, provenance)
     return _environment(False).from_string(MARKDOWN).render(plots=plot_files, **context)
 
 
@@ -333,8 +347,9 @@ def render_html(
     timing: dict[str, Any],
     winner: dict[str, Any],
     images: dict[str, bytes | None],
+    provenance: dict[str, Any] | None = None,
 ) -> str:
-    context = _context(title, summary, timing, winner)
+    context = _context(title, summary, timing, winner, provenance)
     encoded = {
         name: base64.b64encode(data).decode("ascii") if data else None
         for name, data in images.items()
