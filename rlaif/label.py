@@ -1,0 +1,300 @@
+"""``rlaif label``: preference data for reward-model training, labelled by an AI labeler.
+
+The pairs are either existing comparisons or two responses per prompt sampled from the starting
+policy. The output is a ``datasets.Dataset`` in TRL's preference format (``prompt``, ``chosen``,
+``rejected``) with the labeler's probability that ``chosen`` is preferred in ``soft_label``.
+Human labels give the same format (``human_preference_dataset``), so one reward command trains
+both the RLAIF and the RLHF reward model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from labelbench.data.record import Comparison, PromptItem, content_hash
+from labelbench.errors import InputError
+from rlaif.reward_config import SOFT_LABEL
+
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def policy_prompt(task: str, context: str, meta: dict[str, Any] | None = None) -> str:
+    """The text a policy continues (and a reward model reads before the response)."""
+    meta = meta or {}
+    if task == "summarization":
+        header = ""
+        if meta.get("subreddit"):
+            header += f"SUBREDDIT: r/{meta['subreddit']}\n"
+        if meta.get("title"):
+            header += f"TITLE: {meta['title']}\n"
+        body = f"POST: {context.strip()}" if header else context.strip()
+        return f"{header}{body}\n\nTL;DR:"
+    return context
+
+
+def policy_response(response: str) -> str:
+    """A response as it follows its prompt: one leading space."""
+    return " " + response.strip()
+
+
+def load_winner(path: str | Path) -> tuple[str, str]:
+    """(labeler model spec, variant) from a ``winner.json`` written by ``labelbench report``."""
+    try:
+        winner = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"not a JSON file: {error}") from None
+    labeler = winner.get("labeler_spec") or winner.get("labeler")
+    if not labeler or not winner.get("variant"):
+        reason = winner.get("reason", "it names no labeler and variant")
+        raise InputError(path, f"no winner to label with: {reason}", field="labeler")
+    return str(labeler), str(winner["variant"])
+
+
+def split_items(items: Sequence[Any], split: str | None, test_fraction: float, seed: int) -> list:
+    """The ``train`` or ``test`` part of a split by group (post); all when ``split`` is None."""
+    from labelbench.data.select import split_by_group
+
+    if split is None:
+        return list(items)
+    if split not in ("train", "test"):
+        raise InputError("--split", f"unknown split {split!r}; use train or test")
+    parts = split_by_group(items, {"train": 1.0 - test_fraction, "test": test_fraction}, seed)
+    return parts[split]
+
+
+def human_preference_dataset(comparisons: Sequence[Comparison], source: str = "comparisons"):
+    """Comparisons with a human preference (ties dropped) in TRL's format, for Bradley-Terry: no
+    soft label; ``human_pref_chosen`` keeps the share of annotators preferring ``chosen``."""
+    rows = []
+    for item in comparisons:
+        pref = item.human_pref_a
+        if pref is None or item.is_tie:
+            continue
+        rows.append(_row(item, pref, human=pref))
+    if not rows:
+        raise InputError(source, "no comparison with a human preference (unlabelled or all ties)")
+    return _dataset(rows).remove_columns(SOFT_LABEL)
+
+
+def ai_preference_dataset(comparisons: Sequence[Comparison], p_a: Sequence[float | None]):
+    """Comparisons labelled by an AI: ``chosen`` is the side the labeler prefers."""
+    rows = [
+        _row(item, p, human=item.human_pref_a)
+        for item, p in zip(comparisons, p_a, strict=True)
+        if p is not None
+    ]
+    if not rows:
+        raise InputError("labeler", "the labeler scored none of the comparisons")
+    return _dataset(rows)
+
+
+def to_human_labels(dataset: Any, source: str | Path = "dataset") -> Any:
+    """The same pairs labelled by the humans instead: ``chosen`` is the human-preferred side;
+    pairs without a human label, or tied, are dropped; no soft label (Bradley-Terry)."""
+    if "human_pref_chosen" not in dataset.column_names:
+        raise InputError(source, "no human labels in this dataset", field="human_pref_chosen")
+
+    def human_order(row: dict[str, Any]) -> dict[str, Any]:
+        if row["human_pref_chosen"] < 0.5:
+            row["chosen"], row["rejected"] = row["rejected"], row["chosen"]
+            row["human_pref_chosen"] = 1.0 - row["human_pref_chosen"]
+        return row
+
+    labelled = dataset.filter(
+        lambda row: row["human_pref_chosen"] is not None and row["human_pref_chosen"] != 0.5
+    )
+    if len(labelled) == 0:
+        raise InputError(source, "no pair has a human preference (unlabelled or all ties)")
+    labelled = labelled.map(human_order)
+    return labelled.remove_columns(SOFT_LABEL) if SOFT_LABEL in labelled.column_names else labelled
+
+
+def truncate_prompts(prompts: Sequence[str], tokenizer: Any, max_tokens: int | None) -> list[str]:
+    """Each prompt cut to its last ``max_tokens`` tokens (its ending, e.g. "TL;DR:", is kept)."""
+    if max_tokens is None:
+        return list(prompts)
+    cut = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        cut.append(prompt if len(ids) <= max_tokens else tokenizer.decode(ids[-max_tokens:]))
+    return cut
+
+
+def _row(item: Comparison, pref_a: float, human: float | None) -> dict[str, Any]:
+    a_wins = pref_a >= 0.5
+    chosen, rejected = (
+        (item.response_a, item.response_b) if a_wins else (item.response_b, item.response_a)
+    )
+    human_chosen = None if human is None else (human if a_wins else 1.0 - human)
+    confidence = item.annotations[0].confidence if item.annotations else None
+    return {
+        "id": item.id,
+        "group_id": item.group_id,
+        "prompt": policy_prompt(item.task, item.context, item.meta),
+        "chosen": policy_response(chosen),
+        "rejected": policy_response(rejected),
+        SOFT_LABEL: pref_a if a_wins else 1.0 - pref_a,
+        "human_pref_chosen": human_chosen,
+        "confidence": confidence,
+    }
+
+
+def _dataset(rows: list[dict[str, Any]]):
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
+def check_preference_dataset(dataset: Any, source: str | Path) -> None:
+    """Fail early on a dataset that is not in TRL's preference format."""
+    missing = [c for c in PREFERENCE_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise InputError(
+            source,
+            f"not a preference dataset: missing column(s) {', '.join(missing)} "
+            f"(has {', '.join(dataset.column_names)})",
+        )
+    if len(dataset) == 0:
+        raise InputError(source, "the dataset is empty")
+
+
+def sample_pairs(
+    prompts: Sequence[PromptItem],
+    policy: Any,
+    tokenizer: Any,
+    *,
+    max_new_tokens: int = 48,
+    temperature: float = 0.7,
+    max_prompt_tokens: int = 512,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> list[Comparison]:
+    """Two sampled responses per prompt from ``policy``, as unlabelled comparisons."""
+    texts = [policy_prompt(p.task, p.context, p.meta) for p in prompts]
+    responses = generate(
+        policy,
+        tokenizer,
+        [t for t in texts for _ in range(2)],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        max_prompt_tokens=max_prompt_tokens,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    pairs = []
+    for index, item in enumerate(prompts):
+        first, second = responses[2 * index], responses[2 * index + 1]
+        if not first.strip() or not second.strip() or first.strip() == second.strip():
+            continue
+        pairs.append(
+            Comparison(
+                id=f"{item.id}-{content_hash(first, second, length=8)}",
+                group_id=item.group_id,
+                task=item.task,
+                context=item.context,
+                response_a=first.strip(),
+                response_b=second.strip(),
+                meta=dict(item.meta),
+            )
+        )
+    return pairs
+
+
+def generate(
+    policy: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    max_prompt_tokens: int = 512,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[str]:
+    """Sampled continuations (text up to EOS), seeded, batched, with a progress bar."""
+    import torch
+    from rich.progress import Progress
+    from transformers import GenerationConfig
+
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        temperature=temperature if temperature > 0 else None,
+        top_k=0,
+        top_p=1.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    device = next(policy.parameters()).device
+    outputs: list[str] = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("sampling responses", total=len(prompts))
+        for start in range(0, len(prompts), batch_size):
+            chunk = list(prompts[start : start + batch_size])
+            torch.manual_seed(seed * 1_000_003 + start)
+            encoded = tokenizer(
+                chunk,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=max_prompt_tokens,
+                add_special_tokens=False,
+            ).to(device)
+            with torch.no_grad():
+                out = policy.generate(**encoded, generation_config=config)
+            new = out[:, encoded["input_ids"].shape[1] :]
+            outputs += tokenizer.batch_decode(new, skip_special_tokens=True)
+            bar.update(task, advance=len(chunk))
+    return outputs
+
+
+def ai_preferences(
+    comparisons: Sequence[Comparison],
+    labeler: str,
+    variant: str,
+    *,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    chat: bool = False,
+    max_tokens: int | None = None,
+) -> tuple[list[float | None], str]:
+    """The labeler's P(A preferred) for each comparison (None: unscored), and its identity."""
+    from labelbench.labeling import LabelCache, default_cache_dir, label, preferences
+    from labelbench.labeling.transformers_backend import TransformersBackend
+    from labelbench.models.registry import load_model
+    from labelbench.prompting import plan
+
+    loaded = load_model(labeler)
+    planned = plan(
+        comparisons,
+        variant,
+        tokenizer=loaded.tokenizer,
+        seed=seed,
+        chat=chat,
+        max_tokens=max_tokens,
+    )
+    backend = TransformersBackend(loaded.model, loaded.tokenizer, loaded.identity)
+    cache = LabelCache(cache_dir or default_cache_dir())
+    result = label(planned.requests, backend, cache=cache, description="AI labels")
+    by_item = {p.item_id: p.p_a for p in preferences(result.rows)}
+    return [by_item.get(c.id) for c in comparisons], loaded.identity
+
+
+def label_with_ai(
+    comparisons: Sequence[Comparison], labeler: str, variant: str, **options: Any
+) -> Any:
+    """The preference dataset of ``comparisons`` labelled by a labeler and prompt variant."""
+    p_a, identity = ai_preferences(comparisons, labeler, variant, **options)
+    dataset = ai_preference_dataset(comparisons, p_a)
+    return dataset.add_column("labeler", [identity] * len(dataset)).add_column(
+        "variant", [variant] * len(dataset)
+    )

@@ -1,0 +1,92 @@
+"""PPO reward functions: a trained reward model, or a labeler's direct 1-N score (direct RLAIF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelbench.errors import ModelError
+from rlaif.reward_trainer import reward_scores
+
+
+def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, Any]:
+    """A sequence-classification reward model (one output) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from labelbench.models.registry import check_directory, resolve
+
+    resolved = resolve(path)
+    check_directory(resolved.path)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolved.path, num_labels=1)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    except Exception as error:
+        raise ModelError(
+            f"{resolved.path}: not a reward model ({type(error).__name__}: {error})"
+        ) from error
+    if model.config.num_labels != 1:
+        raise ModelError(
+            f"{resolved.path}: a reward model has one output, this has {model.config.num_labels}"
+        )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device).eval(), tokenizer
+
+
+class RewardModelScorer:
+    """``reward_fn`` from a reward model: its score of ``prompt + response``."""
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16) -> None:
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
+        texts = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
+        return reward_scores(self.model, self.tokenizer, texts, self.batch_size)
+
+
+class DirectLabelerScorer:
+    """``reward_fn`` from a labeler: its expected 1..N rating of the response, scaled to [-1, 1]."""
+
+    def __init__(
+        self,
+        labeler: str,
+        task: str,
+        variant: str | None = None,
+        contexts: dict[str, str] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        from labelbench.labeling.transformers_backend import TransformersBackend
+        from labelbench.models.registry import load_model
+        from labelbench.prompting import direct_score_request
+
+        loaded = load_model(labeler)
+        loaded.model.to(device)
+        self.backend = TransformersBackend(loaded.model, loaded.tokenizer, loaded.identity)
+        self.task, self.variant, self.tokenizer = task, variant, loaded.tokenizer
+        self.contexts = contexts or {}
+        direct_score_request("check", "check", task, variant=variant, tokenizer=loaded.tokenizer)
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
+        from labelbench.labeling import expected_score, softmax
+        from labelbench.prompting import direct_score_request
+
+        requests = [
+            direct_score_request(
+                self.contexts.get(prompt, prompt),
+                response.strip() or "(empty)",
+                self.task,
+                variant=self.variant,
+                tokenizer=self.tokenizer,
+            )
+            for prompt, response in zip(prompts, responses, strict=True)
+        ]
+        scored = self.backend.score(requests)
+        values = [
+            0.0 if s.logprobs is None else expected_score(softmax(s.logprobs), r.answers)
+            for s, r in zip(scored, requests, strict=True)
+        ]
+        return torch.tensor(values, dtype=torch.float)

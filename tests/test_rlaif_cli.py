@@ -1,0 +1,400 @@
+"""The rlaif command line: its commands, input checks before training, tiny end-to-end runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from labelbench.cli import run_app
+from rlaif.cli import app
+
+WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_comparisons(path, n_posts: int = 24, seed: int = 0):
+    """Synthetic comparisons in the OpenAI summarize-from-feedback format: longer is preferred."""
+    rng = random.Random(seed)
+    with path.open("w") as out:
+        for post in range(n_posts):
+            long_text = " ".join(rng.choices(WORDS, k=rng.randint(8, 12)))
+            short_text = " ".join(rng.choices(WORDS, k=rng.randint(1, 3)))
+            texts = [long_text, short_text] if post % 2 else [short_text, long_text]
+            record = {
+                "info": {
+                    "id": f"t3_{post}",
+                    "post": f"post number {post} about a job",
+                    "title": "advice",
+                    "subreddit": "jobs",
+                },
+                "summaries": [{"text": t, "policy": "synthetic"} for t in texts],
+                "choice": texts.index(long_text),
+                "worker": f"w{post % 3}",
+                "batch": "synthetic",
+                "split": "valid",
+                "extra": {"confidence": 1 + post % 9},
+            }
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()  # drop what earlier steps printed
+    code = run_app(app, [str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err  # model-loading progress bars may come before it
+    assert "Traceback" not in err and err.rstrip().endswith(lines[0]), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_help_lists_the_commands(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for command in ("label", "reward", "ppo", "evaluate"):
+        assert command in out
+
+
+def test_reward_rejects_missing_and_malformed_data(tmp_path, tiny_lm_dir, capsys):
+    from datasets import Dataset
+
+    code, _, err = run(
+        ["reward", tmp_path / "nope.json", "--out", tmp_path / "rm", "--model", tiny_lm_dir], capsys
+    )
+    assert_one_line_error(code, err, "nope.json", "no such")
+
+    wrong = tmp_path / "wrong"
+    Dataset.from_dict({"question": ["a"], "answer": ["b"]}).save_to_disk(str(wrong))
+    code, _, err = run(["reward", wrong, "--out", tmp_path / "rm", "--model", tiny_lm_dir], capsys)
+    assert_one_line_error(code, err, "missing column", "prompt")
+    assert not (tmp_path / "rm").exists()
+
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(
+        ["reward", data, "--out", tmp_path / "rm", "--model", tmp_path / "no-model"], capsys
+    )
+    assert_one_line_error(code, err, "no-model")
+
+
+def test_ppo_rejects_missing_inputs_and_a_policy_without_eos(tmp_path, tiny_lm_dir, capsys):
+    from transformers import AutoTokenizer
+
+    prompts = write_comparisons(tmp_path / "c.jsonl")
+    base = ["ppo", "--out", tmp_path / "ppo", "--policy", tiny_lm_dir]
+    code, _, err = run(
+        [*base, "--prompts", tmp_path / "none.json", "--reward-model", tiny_lm_dir], capsys
+    )
+    assert_one_line_error(code, err, "none.json")
+    code, _, err = run([*base, "--prompts", prompts], capsys)
+    assert_one_line_error(code, err, "--reward-model")
+    code, _, err = run([*base, "--prompts", prompts, "--reward-model", tmp_path / "no-rm"], capsys)
+    assert_one_line_error(code, err, "no-rm")
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    tokenizer.eos_token = None
+    tokenizer.save_pretrained(tiny_lm_dir)
+    code, _, err = run([*base, "--prompts", prompts, "--reward-model", tiny_lm_dir], capsys)
+    assert_one_line_error(code, err, "EOS")
+    assert not (tmp_path / "ppo" / "log.jsonl").exists()
+
+
+def test_label_and_evaluate_reject_incomplete_requests(tmp_path, tiny_lm_dir, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(["label", "--out", tmp_path / "l", "--data", data], capsys)
+    assert_one_line_error(code, err, "--winner")
+    (tmp_path / "winner.json").write_text(
+        json.dumps({"labeler": None, "variant": None, "reason": "no labeler x variant qualifies"})
+    )
+    code, _, err = run(
+        ["label", "--out", tmp_path / "l", "--data", data, "--winner", tmp_path / "winner.json"],
+        capsys,
+    )
+    assert_one_line_error(code, err, "no labeler x variant qualifies")
+    code, _, err = run(
+        ["label", "--out", tmp_path / "l", "--labeler", tiny_lm_dir, "--variant", "x"], capsys
+    )
+    assert_one_line_error(code, err, "--data")
+    code, _, err = run(
+        ["evaluate", "--policy", tiny_lm_dir, "--prompts", data, "--out", tmp_path / "e.json"],
+        capsys,
+    )
+    assert_one_line_error(code, err, "judge")
+
+
+def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypatch):
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=60)
+    rm = tmp_path / "rm"
+    code, _, err = run(
+        [
+            "reward",
+            data,
+            "--out",
+            rm,
+            "--model",
+            tiny_lm_dir,
+            "--split",
+            "train",
+            "--eval",
+            data,
+            "--eval-split",
+            "test",
+            "--epochs",
+            "3",
+            "--learning-rate",
+            "3e-3",
+            "--batch-size",
+            "8",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads((rm / "reward_metrics.json").read_text())
+    assert metrics["loss"] == "Bradley-Terry"
+    groups = [name for name in metrics["accuracy"] if name != "all"]
+    assert groups and all(name.startswith("confidence") for name in groups)
+    assert sum(metrics["accuracy"][g]["n"] for g in groups) == metrics["accuracy"]["all"]["n"]
+    assert metrics["train_pairs"] + metrics["accuracy"]["all"]["n"] == 60
+    # synthetic data: the human always prefers the longer summary
+    assert metrics["baselines"]["longer_wins_accuracy"] == 1.0
+    assert 0.0 <= metrics["baselines"]["untrained_head_accuracy"] <= 1.0
+
+    ppo_dir = tmp_path / "ppo"
+    args = [
+        "ppo",
+        "--prompts",
+        data,
+        "--out",
+        ppo_dir,
+        "--policy",
+        tiny_lm_dir,
+        "--reward-model",
+        rm,
+        "--updates",
+        "2",
+        "--batch-size",
+        "4",
+        "--num-minibatches",
+        "2",
+        "--ppo-epochs",
+        "1",
+        "--response-length",
+        "6",
+        "--save-every",
+        "1",
+    ]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    assert len((ppo_dir / "log.jsonl").read_text().splitlines()) == 2
+    log = json.loads((ppo_dir / "log.jsonl").read_text().splitlines()[-1])
+    for key in ("score", "kl", "entropy", "clip_fraction", "value_loss", "kl_coef"):
+        assert key in log
+    args[args.index("--updates") + 1] = "3"
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, "--resume")
+    code, _, err = run([*args, "--resume"], capsys)
+    assert code == 0, err
+    assert [json.loads(x)["update"] for x in (ppo_dir / "log.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+        3,
+    ]
+
+    result_path = tmp_path / "eval.json"
+    code, _, err = run(
+        [
+            "evaluate",
+            "--policy",
+            ppo_dir / "policy",
+            "--reference",
+            tiny_lm_dir,
+            "--prompts",
+            data,
+            "--split",
+            "test",
+            "--reward-model",
+            rm,
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "summarization/base-0shot",
+            "--out",
+            result_path,
+            "--response-length",
+            "6",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    result = json.loads(result_path.read_text())
+    for judge in ("reward_model", "labeler"):
+        judged = result["judges"][judge]
+        assert 0.0 <= judged["ci_low"] <= judged["win_rate"] <= judged["ci_high"] <= 1.0
+        assert 0.0 < judged["length_controlled_win_rate"] < 1.0
+        assert judged["n"] == result["n_prompts"]
+    assert math.isfinite(result["mean_kl_to_reference"])
+    assert result["lengths"]["policy"]["mean_words"] >= 0
+
+
+def test_label_pairs_and_sampled_pairs_then_soft_reward(tmp_path, tiny_lm_dir, capsys, monkeypatch):
+    from datasets import load_from_disk
+
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=20)
+    winner = tmp_path / "winner.json"
+    winner.write_text(
+        json.dumps(
+            {
+                "labeler": "tiny",
+                "labeler_spec": str(tiny_lm_dir),
+                "variant": "summarization/base-0shot",
+            }
+        )
+    )
+    labelled = tmp_path / "labelled"
+    code, _, err = run(
+        ["label", "--data", data, "--winner", winner, "--split", "train", "--out", labelled], capsys
+    )
+    assert code == 0, err
+    dataset = load_from_disk(str(labelled))
+    for column in ("prompt", "chosen", "rejected", "soft_label", "human_pref_chosen", "labeler"):
+        assert column in dataset.column_names
+    assert all(0.5 <= p <= 1.0 for p in dataset["soft_label"])
+    assert all(text.startswith("SUBREDDIT: r/jobs") for text in dataset["prompt"])
+
+    sampled = tmp_path / "sampled"
+    code, _, err = run(
+        [
+            "label",
+            "--prompts",
+            data,
+            "--policy",
+            tiny_lm_dir,
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "summarization/base-0shot",
+            "--limit",
+            "4",
+            "--max-new-tokens",
+            "6",
+            "--out",
+            sampled,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert len(load_from_disk(str(sampled))) >= 1
+
+    rm = tmp_path / "rm"
+    code, _, err = run(
+        [
+            "reward",
+            labelled,
+            "--out",
+            rm,
+            "--model",
+            tiny_lm_dir,
+            "--batch-size",
+            "4",
+            "--max-prompt-tokens",
+            "8",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads((rm / "reward_metrics.json").read_text())
+    assert metrics["loss"] == "soft-label cross-entropy"
+    assert metrics["train_pairs"] == len(dataset)
+
+    human = tmp_path / "rm-human"
+    code, _, err = run(
+        [
+            "reward",
+            labelled,
+            "--labels",
+            "human",
+            "--out",
+            human,
+            "--model",
+            tiny_lm_dir,
+            "--batch-size",
+            "4",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads((human / "reward_metrics.json").read_text())
+    assert metrics["loss"] == "Bradley-Terry" and metrics["labels"] == "human"
+    assert metrics["train_pairs"] == len(dataset)  # synthetic data: every pair has a human label
+
+
+def test_human_labels_reorder_the_pairs():
+    from datasets import Dataset
+
+    from rlaif.label import to_human_labels
+
+    ai = Dataset.from_dict(
+        {
+            "prompt": ["p", "p", "p", "p"],
+            "chosen": ["a", "b", "c", "d"],
+            "rejected": ["x", "y", "z", "w"],
+            "soft_label": [0.9, 0.8, 0.7, 0.6],
+            "human_pref_chosen": [1.0, 0.0, 0.5, None],
+        }
+    )
+    human = to_human_labels(ai)
+    assert human["chosen"] == ["a", "y"] and human["rejected"] == ["x", "b"]
+    assert "soft_label" not in human.column_names
+
+
+def test_direct_rlaif_ppo_with_a_labeler_score(tmp_path, tiny_lm_dir, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=8)
+    code, _, err = run(
+        [
+            "ppo",
+            "--prompts",
+            data,
+            "--out",
+            tmp_path / "ppo",
+            "--policy",
+            tiny_lm_dir,
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "summarization/base-0shot",
+            "--updates",
+            "1",
+            "--batch-size",
+            "4",
+            "--num-minibatches",
+            "2",
+            "--ppo-epochs",
+            "1",
+            "--response-length",
+            "4",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    log = json.loads((tmp_path / "ppo" / "log.jsonl").read_text())
+    assert (
+        -1.0 - 1.0 <= log["score"] <= 1.0
+    )  # direct score in [-1, 1], minus the missing-EOS penalty
