@@ -21,6 +21,17 @@ TINY_CORPUS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests use tiny models, which gain nothing from threads; busy cores make threads slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA_DIR.is_dir():

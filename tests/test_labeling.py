@@ -29,15 +29,6 @@ from labelbench.labeling.transformers_backend import TransformersBackend, naive_
 from labelbench.requests import PlannedRequest, RationaleRequest, ScoreRequest
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tiny model gains nothing from threads, and busy shared cores make them slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture()
 def backend(tiny_lm):
     model, tokenizer = tiny_lm

@@ -77,16 +77,12 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, tiny_lm_dir):
     subprocess.run(command, env=env, check=True, capture_output=True)
     resumed = [json.loads(line) for line in out.read_text().splitlines()]
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the subprocess, so floating-point results are bit-identical
-    try:
-        lm = load_model(tiny_lm_dir)
-        with LabelCache(tmp_path / "clean") as cache:
-            backend = TransformersBackend(lm.model, lm.tokenizer, lm.identity)
-            clean = label(planned, backend, cache=cache, progress=False, unit_items=2).records()
-            assert len(cache) == total_keys
-    finally:
-        torch.set_num_threads(before)
+    assert torch.get_num_threads() == 1  # as the subprocess: bit-identical floating point
+    lm = load_model(tiny_lm_dir)
+    with LabelCache(tmp_path / "clean") as cache:
+        backend = TransformersBackend(lm.model, lm.tokenizer, lm.identity)
+        clean = label(planned, backend, cache=cache, progress=False, unit_items=2).records()
+        assert len(cache) == total_keys
 
     assert [_stable(r) for r in resumed] == [_stable(json.loads(json.dumps(r))) for r in clean]
     assert len({(r["variant"], r["item_id"], r["order"]) for r in resumed}) == len(planned)

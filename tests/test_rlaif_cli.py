@@ -6,21 +6,10 @@ import json
 import math
 import random
 
-import pytest
-import torch
-
 from labelbench.cli import run_app
 from rlaif.cli import app
 
 WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_comparisons(path, n_posts: int = 24, seed: int = 0):

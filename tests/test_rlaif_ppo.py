@@ -19,15 +19,6 @@ DIGIT_TOKENS = 16  # tokens of the tiny vocabulary (300) whose text holds a digi
 RESPONSE_LENGTH = 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run several times faster on one thread of a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def digit_share_reward(tokenizer):
     """Verifiable reward: the share of response tokens that contain a digit."""
     digits = {i for text, i in tokenizer.get_vocab().items() if any(c.isdigit() for c in text)}

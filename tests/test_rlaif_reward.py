@@ -14,15 +14,6 @@ from rlaif.reward_trainer import SoftLabelRewardTrainer, pairwise_accuracy, soft
 WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run several times faster on one thread of a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_reward_model(tokenizer, seed: int = 0):
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
