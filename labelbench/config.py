@@ -173,19 +173,15 @@ def _variant_names() -> list[str] | None:
 
 
 def _builtin_labelers() -> list[str] | None:
-    """Builtin model names from the model registry, or None when it is not available."""
-    try:
-        from labelbench.models.registry import BUILTIN
-    except ImportError:
-        return None
+    """Builtin model names from the model registry."""
+    from labelbench.models.registry import BUILTIN
+
     return sorted(BUILTIN)
 
 
 def _data_formats() -> list[str] | None:
-    try:
-        from labelbench.data.formats import ALL_FORMATS
-    except ImportError:
-        return None
+    from labelbench.data.formats import ALL_FORMATS
+
     return list(ALL_FORMATS)
 
 

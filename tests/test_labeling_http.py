@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from test_labeling_helpers import make_planned
 
-pytest.importorskip("httpx")
-
 from labelbench.errors import ModelError
 from labelbench.labeling import LabelCache, label, preferences
 from labelbench.labeling.http_backend import HTTPBackend

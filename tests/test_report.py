@@ -368,7 +368,7 @@ def test_same_run_twice_gives_identical_summary(
 ) -> None:
     """``labelbench run`` + report, twice, with the tiny model: byte-identical summary.json,
     the second time read from the label cache."""
-    sweep = pytest.importorskip("labelbench.sweep")
+    from labelbench import sweep
     from labelbench.config import parse_config
 
     summaries = []
