@@ -51,6 +51,55 @@ def test_scores_equal_a_plain_forward_pass(backend, tiny_lm):
     assert backend.processed_tokens < 0.8 * naive_tokens  # prefixes were computed once
 
 
+def _score_requests() -> list[ScoreRequest]:
+    planned = make_planned(9, repeat_context_every=3) + make_planned(
+        4, seed=1, variant="v1", shared="Pick the better summary.\n"
+    )
+    return [p.request for p in planned] + [ScoreRequest("", "", "1 and 2=")]
+
+
+@pytest.mark.parametrize("block", [1, 3, 1000])
+def test_packed_prefix_tree_passes_are_exact_for_any_block_and_budget(tiny_lm, block):
+    model, tokenizer = tiny_lm
+    requests = _score_requests()
+    engine = TransformersBackend(model, tokenizer, "tiny@test", token_budget=40, causal_block=block)
+    assert engine._own_attention  # the model runs this package's attention
+    for request, out in zip(requests, engine.score(requests), strict=True):
+        reference = naive_answer_logprobs(model, tokenizer, request.text, request.answers)
+        assert out.logprobs == pytest.approx(reference, abs=1e-4)
+    assert engine.padded_tokens == engine.processed_tokens  # packed: no padding at all
+
+
+def test_models_on_other_attention_are_scored_exactly_in_padded_rows(tiny_tokenizer):
+    from conftest import build_tiny_model
+
+    model = build_tiny_model(tiny_tokenizer, seed=3)
+    model.set_attn_implementation("eager")
+    engine = TransformersBackend(model, tiny_tokenizer, "tiny-eager", max_padding=0.5)
+    assert not engine._own_attention
+    assert model.config._attn_implementation == "eager"
+    requests = _score_requests()
+    for request, out in zip(requests, engine.score(requests), strict=True):
+        reference = naive_answer_logprobs(model, tiny_tokenizer, request.text, request.answers)
+        assert out.logprobs == pytest.approx(reference, abs=1e-4)
+    assert engine.padded_tokens > engine.processed_tokens  # rows were padded and masked
+
+
+def test_switched_attention_is_plain_sdpa_for_every_other_caller(tiny_tokenizer):
+    from conftest import build_tiny_model
+
+    model = build_tiny_model(tiny_tokenizer, seed=4)
+    ids = torch.tensor([[5, 9, 14, 20, 7, 3], [8, 6, 2, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    with torch.inference_mode():
+        before = model(input_ids=ids, attention_mask=mask).logits
+        TransformersBackend(model, tiny_tokenizer, "tiny@test")
+        assert model.config._attn_implementation != "sdpa"
+        after = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.equal(before[0], after[0])
+    assert torch.equal(before[1, :3], after[1, :3])
+
+
 def test_rationales_match_greedy_generate_and_rescoring(backend, tiny_lm):
     model, tokenizer = tiny_lm
     planned = make_planned(3, rationale={"max_new_tokens": 6})
@@ -89,7 +138,8 @@ def test_sampled_rationales_are_seeded_and_rescored_exactly(backend, tiny_lm):
             assert sample.logprobs == pytest.approx(reference, abs=1e-4)
 
 
-def test_sliding_window_models_past_their_window_are_scored_exactly(tiny_tokenizer):
+@pytest.mark.parametrize("block", [3, 32])
+def test_sliding_window_models_past_their_window_are_scored_exactly(tiny_tokenizer, block):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
@@ -106,11 +156,47 @@ def test_sliding_window_models_past_their_window_are_scored_exactly(tiny_tokeniz
         pad_token_id=tiny_tokenizer.pad_token_id,
     )
     model = Gemma3ForCausalLM(config).eval()
-    engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma")
+    engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma", causal_block=block)
     requests = [p.request for p in make_planned(2)]
+    assert min(len(engine.encode(r.text)) for r in requests) > 4 * config.sliding_window
     for request, out in zip(requests, engine.score(requests), strict=True):
         reference = naive_answer_logprobs(model, tiny_tokenizer, request.text, request.answers)
         assert out.logprobs == pytest.approx(reference, abs=1e-4)
+
+
+def test_sliding_window_rationales_past_the_window_match_generate(tiny_tokenizer):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(1)
+    config = Gemma3TextConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=8,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+    )
+    model = Gemma3ForCausalLM(config).eval()
+    engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma", causal_block=4)
+    requests = [p.request for p in make_planned(2, rationale={"max_new_tokens": 12})]
+    results = engine.rationales(requests, [1, 2, 3, 4])
+    for request, (sample,) in zip(requests, results, strict=True):
+        ids = torch.tensor([engine.encode(request.text)])
+        with torch.inference_mode():
+            out = model.generate(
+                ids, max_new_tokens=12, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id
+            )
+        assert sample.rationale == tiny_tokenizer.decode(
+            out[0, ids.shape[1] :], skip_special_tokens=True
+        )
+        text = request.text + sample.rationale + request.score_suffix
+        reference = naive_answer_logprobs(model, tiny_tokenizer, text, ("1", "2"))
+        assert sample.logprobs == pytest.approx(reference, abs=1e-4)
 
 
 def test_answers_must_be_single_distinct_tokens(backend):

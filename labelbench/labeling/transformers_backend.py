@@ -2,15 +2,20 @@
 
 Every request's tokens are split into three segments: a root shared by every request with the same
 ``shared`` text, a node shared by the requests of one context (both orders), and the request's own
-tail. Root and node key/value caches are computed once and reused; rows of similar length are
-batched with right padding (masked out), and logits are computed at the last position only.
-Splits are made on the tokenisation of the full text, so results equal a plain forward pass.
-Rationales are decoded for all samples of a request together (one seeded generator per sample)
-and scored by appending ``score_suffix`` to each sample's cache.
+tail. Root key/value caches are computed once and reused across calls. Scoring packs nodes and
+their tails into one row per pass (no padding), and the model runs this package's attention
+(``labelbench.labeling.attention``): each segment attends to its ancestors and itself, in causal
+blocks, so every token is computed once and logits only at each tail's last position. Rationales
+(and models on another attention implementation) use padded rows instead: rows of similar length
+are batched with right padding, masked out. Splits are made on the tokenisation of the full text,
+so results equal a plain forward pass. Rationales are decoded for all samples of a request
+together (one seeded generator per sample) and scored by appending ``score_suffix`` to each
+sample's cache.
 
-Sliding-window models (Gemma 3) are scored with one plain pass per request once a prompt exceeds
-the window, since padding inside a row would shift the window; their rationales use the batched
-path, exact only within the window.
+The attention masks by token positions, so sliding windows (Gemma 3) are exact in both layouts. A
+model left on another attention gets transformers' masks by cache column instead, which padding
+shifts: it scores prompts longer than its window with one plain pass each, and its rationales are
+exact only within the window.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from labelbench.errors import ModelError
+from labelbench.labeling.attention import RowsLayout, Segment, TreeLayout, use_block_causal
 from labelbench.labeling.backend import Sample, Scored
 from labelbench.requests import RationaleRequest, ScoreRequest
 
@@ -142,7 +148,11 @@ def _chunks(
 
 
 class TransformersBackend:
-    """Scores and generates with a causal LM in this process."""
+    """Scores and generates with a causal LM in this process.
+
+    A model on SDPA is switched to this package's attention, which is plain SDPA for any other
+    caller; ``causal_block`` is its query block size.
+    """
 
     def __init__(
         self,
@@ -152,7 +162,8 @@ class TransformersBackend:
         *,
         token_budget: int = 4096,
         max_rows: int = 32,
-        max_padding: float = 0.1,
+        max_padding: float = 0.03,
+        causal_block: int = 32,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -175,6 +186,9 @@ class TransformersBackend:
         self._layers = config.num_hidden_layers
         forward_params = inspect.signature(model.base_model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
+        self.causal_block = causal_block
+        self._own_attention = use_block_causal(model)
+        self._dtype = next(model.parameters()).dtype
 
     @property
     def identity(self) -> str:
@@ -229,12 +243,20 @@ class TransformersBackend:
             if cache is None:
                 raise RuntimeError("these rows were already extended; extend a select() copy")
             rows.cache = None  # the cache grows in place: these rows are consumed
+        if self._own_attention:
+            key_positions = (mask.cumsum(1) - 1).masked_fill(mask == 0, -1)
+            layout = RowsLayout(key_positions, position_ids, self.causal_block)
+            # the attention reads the layout; a 4-D mask only spares transformers building one
+            attention = {"attention_mask": layout.bias(None, self._dtype)}
+            attention["labelbench_rows"] = layout
+        else:
+            attention = {"attention_mask": mask}
         out = self.model.base_model(
             input_ids=ids,
-            attention_mask=mask,
             position_ids=position_ids,
             use_cache=True,
             **{self._cache_arg: cache},
+            **attention,
         )
         self.processed_tokens += int(seg_mask.sum())
         self.padded_tokens += count * width
@@ -266,13 +288,11 @@ class TransformersBackend:
             self._roots.popitem(last=False)
         return root
 
-    def _leaf_batches(
-        self,
-        requests: Sequence[ScoreRequest | RationaleRequest],
-        ids: Sequence[list[int]],
-        rows_per: Sequence[int],
-    ) -> Iterator[tuple[list[int], _Rows, list[list[int]]]]:
-        """Yield (request indices, rows holding all but each request's tail, the tails)."""
+    def _prefix_tree(
+        self, requests: Sequence[ScoreRequest | RationaleRequest], ids: Sequence[list[int]]
+    ) -> Iterator[tuple[tuple[int, ...], list[tuple[int, list[int]]]]]:
+        """Per ``shared`` text: the root tokens, and its nodes as (node length, request indices);
+        a node is the tokens one context's requests share (at least the root), sorted by length."""
         by_shared: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             by_shared.setdefault(request.shared, []).append(index)
@@ -281,7 +301,6 @@ class TransformersBackend:
             if shortest < 2:
                 raise ModelError("a prompt must be at least two tokens long")
             root_len = min(common_prefix_length([ids[m] for m in members]), shortest - 1)
-            root = self._root(tuple(ids[members[0]][:root_len]))
             by_context: dict[str, list[int]] = {}
             for m in members:
                 by_context.setdefault(requests[m].context, []).append(m)
@@ -295,6 +314,18 @@ class TransformersBackend:
                 else:
                     nodes.append((max(node_len, root_len), node))
             nodes.sort(key=lambda item: item[0])
+            yield tuple(ids[members[0]][:root_len]), nodes
+
+    def _leaf_batches(
+        self,
+        requests: Sequence[ScoreRequest | RationaleRequest],
+        ids: Sequence[list[int]],
+        rows_per: Sequence[int],
+    ) -> Iterator[tuple[list[int], _Rows, list[list[int]]]]:
+        """Yield (request indices, rows holding all but each request's tail, the tails)."""
+        for root_tokens, nodes in self._prefix_tree(requests, ids):
+            root_len = len(root_tokens)
+            root = self._root(root_tokens)
             node_weights = [sum(rows_per[m] for m in node) for _, node in nodes]
             for chunk in _chunks(
                 [n - root_len for n, _ in nodes],
@@ -331,22 +362,93 @@ class TransformersBackend:
                         [ids[m][node_len:] for _, m, _, node_len in chosen],
                     )
 
+    def _tree_pass(
+        self, root: _Rows | None, groups: Sequence[tuple[list[int], list[list[int]]]]
+    ) -> torch.Tensor:
+        """One packed pass over (node tokens, their tails) groups after ``root``; returns the
+        last hidden state of every tail, in order."""
+        past = 0 if root is None else root.mask.shape[1]
+        shared = (range(past),) if past else ()
+        tokens: list[int] = []
+        positions: list[int] = []
+        segments: list[Segment] = []
+        last: list[int] = []
+        for node, tails in groups:
+            node_columns = shared
+            if node:
+                start = len(tokens)
+                segments.append(Segment(range(start, start + len(node)), shared))
+                node_columns = (*shared, range(past + start, past + start + len(node)))
+                tokens += node
+                positions += range(past, past + len(node))
+            for tail in tails:
+                start = len(tokens)
+                segments.append(Segment(range(start, start + len(tail)), node_columns))
+                tokens += tail
+                positions += range(past + len(node), past + len(node) + len(tail))
+                last.append(len(tokens) - 1)
+        cache = _new_cache(self._layers) if root is None else root.select([0]).cache
+        out = self.model.base_model(
+            input_ids=torch.tensor([tokens]),
+            position_ids=torch.tensor([positions]),
+            use_cache=True,
+            labelbench_tree=TreeLayout(segments, past, self.causal_block),
+            **{self._cache_arg: cache},
+        )
+        self.processed_tokens += len(tokens)
+        self.padded_tokens += len(tokens)
+        return out.last_hidden_state[0, last]
+
+    def _tree_batches(
+        self, requests: Sequence[ScoreRequest], ids: Sequence[list[int]]
+    ) -> Iterator[tuple[list[int], _Rows | None, list[tuple[list[int], list[list[int]]]]]]:
+        """Yield (request indices, root, groups) for packed passes of about ``token_budget``."""
+        for root_tokens, nodes in self._prefix_tree(requests, ids):
+            root = self._root(root_tokens)
+            indices: list[int] = []
+            groups: list[tuple[list[int], list[list[int]]]] = []
+            size = 0
+            for node_len, members in nodes:
+                node = ids[members[0]][len(root_tokens) : node_len]
+                tails = [ids[m][node_len:] for m in members]
+                grown = size + len(node) + sum(map(len, tails))
+                if groups and grown > self.token_budget:
+                    yield indices, root, groups
+                    indices, groups, grown = [], [], grown - size
+                indices += members
+                groups.append((node, tails))
+                size = grown
+            if groups:
+                yield indices, root, groups
+
     # -- the protocol ---------------------------------------------------------------------
 
     @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
         ids = [self.encode(request.text) for request in requests]
-        if self._window is not None and max(map(len, ids), default=0) > self._window:
+        too_long = self._window is not None and max(map(len, ids), default=0) > self._window
+        if too_long and not self._own_attention:
             return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
         results: list[Scored | None] = [None] * len(requests)
-        for indices, state, tails in self._leaf_batches(requests, ids, [1] * len(requests)):
-            _, last = self._extend(state, tails)
+        for indices, last in self._score_passes(requests, ids):
             logprobs = self._logprobs(last)
             for row, index in enumerate(indices):
                 answer_ids = self.answer_ids(requests[index].answers, requests[index].text)
                 values = tuple(float(logprobs[row, a]) for a in answer_ids)
                 results[index] = Scored(values, len(ids[index]))
         return [r for r in results if r is not None]
+
+    def _score_passes(
+        self, requests: Sequence[ScoreRequest], ids: Sequence[list[int]]
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(request indices, their last hidden states): packed prefix-tree passes where the
+        model runs this module's attention, padded rows otherwise."""
+        if self._own_attention:
+            for indices, root, groups in self._tree_batches(requests, ids):
+                yield indices, self._tree_pass(root, groups)
+            return
+        for indices, state, tails in self._leaf_batches(requests, ids, [1] * len(requests)):
+            yield indices, self._extend(state, tails)[1]
 
     def _score_plain(self, request: ScoreRequest, ids: list[int]) -> Scored:
         out = self.model.base_model(input_ids=torch.tensor([ids]))
