@@ -438,3 +438,25 @@ def test_engine_equals_naive_on_50_real_pairs(data_dir):
     assert len(engine) == 50
     for item_id, values in naive.items():
         assert abs(engine[item_id] - sum(values) / len(values)) < 1e-4
+
+
+@pytest.mark.slow
+def test_gemma_engine_equals_naive_past_its_sliding_window(data_dir):
+    from labelbench.data import load_comparisons
+    from labelbench.models import registry
+    from labelbench.models.registry import load_model
+    from labelbench.prompting import plan
+
+    if not registry.is_pulled("gemma3-270m"):
+        pytest.skip("gemma3-270m is not pulled (`labelbench models pull gemma3-270m`)")
+    lm = load_model("gemma3-270m")
+    window = lm.model.config.sliding_window
+    items = load_comparisons(data_dir / "openai_tldr_comparisons" / "batch13.json")[:40]
+    planned = plan(items, "summarization/base-0shot", tokenizer=lm.tokenizer).requests
+    backend = TransformersBackend(lm.model, lm.tokenizer, lm.identity)
+    long = [p for p in planned if len(backend.encode(p.request.text)) > window + 16][:8]
+    assert len(long) == 8
+    scored = backend.score([p.request for p in long])
+    for p, out in zip(long, scored, strict=True):
+        reference = naive_answer_logprobs(lm.model, lm.tokenizer, p.request.text, p.request.answers)
+        assert out.logprobs == pytest.approx(reference, abs=1e-4)
