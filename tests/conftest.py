@@ -82,6 +82,28 @@ def build_tiny_model(tokenizer, seed: int = 0, num_layers: int = 2):
     return LlamaForCausalLM(config).eval()
 
 
+def build_tiny_gemma(tokenizer, seed: int = 0, sliding_window: int = 8):
+    """A 2-layer random Gemma 3: one sliding-window layer, one full-attention layer."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return Gemma3ForCausalLM(config).eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tiny_tokenizer()

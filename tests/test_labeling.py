@@ -140,48 +140,21 @@ def test_sampled_rationales_are_seeded_and_rescored_exactly(backend, tiny_lm):
 
 @pytest.mark.parametrize("block", [3, 32])
 def test_sliding_window_models_past_their_window_are_scored_exactly(tiny_tokenizer, block):
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    from conftest import build_tiny_gemma
 
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=8,
-        layer_types=["sliding_attention", "full_attention"],
-        pad_token_id=tiny_tokenizer.pad_token_id,
-    )
-    model = Gemma3ForCausalLM(config).eval()
+    model = build_tiny_gemma(tiny_tokenizer, seed=0)
     engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma", causal_block=block)
     requests = [p.request for p in make_planned(2)]
-    assert min(len(engine.encode(r.text)) for r in requests) > 4 * config.sliding_window
+    assert min(len(engine.encode(r.text)) for r in requests) > 4 * model.config.sliding_window
     for request, out in zip(requests, engine.score(requests), strict=True):
         reference = naive_answer_logprobs(model, tiny_tokenizer, request.text, request.answers)
         assert out.logprobs == pytest.approx(reference, abs=1e-4)
 
 
 def test_sliding_window_rationales_past_the_window_match_generate(tiny_tokenizer):
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    from conftest import build_tiny_gemma
 
-    torch.manual_seed(1)
-    config = Gemma3TextConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=8,
-        layer_types=["sliding_attention", "full_attention"],
-        pad_token_id=tiny_tokenizer.pad_token_id,
-        eos_token_id=tiny_tokenizer.eos_token_id,
-    )
-    model = Gemma3ForCausalLM(config).eval()
+    model = build_tiny_gemma(tiny_tokenizer, seed=1)
     engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma", causal_block=4)
     requests = [p.request for p in make_planned(2, rationale={"max_new_tokens": 12})]
     results = engine.rationales(requests, [1, 2, 3, 4])
