@@ -69,8 +69,14 @@ class LabelerSpec(_Strict):
     max_tokens: int | None = Field(default=None, gt=0, description="prompt token budget")
     batch_size: int = Field(default=8, gt=0)
     url: str | None = None
-    device: str | None = None
-    dtype: str | None = None
+    device: str | None = Field(
+        default=None, description="cpu, cuda or cuda:N; default: CUDA when available, else cpu"
+    )
+    dtype: Literal["float32", "bfloat16"] | None = Field(
+        default=None,
+        description="precision of weights and activations; default: the model's measured default "
+        "(`labelbench models info`), float32 for models not built in",
+    )
 
     @model_validator(mode="after")
     def _url_for_http(self) -> LabelerSpec:

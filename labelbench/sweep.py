@@ -98,7 +98,14 @@ def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
     from labelbench.labeling.backends import make_backend
     from labelbench.labeling.transformers_backend import TransformersBackend
 
-    backend = make_backend(spec.backend, spec.name, base_url=spec.url, max_rows=spec.batch_size)
+    backend = make_backend(
+        spec.backend,
+        spec.name,
+        base_url=spec.url,
+        max_rows=spec.batch_size,
+        dtype=spec.dtype,
+        device=spec.device,
+    )
     if not isinstance(backend, TransformersBackend):
         return backend, None, None
     return backend, backend.tokenizer, sum(p.numel() for p in backend.model.parameters())

@@ -19,15 +19,25 @@ def make_backend(
     concurrency: int = 8,
     timeout: float = 60.0,
     max_rows: int = 32,
+    dtype: str | None = None,
+    device: str | None = None,
 ) -> Any:
-    """A backend by name: ``transformers`` (in process), ``http`` (OpenAI-compatible), ``vllm``."""
+    """A backend by name: ``transformers`` (in process), ``http`` (OpenAI-compatible), ``vllm``.
+
+    ``dtype`` (``float32`` | ``bfloat16``; None: the model's default precision) and ``device``
+    (None: CUDA when available, else the CPU) apply to the in-process backends; the precision
+    is part of the backend's identity, so the label cache never mixes two precisions."""
     if kind == "transformers":
         from labelbench.labeling.transformers_backend import TransformersBackend
-        from labelbench.models.registry import load_model
+        from labelbench.models.registry import load_model, resolve_device, resolve_precision
 
-        loaded = load_model(model)
+        precision = resolve_precision(model, dtype)
+        loaded = load_model(model, dtype=precision, device=resolve_device(device))
         return TransformersBackend(
-            loaded.model, loaded.tokenizer, identity or loaded.identity, max_rows=max_rows
+            loaded.model,
+            loaded.tokenizer,
+            identity or f"{loaded.identity}:{precision}",
+            max_rows=max_rows,
         )
     if kind == "http":
         from labelbench.labeling.http_backend import HTTPBackend

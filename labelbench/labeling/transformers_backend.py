@@ -101,7 +101,7 @@ class _Rows:
             ]
             mask = self.mask.expand(count, -1).clone()
         else:
-            where = torch.tensor(list(index), dtype=torch.long)
+            where = torch.tensor(list(index), dtype=torch.long, device=self.mask.device)
             kv = [
                 (layer.keys.index_select(0, where), layer.values.index_select(0, where))
                 for layer in self.cache.layers
@@ -188,7 +188,14 @@ class TransformersBackend:
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
         self.causal_block = causal_block
         self._own_attention = use_block_causal(model)
-        self._dtype = next(model.parameters()).dtype
+        first = next(model.parameters())
+        self._dtype = first.dtype
+        self.device = first.device
+
+    @property
+    def precision(self) -> str:
+        """The weights' and activations' precision: ``float32`` or ``bfloat16``."""
+        return str(self._dtype).removeprefix("torch.")
 
     @property
     def identity(self) -> str:
@@ -234,9 +241,14 @@ class TransformersBackend:
         for row, segment in enumerate(segments):
             ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
             seg_mask[row, : len(segment)] = 1
+        ids, seg_mask = ids.to(self.device), seg_mask.to(self.device)
         past = 0 if rows is None else rows.mask.shape[1]
-        start = torch.zeros(count, dtype=torch.long) if rows is None else rows.mask.sum(1)
-        position_ids = start[:, None] + torch.arange(width)[None, :]
+        start = (
+            torch.zeros(count, dtype=torch.long, device=self.device)
+            if rows is None
+            else rows.mask.sum(1)
+        )
+        position_ids = start[:, None] + torch.arange(width, device=self.device)[None, :]
         mask = seg_mask if rows is None else torch.cat([rows.mask, seg_mask], dim=1)
         cache = _new_cache(self._layers) if rows is None else rows.cache
         if rows is not None:
@@ -260,8 +272,10 @@ class TransformersBackend:
         )
         self.processed_tokens += int(seg_mask.sum())
         self.padded_tokens += count * width
-        last_index = torch.tensor([max(len(s) - 1, 0) for s in segments], dtype=torch.long)
-        last = out.last_hidden_state[torch.arange(count), last_index]
+        last_index = torch.tensor(
+            [max(len(s) - 1, 0) for s in segments], dtype=torch.long, device=self.device
+        )
+        last = out.last_hidden_state[torch.arange(count, device=self.device), last_index]
         old_cols = [[] for _ in segments] if rows is None else rows.cols
         old_tokens = [[] for _ in segments] if rows is None else rows.tokens
         cols = [
@@ -271,10 +285,13 @@ class TransformersBackend:
         return _Rows(cache, mask, cols, tokens), last
 
     def _logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.model.get_output_embeddings()(hidden).float()
-        if self._softcap:
-            logits = torch.tanh(logits / self._softcap) * self._softcap
-        return torch.log_softmax(logits, dim=-1)
+        """Log-probabilities [rows, vocab] (float32) of the next token after ``hidden``."""
+        return torch.log_softmax(_logits(self.model, hidden, self._softcap), dim=-1)
+
+    def _answer_logprobs(
+        self, hidden: torch.Tensor, answers: Sequence[Sequence[int]]
+    ) -> list[tuple[float, ...]]:
+        return answer_logprobs(self.model, hidden, answers, self._softcap)
 
     def _root(self, tokens: tuple[int, ...]) -> _Rows | None:
         if not tokens:
@@ -389,8 +406,8 @@ class TransformersBackend:
                 last.append(len(tokens) - 1)
         cache = _new_cache(self._layers) if root is None else root.select([0]).cache
         out = self.model.base_model(
-            input_ids=torch.tensor([tokens]),
-            position_ids=torch.tensor([positions]),
+            input_ids=torch.tensor([tokens], device=self.device),
+            position_ids=torch.tensor([positions], device=self.device),
             use_cache=True,
             labelbench_tree=TreeLayout(segments, past, self.causal_block),
             **{self._cache_arg: cache},
@@ -431,10 +448,8 @@ class TransformersBackend:
             return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
         results: list[Scored | None] = [None] * len(requests)
         for indices, last in self._score_passes(requests, ids):
-            logprobs = self._logprobs(last)
-            for row, index in enumerate(indices):
-                answer_ids = self.answer_ids(requests[index].answers, requests[index].text)
-                values = tuple(float(logprobs[row, a]) for a in answer_ids)
+            answers = [self.answer_ids(requests[i].answers, requests[i].text) for i in indices]
+            for index, values in zip(indices, self._answer_logprobs(last, answers), strict=True):
                 results[index] = Scored(values, len(ids[index]))
         return [r for r in results if r is not None]
 
@@ -451,12 +466,12 @@ class TransformersBackend:
             yield indices, self._extend(state, tails)[1]
 
     def _score_plain(self, request: ScoreRequest, ids: list[int]) -> Scored:
-        out = self.model.base_model(input_ids=torch.tensor([ids]))
+        out = self.model.base_model(input_ids=torch.tensor([ids], device=self.device))
         self.processed_tokens += len(ids)
         self.padded_tokens += len(ids)
-        logprobs = self._logprobs(out.last_hidden_state[:, -1])
         answer_ids = self.answer_ids(request.answers, request.text)
-        return Scored(tuple(float(logprobs[0, a]) for a in answer_ids), len(ids))
+        (values,) = self._answer_logprobs(out.last_hidden_state[:, -1], [answer_ids])
+        return Scored(values, len(ids))
 
     @torch.inference_mode()
     def rationales(
@@ -473,7 +488,10 @@ class TransformersBackend:
                 [pos for pos, i in enumerate(indices) for _ in range(requests[i].n)]
             )
             logprobs = self._logprobs(last)[
-                torch.tensor([pos for pos, i in enumerate(indices) for _ in range(requests[i].n)])
+                torch.tensor(
+                    [pos for pos, i in enumerate(indices) for _ in range(requests[i].n)],
+                    device=self.device,
+                )
             ]
             rows, generated = self._decode(
                 rows,
@@ -493,13 +511,18 @@ class TransformersBackend:
                 rows.tokens[row] = rows.tokens[row][:keep]
                 segments.append(full[keep:])
             _, last = self._extend(rows, segments)
-            scored = self._logprobs(last)
+            scored = self._answer_logprobs(
+                last,
+                [
+                    self.answer_ids(requests[owner].answers, scored_texts[row])
+                    for row, owner in enumerate(owners)
+                ],
+            )
             for row, owner in enumerate(owners):
-                answer_ids = self.answer_ids(requests[owner].answers, scored_texts[row])
                 results[owner].append(
                     Sample(
                         rationale=texts[row],
-                        logprobs=tuple(float(scored[row, a]) for a in answer_ids),
+                        logprobs=scored[row],
                         prompt_tokens=len(ids[owner]) + len(segments[row]),
                         generated_tokens=len(generated[row]),
                     )
@@ -523,7 +546,7 @@ class TransformersBackend:
                 if not active[row]:
                     feed.append([])
                     continue
-                token = self._choose(logprobs[row], request, generators[row])
+                token = self._choose(logprobs[row].cpu(), request, generators[row])
                 if token in self.eos_ids:
                     active[row] = False
                     feed.append([])
@@ -554,17 +577,56 @@ class TransformersBackend:
         return int(torch.multinomial(probs, 1, generator=generator))
 
 
+def _logits(model: Any, hidden: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    logits = model.get_output_embeddings()(hidden).float()
+    return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
+def answer_logprobs(
+    model: Any, hidden: torch.Tensor, answers: Sequence[Sequence[int]], softcap: float | None
+) -> list[tuple[float, ...]]:
+    """Log-probabilities of each row's answer token ids after the final hidden states ``hidden``
+    [rows, dim] (the decoder's output, before the output layer); ``softcap``: final logit
+    soft-capping (Gemma), or None.
+
+    In float32 this is the log-softmax over the vocabulary, read at the answers. In a lower
+    precision the answer tokens' logits are recomputed in float32 from ``hidden`` and the output
+    layer's rows for those tokens, so the preference (a softmax over the answer tokens, where the
+    normaliser cancels) carries no rounding of the output layer; the normaliser over the whole
+    vocabulary comes from the low-precision logits.
+    """
+    logits = _logits(model, hidden, softcap)
+    if hidden.dtype == torch.float32:
+        logprobs = torch.log_softmax(logits, dim=-1)
+        return [tuple(float(logprobs[row, a]) for a in ids) for row, ids in enumerate(answers)]
+    normaliser = torch.logsumexp(logits, dim=-1)
+    head = model.get_output_embeddings()
+    results = []
+    for row, ids in enumerate(answers):
+        index = torch.tensor(list(ids), dtype=torch.long, device=hidden.device)
+        exact = head.weight[index].float() @ hidden[row].float()
+        if getattr(head, "bias", None) is not None:
+            exact = exact + head.bias[index].float()
+        if softcap:
+            exact = torch.tanh(exact / softcap) * softcap
+        results.append(tuple(float(v) for v in exact - normaliser[row]))
+    return results
+
+
 def naive_answer_logprobs(
     model: Any, tokenizer: Any, text: str, answers: Sequence[str]
 ) -> tuple[float, ...]:
-    """Reference: one full forward pass with logits at every position, no cache reuse."""
+    """Reference: one plain forward pass of the whole prompt, no cache reuse; the answer tokens'
+    log-probabilities at its last position, read as ``answer_logprobs`` does."""
     bos = tokenizer.bos_token
     add_special = not (bos and text.startswith(bos))
     ids = tokenizer(text, add_special_tokens=add_special, return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        logits = model(input_ids=ids).logits[0, -1].float()
-    logprobs = torch.log_softmax(logits, dim=-1)
     from labelbench.prompting import answer_token_ids
 
-    ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])
-    return tuple(float(logprobs[a]) for a in ids)
+    config = model.config.get_text_config(decoder=True)
+    softcap = getattr(config, "final_logit_softcapping", None)
+    answer_ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])
+    with torch.inference_mode():
+        hidden = model.base_model(input_ids=ids.to(model.device)).last_hidden_state[:, -1]
+        (values,) = answer_logprobs(model, hidden, [answer_ids], softcap)
+    return values

