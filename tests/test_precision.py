@@ -99,7 +99,7 @@ def test_cache_never_mixes_precisions(tiny_lm_dir, tmp_path):
 def test_precision_names_are_checked():
     assert registry.resolve_precision("some/dir", None) == "float32"
     assert registry.resolve_precision("smollm2-135m", "bfloat16") == "bfloat16"
-    with pytest.raises(ModelError, match="unknown precision 'float16'.*float32, bfloat16"):
+    with pytest.raises(ModelError, match=r"unknown precision 'float16'.*float32, bfloat16"):
         registry.resolve_precision("smollm2-135m", "float16")
 
 
