@@ -1,15 +1,20 @@
-"""Labeling engine benchmark on the TL;DR comparisons with smollm2-135m (CPU, fp32).
+"""Labeling engine benchmark on the TL;DR comparisons (CPU), at the model's precision.
 
-    python bench/labeling.py [--pairs 32] [--cot-pairs 2] [--threads 1]
+    python bench/labeling.py [--model smollm2-135m] [--dtype bfloat16] [--pairs 32]
+                             [--cot-pairs 2] [--threads 1]
 
 Prints progress on stderr and one JSON object on the last line of stdout:
-``speedup_vs_naive`` (engine pairs/s over a naive loop, 0-shot, both orders; target >= 3),
-``fraction_of_limit`` (the compute floor over the engine's time; target >= 0.7),
-``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3) and
-``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0).
+``speedup_vs_naive`` (engine pairs/s over a naive loop at the same precision, 0-shot, both
+orders; target >= 3), ``fraction_of_limit`` (the compute floor at the run's precision over the
+engine's time), ``speedup_vs_fp32_engine`` (the same engine in float32 over this precision),
+``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3),
+``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0), the
+agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
+order) and the float32 figures (``fraction_of_limit_fp32``).
 
 The floor is (unique tokens of the run: positions of the token trie of all its prompts)
-x 2 x (non-embedding parameters) / (fp32 matrix-multiply FLOP/s measured in this run).
+x 2 x (non-embedding parameters) / (matrix-multiply FLOP/s measured in this run, in the run's
+precision, on the model's own MLP shape: 512 tokens x hidden -> intermediate size).
 The naive loop runs one prompt at a time, the full prompt for each order, logits at every position.
 
 The machine may be shared, so the methods are timed interleaved: the items are cut into slices
@@ -40,19 +45,26 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def matmul_flops(size: int = 1024, repeats: int = 3, inner: int = 8) -> float:
-    """Best observed fp32 matrix-multiply FLOP/s for square matrices of ``size``."""
+def matmul_flops(
+    hidden: int, intermediate: int, dtype: Any, tokens: int = 512, repeats: int = 3
+) -> float:
+    """Best observed FLOP/s of ``F.linear`` on [tokens, hidden] x [intermediate, hidden] in
+    ``dtype`` (the model's MLP up-projection shape), about 0.3 s of work per repeat."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(2):
-        a @ b
+    x = torch.randn(tokens, hidden).to(dtype)
+    w = torch.randn(intermediate, hidden).to(dtype)
+    flops = 2 * tokens * hidden * intermediate
+    torch.nn.functional.linear(x, w)
+    started = time.perf_counter()
+    torch.nn.functional.linear(x, w)
+    inner = max(1, int(0.1 / max(time.perf_counter() - started, 1e-6)))
     best = 0.0
     for _ in range(repeats):
         started = time.perf_counter()
         for _ in range(inner):
-            a @ b
-        best = max(best, 2 * size**3 * inner / (time.perf_counter() - started))
+            torch.nn.functional.linear(x, w)
+        best = max(best, flops * inner / (time.perf_counter() - started))
     return best
 
 
@@ -113,6 +125,9 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (1 suits a shared machine)"
     )
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument(
+        "--dtype", default=None, help="float32 | bfloat16 (default: the model's default precision)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -121,20 +136,26 @@ def main() -> None:
     from labelbench.labeling import label, preferences
     from labelbench.labeling.answers import preference_a, softmax
     from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
-    from labelbench.models.registry import load_model
+    from labelbench.models.precision import compare
+    from labelbench.models.registry import load_model, resolve_precision
     from labelbench.prompting import plan
 
     # On a shared machine, more threads than idle cores makes every op wait for the slowest; the
     # figures are ratios measured with the same threads, so use more only on an idle machine.
     threads = args.threads
     torch.set_num_threads(threads)
-    lm = load_model(args.model)
+    precision = resolve_precision(args.model, args.dtype)
+    dtype = getattr(torch, precision)
+    lm = load_model(args.model, dtype=dtype)
+    lm32 = lm if precision == "float32" else load_model(args.model, dtype=torch.float32)
+    config = lm.model.config.get_text_config(decoder=True)
+    shape = (config.hidden_size, config.intermediate_size)
     everything = load_comparisons(TLDR)
     items = everything[: args.pairs]
     contexts = {item.id: item.context for item in everything}
 
-    def engine() -> TransformersBackend:
-        return TransformersBackend(lm.model, lm.tokenizer, lm.identity)
+    def engine(model: Any = lm) -> TransformersBackend:
+        return TransformersBackend(model.model, model.tokenizer, f"{model.identity}")
 
     def run_engine(backend: TransformersBackend, planned: Sequence[Any]) -> Any:
         return label(planned, backend, cache=None, progress=False)
@@ -142,16 +163,21 @@ def main() -> None:
     def planned_for(variant: str, chosen: Sequence[Any]) -> list[Any]:
         return plan(chosen, variant, tokenizer=lm.tokenizer).requests
 
+    def rates() -> tuple[float, float]:
+        return matmul_flops(*shape, dtype), matmul_flops(*shape, torch.float32)
+
     zero = planned_for("summarization/base-0shot", items)
     two = planned_for("summarization/base-2shot", items)
     # Warm-up on other items, so no method pays first-call costs in the timing.
     warm = planned_for("summarization/base-0shot", everything[-2:])
     run_engine(engine(), warm)
+    run_engine(engine(lm32), warm)
     naive_answer_logprobs(lm.model, lm.tokenizer, warm[0].request.text, ("1", "2"))
 
-    timer, rates = Timer(), [matmul_flops()]
-    engines = {"engine_0shot": engine(), "engine_2shot": engine()}
+    timer, measured = Timer(), [rates()]
+    engines = {"engine_0shot": engine(), "engine_2shot": engine(), "engine_fp32": engine(lm32)}
     engine_rows: list[Any] = []
+    fp32_rows: list[Any] = []
     naive: list[tuple[Any, tuple[float, ...]]] = []
     for number, part in enumerate(slices(zero, contexts, args.slice)):
         zero_part = [p for p in zero if p.item_id in part]
@@ -175,9 +201,19 @@ def main() -> None:
             ),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
-        for name, work in methods[number % 3 :] + methods[: number % 3]:
+        if precision != "float32":
+            methods.append(
+                (
+                    "engine_fp32",
+                    lambda z=zero_part: fp32_rows.extend(
+                        run_engine(engines["engine_fp32"], z).rows
+                    ),
+                )
+            )
+        turn = number % len(methods)
+        for name, work in methods[turn:] + methods[:turn]:
             timer.run(name, work)
-        rates.append(matmul_flops())
+        measured.append(rates())
         log(f"slice {number}: {len(part)} pairs; so far {timer.seconds}")
 
     naive_pref: dict[str, list[float]] = {}
@@ -186,57 +222,81 @@ def main() -> None:
     engine_pref = {pref.item_id: pref.p_a for pref in preferences(engine_rows)}
     max_diff = max(abs(engine_pref[i] - sum(v) / len(v)) for i, v in naive_pref.items())
 
-    single = planned_for("summarization/base-0shot-cot", items[: args.cot_pairs])
-    sampled = [
-        dataclasses.replace(
-            p, request=dataclasses.replace(p.request, n=4, temperature=0.7, top_k=40)
-        )
-        for p in single
-    ]
+    def per_order(rows: Sequence[Any]) -> dict[tuple[str, str], float]:
+        return {(r.item_id, r.order): preference_a(r.distribution, r.order) for r in rows}
+
     chain_engines = {"cot_single": engine(), "cot_sc4": engine()}
     generated = {"cot_single": 0, "cot_sc4": 0}
-    for number, item in enumerate(items[: args.cot_pairs]):
-        methods = [
-            (name, [p for p in planned if p.item_id == item.id])
-            for name, planned in (("cot_single", single), ("cot_sc4", sampled))
+    if args.cot_pairs:
+        single = planned_for("summarization/base-0shot-cot", items[: args.cot_pairs])
+        sampled = [
+            dataclasses.replace(
+                p, request=dataclasses.replace(p.request, n=4, temperature=0.7, top_k=40)
+            )
+            for p in single
         ]
-        for name, part in methods[number % 2 :] + methods[: number % 2]:
-            rows = timer.run(name, lambda e=chain_engines[name], q=part: run_engine(e, q).rows)
-            generated[name] += sum(row.generated_tokens for row in rows)
-        rates.append(matmul_flops())
-        log(f"chains, pair {number}: so far {timer.seconds}")
+        for number, item in enumerate(items[: args.cot_pairs]):
+            methods = [
+                (name, [p for p in planned if p.item_id == item.id])
+                for name, planned in (("cot_single", single), ("cot_sc4", sampled))
+            ]
+            for name, part in methods[number % 2 :] + methods[: number % 2]:
+                rows = timer.run(name, lambda e=chain_engines[name], q=part: run_engine(e, q).rows)
+                generated[name] += sum(row.generated_tokens for row in rows)
+            measured.append(rates())
+            log(f"chains, pair {number}: so far {timer.seconds}")
 
     seconds = timer.seconds
     zero_engine = engines["engine_0shot"]
     tokens = unique_tokens([zero_engine.encode(p.request.text) for p in zero])
     params = non_embedding_parameters(lm.model)
-    mean_rate = sum(rates) / len(rates)
-    figures = {
+    work = tokens * 2 * params
+    rate = sum(r for r, _ in measured) / len(measured)
+    rate32 = sum(r for _, r in measured) / len(measured)
+    fp32_seconds = seconds.get("engine_fp32", seconds["engine_0shot"])
+    figures: dict[str, Any] = {
+        "precision": precision,
         "speedup_vs_naive": seconds["naive_0shot"] / seconds["engine_0shot"],
-        "fraction_of_limit": tokens * 2 * params / mean_rate / seconds["engine_0shot"],
+        "fraction_of_limit": work / rate / seconds["engine_0shot"],
+        "speedup_vs_fp32_engine": fp32_seconds / seconds["engine_0shot"],
         "fewshot2_cost_ratio": seconds["engine_2shot"] / seconds["engine_0shot"],
-        "selfconsistency4_cost_ratio": seconds["cot_sc4"] / seconds["cot_single"],
-        "fraction_of_limit_at_peak_matmul": tokens
-        * 2
-        * params
-        / max(rates)
+        "selfconsistency4_cost_ratio": (
+            seconds["cot_sc4"] / seconds["cot_single"] if args.cot_pairs else None
+        ),
+        "fraction_of_limit_at_peak_matmul": work
+        / max(r for r, _ in measured)
         / seconds["engine_0shot"],
+        "fraction_of_limit_fp32": work / rate32 / fp32_seconds,
         "max_abs_pref_diff_vs_naive": max_diff,
         "pairs": len(items),
         "cot_pairs": args.cot_pairs,
         "threads": threads,
-        "matmul_gflops_mean": mean_rate / 1e9,
-        "matmul_gflops_range": [min(rates) / 1e9, max(rates) / 1e9],
+        "matmul_gflops_mean": rate / 1e9,
+        "matmul_gflops_range": [
+            min(r for r, _ in measured) / 1e9,
+            max(r for r, _ in measured) / 1e9,
+        ],
+        "matmul_gflops_fp32_mean": rate32 / 1e9,
+        "matmul_shape": [512, *shape],
         "non_embedding_parameters": params,
         "unique_tokens": tokens,
         "engine_tokens_processed": zero_engine.processed_tokens,
         "engine_tokens_padded": zero_engine.padded_tokens,
         "naive_tokens": sum(len(zero_engine.encode(p.request.text)) for p in zero),
+        "unique_tokens_per_second": tokens / seconds["engine_0shot"],
         "seconds": seconds,
         "generated_tokens": generated,
         "model": lm.identity,
         "load_average": os.getloadavg()[0],
     }
+    if precision != "float32":
+        largest, mean, flips, compared = compare(per_order(fp32_rows), per_order(engine_rows))
+        figures |= {
+            "max_abs_delta_p_vs_fp32": largest,
+            "mean_abs_delta_p_vs_fp32": mean,
+            "flips_vs_fp32": flips,
+            "orders_compared": compared,
+        }
     print(json.dumps(figures))
 
 

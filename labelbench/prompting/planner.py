@@ -53,14 +53,18 @@ class ChatFrame:
     suffix: str = ""
 
 
-def chat_frame(tokenizer: Any) -> ChatFrame:
-    """Split the tokenizer's chat template, applied to one user message, around that message."""
+def chat_frame(tokenizer: Any, system: str | None = None) -> ChatFrame:
+    """Split the tokenizer's chat template, applied to one user message (after a ``system``
+    message when given; else the template's default), around that message."""
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(f"{name} has no chat template; render raw text instead (no --chat)")
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": _SENTINEL}], tokenize=False, add_generation_prompt=True
-    )
+    messages = [{"role": "user", "content": _SENTINEL}]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if isinstance(text, str) and system and system not in text:
+        raise ModelError(f"{name}: its chat template does not show the system message")
     if not isinstance(text, str) or text.count(_SENTINEL) != 1:
         raise ModelError(f"{name}: its chat template does not show the user message verbatim")
     prefix, suffix = text.split(_SENTINEL)
@@ -329,7 +333,7 @@ def plan(
         raise InputError(
             variant.name, "chat=True needs the labeler's tokenizer for its chat template"
         )
-    frame = chat_frame(tokenizer) if chat else ChatFrame()
+    frame = chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
     exemplars = draw_exemplars(variant, comparisons, pool, seed)
     shared = shared_prefix(variant, exemplars, frame)
     count = _counter(tokenizer)
@@ -417,7 +421,7 @@ def direct_score_request(
         raise InputError(
             variant.name, "chat=True needs the labeler's tokenizer for its chat template"
         )
-    frame = chat_frame(tokenizer) if chat else ChatFrame()
+    frame = chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
     shared = frame.prefix + render(direct.instruction, **values)
     context_block = _context_block(variant, context, meta or {})
     user_tail = render(direct.response, response=response, **values)

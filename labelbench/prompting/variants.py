@@ -38,7 +38,8 @@ class _Strict(BaseModel):
 class Templates(_Strict):
     context: str
     candidates: str
-    ending: str = Field(min_length=1)
+    ending: str
+    """Text right before the answer; empty: the answer is the first token of the reply."""
     cot_request: str
     rationale_cue: str
     exemplar: str
@@ -86,6 +87,9 @@ class VariantSpec(_Strict):
     self_consistency: SelfConsistency | None = None
     position: Literal["both", "random", "fixed"] = "both"
     max_new_tokens: int = Field(128, ge=1)
+    system: str | None = None
+    """System message for chat labelers; None keeps the chat template's own default (Qwen2.5's
+    and SmolLM2's templates insert an identity line of their own when none is given)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> VariantSpec:
