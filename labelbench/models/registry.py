@@ -734,6 +734,34 @@ def describe(spec: str | Path) -> dict[str, Any]:
     resolved = resolve(spec)
     check_directory(resolved.path)
     facts: dict[str, Any] = {"path": str(resolved.path), "identity": _identity(resolved)}
+    facts["precision"] = _precision_facts(resolved.spec)
     if resolved.source == "builtin":
+        entry = BUILTIN[resolved.spec]
         facts |= read_manifest(resolved.spec)
+        facts["upstream"] = entry.upstream or entry.description
+        facts["memory"] = {
+            "pull (de-quantizing the GGUF), peak GB": entry.load_gb,
+            "float32 weights, GB": round(entry.parameters * 4 / 1e9, 1),
+            "bfloat16 weights, GB": round(entry.parameters * 2 / 1e9, 1),
+        }
     return describe_directory(resolved.path) | facts
+
+
+def _precision_facts(spec: str) -> dict[str, Any]:
+    """The default precision and, for built-ins, the agreement measured with float32."""
+    facts: dict[str, Any] = {"default": default_precision(spec)}
+    measured = precision_record().get(spec)
+    if measured is None:
+        facts["measured"] = "not measured; float32 unless a labeler sets dtype"
+        return facts
+    for figures in measured["figures"]:
+        if figures["precision"] == "float32":
+            continue
+        facts[figures["precision"]] = (
+            f"max |dP(A)| {figures['max_abs_delta_p']:.4f}, "
+            f"mean {figures['mean_abs_delta_p']:.4f}, "
+            f"flips {figures['flips']}/{figures['orders']}, "
+            f"{figures['speedup_vs_float32']:.2f}x float32's speed ({figures['pairs']} TL;DR pairs)"
+        )
+    facts["command"] = measured["command"]
+    return facts
