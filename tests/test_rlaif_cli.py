@@ -207,7 +207,7 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
     ]
 
     result_path = tmp_path / "eval.json"
-    code, out, err = run(
+    code, _, err = run(
         [
             "evaluate",
             "--policy",
