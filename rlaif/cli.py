@@ -63,6 +63,8 @@ def label(
     seed: Annotated[int, typer.Option(help="Seed of sampling and selection.")] = 0,
 ) -> None:
     """Label a training split with the winning (or a named) labeler, in TRL's preference format."""
+    from labelbench.errors import check_writable_dir
+    from labelbench.labeling import default_cache_dir
     from labelbench.prompting import load_variant
     from rlaif.data import existing, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
@@ -81,6 +83,8 @@ def label(
             "rlaif label", "name the labeler: --winner winner.json, or --labeler and --variant"
         )
     load_variant(variant_name)
+    check_writable_dir(out, "output directory")
+    check_writable_dir(default_cache_dir(), "label cache directory")
     if data is not None:
         comparisons = load_comparisons(data, data_options, limit=limit, seed=seed)
     else:
@@ -192,7 +196,9 @@ def evaluate(
 
     from rlaif.evaluate import evaluate_policy, summary_lines
 
-    result = evaluate_policy(policy, prompts, config, data_options, reward_model, labeler, variant)
+    result = evaluate_policy(
+        policy, prompts, out, config, data_options, reward_model, labeler, variant
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for line in summary_lines(result):

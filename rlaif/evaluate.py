@@ -225,6 +225,7 @@ class EvaluateConfig:
 def evaluate_policy(
     policy: str,
     prompts: Path,
+    out: Path,
     config: EvaluateConfig,
     data: DataOptions,
     reward_model: Path | None = None,
@@ -232,8 +233,9 @@ def evaluate_policy(
     variant: str | None = None,
 ) -> dict[str, Any]:
     """Sample both policies on the held-out prompts and judge them; the results as a dict
-    (written to JSON by the command). Raises InputError/ModelError before any sampling."""
-    from labelbench.errors import InputError
+    (the command writes it to ``out``). Raises InputError/ModelError before any sampling."""
+    from labelbench.errors import InputError, check_writable_dir
+    from labelbench.labeling import default_cache_dir
     from rlaif.data import device, existing, load_prompt_items
     from rlaif.label import generate, policy_prompt, truncate_prompts
     from rlaif.rewards import RewardModelScorer, load_reward_model
@@ -245,6 +247,9 @@ def evaluate_policy(
     if labeler is not None and variant is None:
         raise InputError("rlaif evaluate", "--labeler needs --variant")
     items = load_prompt_items(prompts, data, limit=config.limit)
+    check_writable_dir(Path(out).parent, "output directory")
+    if labeler is not None:
+        check_writable_dir(default_cache_dir(), "label cache directory")
     on = device()
     trained, start = load_policy(policy), load_policy(config.reference)
     texts = truncate_prompts(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -107,8 +108,9 @@ def add_arguments(
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
             continue
-        base = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
-        origin = base[0]
+        origin = kind
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            origin = next(a for a in typing.get_args(kind) if a is not type(None))
         literal = typing.get_origin(origin) is typing.Literal
         choices = list(typing.get_args(origin)) if literal else None
         convert = type(choices[0]) if choices else origin

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from labelbench.errors import InputError
+from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, device, existing, load_prompt_items
 from rlaif.ppo_config import PPOConfig
 
@@ -46,6 +46,7 @@ def run_ppo(
         )
     if reward_model is not None:
         existing(reward_model, "reward model directory")
+    check_writable_dir(out, "output directory")
     items = load_prompt_items(prompts, data, limit=limit)
     loaded = load_policy(policy)
     texts = truncate_prompts(

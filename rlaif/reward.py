@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from labelbench.errors import InputError, ModelError
+from labelbench.errors import InputError, ModelError, check_writable_dir
 from rlaif.data import DataOptions, HeldOut, load_held_out, load_preferences
 from rlaif.reward_config import SOFT_LABEL
 
@@ -46,9 +46,7 @@ class RewardRunConfig:
     max_length: int = field(
         default=1024, metadata={"help": "Pairs with a longer side (tokens) are dropped."}
     )
-    limit: int | None = field(
-        default=None, metadata={"help": "Train on at most this many pairs."}
-    )
+    limit: int | None = field(default=None, metadata={"help": "Train on at most this many pairs."})
     eval_limit: int | None = field(
         default=None, metadata={"help": "Evaluate on at most this many held-out pairs."}
     )
@@ -137,6 +135,7 @@ def train_reward_model(
         held_out = load_held_out(
             eval_data, data, eval_split, config.group_by, config.eval_limit, config.seed
         )
+    check_writable_dir(out, "output directory")
     resolved = resolve(config.model)
     check_directory(resolved.path)
     tokenizer = _tokenizer(config.model)
@@ -191,9 +190,7 @@ def train_reward_model(
         "loss": "soft-label cross-entropy" if soft else "Bradley-Terry",
         **asdict(config),
         "train_seconds": round(seconds, 1),
-        "loss_history": [
-            log["loss"] for log in trainer.state.log_history if "loss" in log
-        ],
+        "loss_history": [log["loss"] for log in trainer.state.log_history if "loss" in log],
     }
     if held_out is not None:
         longer = [
