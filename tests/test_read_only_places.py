@@ -119,3 +119,16 @@ def test_rlaif_commands_check_where_they_write(
     code, _, err = run([*label, "--out", tmp_path / "labelled"], capsys)
     assert_one_line_error(code, err, str(read_only), "label cache directory is not writable")
     assert not (tmp_path / "labelled").exists()
+
+
+def test_models_pull_into_a_read_only_cache(read_only, capsys, monkeypatch):
+    from labelbench.models import registry
+
+    def no_download(*_, **__):
+        raise AssertionError("download started")
+
+    monkeypatch.setattr(registry, "download_wheels", no_download)
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(read_only))
+    code = run_app(labelbench_app, ["models", "pull", "smollm2-135m"])
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, str(read_only / "models"), "model cache is not writable")
