@@ -188,6 +188,9 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
         "6",
         "--save-every",
         "1",
+        "--value-from-reward-model",
+        "--kl-estimator",
+        "k3",
     ]
     code, _, err = run(args, capsys)
     assert code == 0, err

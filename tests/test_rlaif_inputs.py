@@ -286,3 +286,19 @@ def test_bad_setting_is_one_line(tmp_path, tiny_lm_dir, capsys):
         capsys,
     )
     assert code == 2 and "k2" in err
+    code, _, err = run(
+        [
+            "ppo",
+            "--prompts",
+            data,
+            "--out",
+            tmp_path / "p",
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "summarization/base-0shot",
+            "--value-from-reward-model",
+        ],
+        capsys,
+    )
+    assert_one_line_error(code, err, "--value-from-reward-model", "needs --reward-model")
