@@ -132,8 +132,9 @@ def supports_hidden_state_logits(policy: nn.Module) -> bool:
         positions = position_ids_for(mask)
         was_training = policy.training
         policy.eval()
-        full = policy(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-        lean = _head_logits(policy, _decoder_hidden(policy, ids, mask, positions))
+        with torch.autocast(device_type=device.type, enabled=False):
+            full = policy(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            lean = _head_logits(policy, _decoder_hidden(policy, ids, mask, positions))
         policy.train(was_training)
         ok = bool(torch.allclose(full.float(), lean.float(), atol=1e-4, rtol=1e-4))
     except (AttributeError, NotImplementedError, TypeError, ValueError):
