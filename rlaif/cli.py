@@ -66,7 +66,7 @@ def label(
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
     from labelbench.prompting import load_variant
-    from rlaif.data import existing, load_comparisons, load_prompt_items
+    from rlaif.data import device, existing, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
     from rlaif.label import label_with_ai, load_winner, sample_pairs
 
@@ -90,6 +90,7 @@ def label(
     else:
         items = load_prompt_items(prompts, data_options, limit=limit)
         loaded = load_policy(policy)
+        loaded.model.to(device())
         comparisons = sample_pairs(
             items, loaded.model, loaded.tokenizer, max_new_tokens=max_new_tokens, seed=seed
         )
