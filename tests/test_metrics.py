@@ -355,5 +355,5 @@ def test_report_shows_undefined_as_n_a_with_the_reason() -> None:
 
     assert fmt(metrics.Estimate.undefined("no rows").to_dict()) == "n/a (no rows)"
     one_group = metrics.Estimate(0.5, math.nan, math.nan, 4, "one group: no interval")
-    assert fmt(one_group.to_dict()) == "0.500 (interval n/a: one group: no interval)"
+    assert fmt(one_group.to_dict()) == "0.500 (one group: no interval)"
     assert fmt(metrics.Estimate(0.5, 0.4, 0.6, 9).to_dict()) == "0.500 [0.400, 0.600]"

@@ -64,7 +64,7 @@ def fmt(estimate: dict[str, Any] | None, digits: int = 3) -> str:
     if estimate.get("low") is not None and estimate.get("high") is not None:
         text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
     elif reason:
-        text += f" (interval n/a: {reason})"
+        text += f" ({reason})"
     return text
 
 
