@@ -63,11 +63,6 @@ def selective_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tens
     return picked - torch.logsumexp(logits, dim=-1)
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Log-probabilities of ``tokens`` [B, R] under ``logits`` [B, R, V], float32 [B, R]."""
-    return selective_logprobs(logits, tokens)
-
-
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of the softmax of ``logits`` [..., V], float32 [...]."""
     logits = logits.float()
