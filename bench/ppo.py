@@ -3,10 +3,14 @@
 TRL 1.13+ no longer ships PPO, so this script installs trl==1.12.0 into its own virtual environment
 (``--venv``; it sees this interpreter's packages, torch pinned to the installed version) and runs
 TRL's trainer there, on the same tiny random Llama, batch, minibatches, epochs and response length.
-Both run in this one invocation, one after the other, on the same number of CPU threads.
+Both run in this one invocation, one after the other, on the same number of CPU threads. The
+bundled trainer runs in float32 and again under bfloat16 autocast (``--precisions``).
 
-    python bench/ppo.py                     # prints settings, both timings; last line is JSON
-    python bench/ppo.py --updates 8 --response-length 64
+    python bench/ppo.py                     # prints settings, the timings; last line is JSON
+    python bench/ppo.py --total-updates 8 --response-length 64
+
+The PPO settings are ``rlaif.ppo_config.PPOConfig``'s fields (same names as ``rlaif ppo``), with
+this bench's defaults; the TRL run is given the same values.
 
 Time per update is the median over updates after the first (warm-up) of the wall time between the
 ends of consecutive updates (rollout, scoring, advantages and all minibatch epochs).
@@ -15,6 +19,7 @@ ends of consecutive updates (rollout, scoring, advantages and all minibatch epoc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -23,6 +28,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from rlaif.options import add_arguments, from_arguments
+from rlaif.ppo_config import PPOConfig
 
 TRL_VERSION = "1.12.0"
 PROMPT_WORDS = ["the post says", "which summary", "a friend and a job", "advice about", "short"]
@@ -85,41 +93,27 @@ def median_update_seconds(ends: list[float], start: float) -> float:
     return statistics.median(intervals[1:] if len(intervals) > 1 else intervals)
 
 
-def run_bundled(directory: Path, args: argparse.Namespace) -> float:
+def run_bundled(directory: Path, config: PPOConfig, threads: int) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.ppo_config import PPOConfig
     from rlaif.ppo_trainer import PPOTrainer
     from rlaif.rewards import RewardModelScorer, load_reward_model
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     policy = AutoModelForCausalLM.from_pretrained(directory / "policy")
     tokenizer = AutoTokenizer.from_pretrained(directory / "policy")
     reward = RewardModelScorer(*load_reward_model(directory / "reward"))
-    config = PPOConfig(
-        batch_size=args.batch_size,
-        num_minibatches=args.num_minibatches,
-        ppo_epochs=args.ppo_epochs,
-        response_length=args.response_length,
-        temperature=0.7,
-        kl_coef=0.05,
-        missing_eos_penalty=1.0,
-        learning_rate=3e-6,
-        total_updates=args.updates,
-        seed=args.seed,
-        progress=False,
-    )
-    trainer = PPOTrainer(config, policy, tokenizer, reward, prompts(4 * args.batch_size))
+    trainer = PPOTrainer(config, policy, tokenizer, reward, prompts(4 * config.batch_size))
     start, ends = time.perf_counter(), []
-    for _ in range(args.updates):
+    for _ in range(config.total_updates):
         trainer.train_step()
         ends.append(time.perf_counter())
     return median_update_seconds(ends, start)
 
 
-def run_trl(directory: Path, args: argparse.Namespace) -> float:
-    """Runs inside the trl==1.12.0 environment."""
+def run_trl(directory: Path, ppo: PPOConfig, threads: int) -> float:
+    """Runs inside the trl==1.12.0 environment, with the bundled run's settings."""
     import torch
     from datasets import Dataset
     from transformers import (
@@ -128,33 +122,41 @@ def run_trl(directory: Path, args: argparse.Namespace) -> float:
         AutoTokenizer,
         TrainerCallback,
     )
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    from trl.experimental.ppo import PPOConfig as TRLPPOConfig
+    from trl.experimental.ppo import PPOTrainer
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(directory / "policy")
     tokenizer.padding_side = "left"
     policy = AutoModelForCausalLM.from_pretrained(directory / "policy")
     reward = AutoModelForSequenceClassification.from_pretrained(directory / "reward", num_labels=1)
     value = AutoModelForSequenceClassification.from_pretrained(directory / "reward", num_labels=1)
-    texts = prompts(4 * args.batch_size)
+    texts = prompts(4 * ppo.batch_size)
     dataset = Dataset.from_dict(
         {"input_ids": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]}
     )
-    micro = args.batch_size // args.num_minibatches
-    config = PPOConfig(
+    config = TRLPPOConfig(
         output_dir=tempfile.mkdtemp(),
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=args.num_minibatches,
-        num_mini_batches=args.num_minibatches,
-        num_ppo_epochs=args.ppo_epochs,
-        local_rollout_forward_batch_size=args.batch_size,
-        total_episodes=args.batch_size * args.updates,
-        response_length=args.response_length,
-        temperature=0.7,
-        kl_coef=0.05,
-        missing_eos_penalty=1.0,
+        per_device_train_batch_size=ppo.minibatch_size,
+        gradient_accumulation_steps=ppo.num_minibatches,
+        num_mini_batches=ppo.num_minibatches,
+        num_ppo_epochs=ppo.ppo_epochs,
+        local_rollout_forward_batch_size=ppo.batch_size,
+        total_episodes=ppo.batch_size * ppo.total_updates,
+        response_length=ppo.response_length,
+        temperature=ppo.temperature,
+        kl_coef=ppo.kl_coef,
+        kl_estimator=ppo.kl_estimator,
+        missing_eos_penalty=ppo.missing_eos_penalty or None,
         stop_token="eos",
-        learning_rate=3e-6,
+        learning_rate=ppo.learning_rate,
+        gamma=ppo.gamma,
+        lam=ppo.lam,
+        cliprange=ppo.cliprange,
+        cliprange_value=ppo.cliprange_value,
+        vf_coef=ppo.vf_coef,
+        max_grad_norm=ppo.max_grad_norm,
+        whiten_rewards=False,
         num_sample_generations=0,
         gradient_checkpointing=False,
         bf16=False,
@@ -162,7 +164,7 @@ def run_trl(directory: Path, args: argparse.Namespace) -> float:
         save_strategy="no",
         logging_steps=1,
         disable_tqdm=True,
-        seed=args.seed,
+        seed=ppo.seed,
         use_cpu=True,
         dataloader_pin_memory=False,
     )
@@ -189,8 +191,8 @@ def run_trl(directory: Path, args: argparse.Namespace) -> float:
         callbacks=[clock],
     )
     trainer.train()
-    if len(clock.ends) != args.updates:
-        raise RuntimeError(f"TRL ran {len(clock.ends)} updates, expected {args.updates}")
+    if len(clock.ends) != ppo.total_updates:
+        raise RuntimeError(f"TRL ran {len(clock.ends)} updates, expected {ppo.total_updates}")
     return median_update_seconds(clock.ends, clock.start)
 
 
@@ -211,60 +213,77 @@ def trl_environment(venv: Path) -> Path:
     return python
 
 
+BENCH_DEFAULTS = dict(
+    response_length=32,
+    total_updates=6,
+    temperature=0.7,
+    kl_coef=0.05,
+    missing_eos_penalty=1.0,
+    learning_rate=3e-6,
+    progress=False,
+)
+"""This bench's PPO settings where they differ from PPOConfig's defaults."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-minibatches", type=int, default=4)
-    parser.add_argument("--ppo-epochs", type=int, default=4)
-    parser.add_argument("--response-length", type=int, default=32)
-    parser.add_argument("--updates", type=int, default=6)
+    add_arguments(parser, PPOConfig, BENCH_DEFAULTS)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precisions", default="float32,bfloat16", help="Bundled runs, comma-separated."
+    )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     parser.add_argument("--venv", type=Path, default=cache / "labelbench" / "venv-trl112")
     parser.add_argument("--worker", choices=["trl"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    config = from_arguments(PPOConfig, args)
 
     if args.worker == "trl":
-        print(json.dumps({"seconds_per_update": run_trl(args.model_dir, args)}))
+        print(json.dumps({"seconds_per_update": run_trl(args.model_dir, config, args.threads)}))
         return
 
     python = trl_environment(args.venv)
     settings = {
-        key: getattr(args, key)
-        for key in (
-            "batch_size",
-            "num_minibatches",
-            "ppo_epochs",
-            "response_length",
-            "updates",
-            "hidden",
-            "layers",
-            "threads",
-        )
+        **{k: getattr(config, k) for k in ("batch_size", "num_minibatches", "ppo_epochs")},
+        "response_length": config.response_length,
+        "updates": config.total_updates,
+        **{k: getattr(args, k) for k in ("hidden", "layers", "threads")},
     }
+    bundled: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        build_models(directory, args.hidden, args.layers, args.seed)
-        bundled = run_bundled(directory, args)
-        print(f"bundled PPO: {bundled:.3f} s/update", file=sys.stderr)
+        build_models(directory, args.hidden, args.layers, config.seed)
+        for precision in args.precisions.split(","):
+            run_config = dataclasses.replace(config, precision=precision)
+            bundled[precision] = run_bundled(directory, run_config, args.threads)
+            print(f"bundled PPO, {precision}: {bundled[precision]:.3f} s/update", file=sys.stderr)
         worker = [str(python), __file__, "--worker", "trl", "--model-dir", str(directory)]
-        worker += [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
-        worker += [f"--seed={args.seed}"]
+        worker += [f"--threads={args.threads}"]
+        for key, value in config.to_dict().items():
+            flag = key.replace("_", "-")
+            boolean = f"--{'' if value else 'no-'}{flag}"
+            worker.append(boolean if isinstance(value, bool) else f"--{flag}={value}")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         done = subprocess.run(worker, check=True, capture_output=True, text=True, env=env)
         trl = json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_update"]
         print(f"trl {TRL_VERSION} PPOTrainer: {trl:.3f} s/update", file=sys.stderr)
+    reference = bundled.get("float32", next(iter(bundled.values())))
     result = {
         **settings,
         "device": "cpu",
-        "bundled_seconds_per_update": round(bundled, 4),
+        "bundled_seconds_per_update": round(reference, 4),
+        **{
+            f"bundled_{precision}_seconds_per_update": round(seconds, 4)
+            for precision, seconds in bundled.items()
+        },
         "trl112_seconds_per_update": round(trl, 4),
-        "speedup_vs_trl112": round(trl / bundled, 3),
+        "speedup_vs_trl112": round(trl / reference, 3),
     }
+    if "float32" in bundled and "bfloat16" in bundled:
+        result["bf16_speedup"] = round(bundled["float32"] / bundled["bfloat16"], 3)
     print(json.dumps(result))
 
 

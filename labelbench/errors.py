@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
@@ -40,3 +41,23 @@ class InputError(LabelbenchError):
 
 class ModelError(LabelbenchError):
     """A model that is missing, broken or not allowed to load; the message says how to get it."""
+
+
+def check_writable_dir(path: str | Path, what: str) -> Path:
+    """Fail early, with one line naming ``path``, when the directory ``path`` (or, if it does not
+    exist yet, its nearest existing parent, where it would be created) cannot be written to.
+
+    Creates nothing: a test file is written and removed. Raises InputError."""
+    path = Path(path).expanduser()
+    place = path
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise InputError(path, f"cannot create the {what}: {place} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=place, prefix=".labelbench-write-check-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputError(path, f"the {what} is not writable ({reason} in {place})") from None
+    return path

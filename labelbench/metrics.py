@@ -10,6 +10,10 @@ Conventions (the report restates them):
   Reddit post with several comparisons) are resampled, because rows of a group are not
   independent. Every statistic here is a function of per-group sums, so one matrix of resample
   counts serves them all; the resamples are seeded from the run seed and the cell's names.
+- A figure the data cannot support is undefined, never a made-up number: no rows (or all human
+  ties) → no value; rows from one group only → a value without an interval; no variation in a
+  covariate (length) → no length-corrected figure. Undefined is NaN here, null in summary.json,
+  and the estimate's ``reason`` says why ("n/a (reason)" in reports).
 """
 
 from __future__ import annotations
@@ -38,14 +42,27 @@ class Estimate:
     low: float
     high: float
     n: int
+    reason: str | None = None
+    """Why the value or the interval is undefined (NaN), when one is."""
 
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {
+    @classmethod
+    def undefined(cls, reason: str, n: int = 0) -> Estimate:
+        return cls(math.nan, math.nan, math.nan, n, reason)
+
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.value)
+
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        out: dict[str, float | int | str | None] = {
             "value": json_number(self.value),
             "low": json_number(self.low),
             "high": json_number(self.high),
             "n": self.n,
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 def json_p_value(value: float | None) -> float | None:
@@ -90,13 +107,28 @@ class ClusterBootstrap:
         low, high = np.quantile(finite, [tail, 1 - tail])
         return float(low), float(high)
 
-    def estimate(self, stats: Array, statistic: Callable[[Array], Array], n: int) -> Estimate:
-        """``stats``: additive statistics per row (rows x k); ``statistic``: totals -> value."""
+    def estimate(
+        self,
+        stats: Array,
+        statistic: Callable[[Array], Array],
+        n: int,
+        empty: str = "no rows",
+    ) -> Estimate:
+        """``stats``: additive statistics per row (rows x k); ``statistic``: totals -> value.
+
+        Undefined (NaN, with a reason) when no row counts (``empty`` says why) or the statistic
+        is undefined on the data; no interval when the counted rows come from a single group."""
+        if n == 0 or len(self.codes) == 0:
+            return Estimate.undefined(empty)
         stats = np.asarray(stats, dtype=float).reshape(len(self.codes), -1)
         per_group = np.column_stack(
             [np.bincount(self.codes, column, minlength=self.n_groups) for column in stats.T]
         )
         value = float(statistic(per_group.sum(axis=0)))
+        if not math.isfinite(value):
+            return Estimate.undefined("undefined on these rows", n)
+        if int((per_group != 0).any(axis=1).sum()) < 2:
+            return Estimate(value, math.nan, math.nan, n, "one group: no interval")
         low, high = self.interval(statistic(self.counts @ per_group))
         return Estimate(value, low, high, n)
 
@@ -105,11 +137,13 @@ class ClusterBootstrap:
         return self.counts[:, self.codes]
 
 
-def mean_estimate(boot: ClusterBootstrap, values: Array, mask: Array) -> Estimate:
-    """The mean of ``values`` over rows where ``mask`` holds."""
+def mean_estimate(
+    boot: ClusterBootstrap, values: Array, mask: Array, empty: str = "no rows"
+) -> Estimate:
+    """The mean of ``values`` over rows where ``mask`` holds (undefined without such rows)."""
     mask = np.asarray(mask, dtype=bool)
     stats = np.column_stack([np.where(mask, values, 0.0), mask.astype(float)])
-    return boot.estimate(stats, _ratio, int(mask.sum()))
+    return boot.estimate(stats, _ratio, int(mask.sum()), empty)
 
 
 # ---------------------------------------------------------------------------- per-row quantities
@@ -162,11 +196,26 @@ def alignment(boot: ClusterBootstrap, p: Array, label: Array, mask: Array | None
         np.column_stack([ai_a & human_a, ai_a & ~human_a, ~ai_a & human_a, ~ai_a & ~human_a])
         & decided[:, None]
     )
+    empty = _no_alignment_rows(p, label, mask)
+    kappa = boot.estimate(table, kappa_from_table, int(decided.sum()), empty)
+    if kappa.n and not kappa.defined:
+        kappa = Estimate.undefined("no variation: one side only in the AI or human labels", kappa.n)
     return {
-        "accuracy": mean_estimate(boot, c, usable),
-        "soft_agreement": mean_estimate(boot, soft, usable),
-        "kappa": boot.estimate(table, kappa_from_table, int(decided.sum())),
+        "accuracy": mean_estimate(boot, c, usable, empty),
+        "soft_agreement": mean_estimate(boot, soft, usable, empty),
+        "kappa": kappa,
     }
+
+
+def _no_alignment_rows(p: Array, label: Array, mask: Array) -> str:
+    """Why no row counts towards alignment."""
+    if not mask.any():
+        return "no rows"
+    if np.isnan(np.asarray(label, float)[mask]).all():
+        return "all human labels are ties (or missing)"
+    if np.isnan(np.asarray(p, float)[mask]).all():
+        return "no row was scored"
+    return "no row with both a human and an AI label"
 
 
 def agreement_bucket(votes: list[float]) -> str | None:
@@ -307,11 +356,23 @@ def length_controlled(
     balanced = boot.estimate(
         stats, lambda t: (_ratio(t[..., :2]) + _ratio(t[..., 2:])) / 2, int(stats[:, [1, 3]].sum())
     )
+    if balanced.n and not balanced.defined:
+        side = "longer" if stats[:, 1].sum() == 0 else "shorter"
+        balanced = Estimate.undefined(f"humans never chose the {side} response", balanced.n)
     matched = mean_estimate(boot, c, usable & (relative_gap(la, lb) <= gap))
     n = int(usable.sum())
-    nan = Estimate(math.nan, math.nan, math.nan, n)
     x, y = d[usable], c[usable]
-    if n == 0 or _separated(x, y):
+    reason = (
+        "no rows"
+        if n == 0
+        else "no variation in the length ratio"
+        if np.ptp(x) == 0
+        else "length alone decides agreement"
+        if _separated(x, y)
+        else None
+    )
+    if reason is not None:
+        nan = Estimate.undefined(reason, n)
         return {"matched": matched, "balanced": balanced, "corrected": nan, "slope": nan}
     point = fit_logistic(x, y, np.ones((1, n)), ridge=ridge)[0]
     replicates = fit_logistic(x, y, boot.row_weights()[:, usable], ridge=ridge)

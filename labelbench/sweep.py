@@ -29,7 +29,7 @@ from labelbench.config import (
 from labelbench.data import Comparison, load_comparisons
 from labelbench.data.judges import load_pandalm_judge
 from labelbench.data.select import Filters, apply_filters, sample
-from labelbench.errors import InputError
+from labelbench.errors import InputError, check_writable_dir
 from labelbench.prompting import Variant, load_variant
 from labelbench.report.cli import PROVENANCE
 from labelbench.report.results import item_columns
@@ -187,8 +187,10 @@ def run(
     from labelbench.prompting import plan
 
     started = time.perf_counter()
+    out = check_writable_dir(Path(config.output_dir), "run directory")
+    if use_cache:
+        check_writable_dir(cache_dir or default_cache_dir(), "label cache directory")
     prepared = prepare(config, data_dir)
-    out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / CONFIG_NAME)
     cache = LabelCache(cache_dir or default_cache_dir()) if use_cache else None

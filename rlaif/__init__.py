@@ -1,7 +1,9 @@
 """RLAIF with the winning labeler: AI preference labels, a reward model (TRL's RewardTrainer with a
 soft-label loss), a bundled PPO trainer, and evaluation against the starting policy.
 
-Modules: ``label`` (preference datasets), ``reward_config``/``reward_trainer`` (reward model),
-``rewards`` (PPO reward functions), ``ppo_config``/``ppo_trainer`` (PPO), ``evaluate`` (win rates),
-``cli`` (the ``rlaif`` command).
+Modules: ``data`` (reading comparisons and prompts, the device), ``label`` (preference datasets),
+``reward`` (one reward-model run) over ``reward_config``/``reward_trainer``, ``rewards`` (PPO reward
+functions), ``ppo`` (one PPO run) over ``ppo_config``/``ppo_trainer``, ``evaluate`` (win rates),
+``options`` (command-line options generated from the config dataclasses), ``cli`` (the ``rlaif``
+command, wiring only).
 """

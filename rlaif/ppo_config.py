@@ -1,9 +1,18 @@
-"""Settings of the bundled PPO trainer (``rlaif.ppo_trainer``)."""
+"""Settings of the bundled PPO trainer (``rlaif.ppo_trainer``): the one place they are written.
+
+``rlaif ppo`` and ``bench/ppo.py`` generate their options from these fields (``rlaif.options``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Precision = Literal["float32", "bfloat16"]
+
+
+def _help(text: str, **extra: Any) -> Any:
+    return {"help": text, **extra}
 
 
 @dataclass
@@ -11,48 +20,97 @@ class PPOConfig:
     """Every knob of one PPO run. Defaults suit a small model on one device."""
 
     # rollouts
-    batch_size: int = 16
-    """Prompts per update (per process); each gets one sampled response."""
-    response_length: int = 48
-    """Most tokens sampled per response."""
-    max_prompt_tokens: int = 512
-    """Prompts longer than this keep their last tokens."""
-    temperature: float = 0.7
+    batch_size: int = field(
+        default=16, metadata=_help("Prompts per update (per process); one response each.")
+    )
+    response_length: int = field(default=48, metadata=_help("Most tokens sampled per response."))
+    max_prompt_tokens: int = field(
+        default=512, metadata=_help("Prompts longer than this keep their last tokens.")
+    )
+    temperature: float = field(default=0.7, metadata=_help("Sampling temperature."))
     # reward shaping
-    kl_coef: float = 0.05
-    """Weight of the per-token KL penalty ``log pi(y) - log pi_ref(y)`` in the reward."""
-    adaptive_kl: bool = False
-    """Adapt ``kl_coef`` towards ``target_kl`` (proportional controller, horizon ``kl_horizon``)."""
-    target_kl: float = 6.0
-    """Target KL per response, in nats, for the adaptive controller."""
-    kl_horizon: int = 10000
-    missing_eos_penalty: float | None = 1.0
-    """Subtracted from the score of a response that reaches ``response_length`` without EOS."""
+    kl_coef: float = field(
+        default=0.05, metadata=_help("Weight of the per-token KL penalty in the reward.")
+    )
+    kl_estimator: Literal["k1", "k3"] = field(
+        default="k1",
+        metadata=_help(
+            "Per-token KL estimate in the penalty: k1 = log pi - log pi_ref (unbiased, can be "
+            "negative); k3 = r - 1 - log r with r = pi_ref / pi (unbiased, never negative)."
+        ),
+    )
+    adaptive_kl: bool = field(
+        default=False,
+        metadata=_help("Adapt kl_coef towards target_kl (proportional controller, kl_horizon)."),
+    )
+    target_kl: float = field(
+        default=6.0, metadata=_help("Adaptive controller's target KL per response, in nats.")
+    )
+    kl_horizon: int = field(default=10000, metadata=_help("Adaptive controller's horizon."))
+    missing_eos_penalty: float = field(
+        default=1.0,
+        metadata=_help("Subtracted from the score of a response without EOS; 0 turns it off."),
+    )
     # optimisation
-    learning_rate: float = 1e-5
-    ppo_epochs: int = 4
-    num_minibatches: int = 4
-    gamma: float = 1.0
-    lam: float = 0.95
-    cliprange: float = 0.2
-    cliprange_value: float = 0.2
-    vf_coef: float = 0.1
-    max_grad_norm: float = 1.0
-    whiten_advantages: bool = True
+    learning_rate: float = field(default=1e-5, metadata=_help("AdamW learning rate."))
+    ppo_epochs: int = field(default=4, metadata=_help("Passes over each rollout."))
+    num_minibatches: int = field(default=4, metadata=_help("Minibatches per pass."))
+    early_stop_approx_kl: float = field(
+        default=0.0,
+        metadata=_help(
+            "Stop an update's passes once the mean approximate KL (nats per token) between the "
+            "policy and the one that sampled exceeds this; 0 turns it off. Not the adaptive "
+            "controller's target_kl."
+        ),
+    )
+    gamma: float = field(default=1.0, metadata=_help("Discount."))
+    lam: float = field(default=0.95, metadata=_help("GAE lambda."))
+    cliprange: float = field(default=0.2, metadata=_help("Policy ratio clip."))
+    cliprange_value: float = field(default=0.2, metadata=_help("Value clip."))
+    vf_coef: float = field(default=0.1, metadata=_help("Weight of the value loss."))
+    max_grad_norm: float = field(default=1.0, metadata=_help("Gradient clipping norm."))
+    whiten_advantages: bool = field(default=True, metadata=_help("Whiten advantages per batch."))
+    value_from_reward_model: bool = field(
+        default=False,
+        metadata=_help(
+            "Start the value model from the reward model (backbone and score head, as TRL "
+            "does) instead of the policy's backbone with a zero head."
+        ),
+    )
+    logits_chunk_size: int = field(
+        default=256,
+        metadata=_help(
+            "Response tokens whose full-vocabulary logits exist at once (log-probabilities and "
+            "entropy are computed chunk by chunk; the backward pass recomputes each chunk)."
+        ),
+    )
+    precision: Precision = field(
+        default="float32",
+        metadata=_help(
+            "float32, or bfloat16 autocast (weights and optimizer stay float32; "
+            "log-probabilities are computed in float32)."
+        ),
+    )
     # run
-    total_updates: int = 100
-    seed: int = 0
-    save_every: int = 0
-    """Save a resumable checkpoint every this many updates (0: only at the end)."""
-    progress: bool = True
+    total_updates: int = field(
+        default=100,
+        metadata=_help("PPO updates (rollout + minibatch epochs).", aliases=("--updates",)),
+    )
+    seed: int = field(default=0, metadata=_help("Seed of sampling, shuffling and initialisation."))
+    save_every: int = field(
+        default=0, metadata=_help("Save a resumable checkpoint every N updates (0: at the end).")
+    )
+    progress: bool = field(default=True, metadata=_help("Show a progress bar."))
 
     def __post_init__(self) -> None:
         positive = (
             "batch_size",
             "response_length",
+            "max_prompt_tokens",
             "ppo_epochs",
             "num_minibatches",
             "total_updates",
+            "logits_chunk_size",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -61,8 +119,13 @@ class PPOConfig:
             raise ValueError("batch_size must be a multiple of num_minibatches")
         if self.temperature <= 0:
             raise ValueError("temperature must be positive")
-        if self.kl_coef < 0:
-            raise ValueError("kl_coef must not be negative")
+        for name in ("kl_coef", "missing_eos_penalty", "early_stop_approx_kl", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError(f"kl_estimator must be k1 or k3, not {self.kl_estimator!r}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
 
     @property
     def minibatch_size(self) -> int:

@@ -3,14 +3,20 @@
 One update:
   1. sample a response for each prompt of a batch from the policy;
   2. score it: the reward function's score at the last response token (minus a penalty when the
-     response never emits EOS) and, on every token, ``-kl_coef * (log pi - log pi_ref)``;
+     response never emits EOS) and, on every token, ``-kl_coef`` times an estimate of
+     ``KL(pi || pi_ref)`` (``kl_estimator``: k1 ``log pi - log pi_ref``, or k3);
   3. estimate advantages with GAE from the value model; whiten them;
   4. for ``ppo_epochs`` passes over shuffled minibatches, minimise the clipped policy loss plus
-     ``vf_coef`` times the clipped value loss, with gradient clipping.
+     ``vf_coef`` times the clipped value loss, with gradient clipping; with
+     ``early_stop_approx_kl``, stop the passes once the policy has moved that far from the one
+     that sampled.
 
-The policy and the value model (a copy of the policy's backbone with a scalar head) are trained
-together through ``accelerate``, so the same code runs on one CPU or several GPUs. The reference
-policy is a frozen copy of the starting policy.
+The policy and the value model are trained together through ``accelerate``, so the same code
+runs on one CPU or several GPUs. The value model is a copy of the policy's backbone with a zero
+scalar head, or the reward model (``value_from_reward_model``). The reference policy is a frozen
+copy of the starting policy. Log-probabilities are computed from hidden states a chunk of tokens
+at a time (``response_logprobs``), so no [batch, response, vocabulary] tensor is ever built;
+``precision="bfloat16"`` runs the forward passes under bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -47,13 +53,20 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values - mean) * torch.rsqrt(variance + 1e-8) * mask
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+def selective_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits)[..., tokens]`` without the full log-softmax tensor.
+
+    ``logits``: [..., V]; ``tokens``: [...] (int64). Returns float32 [...]: the token's logit minus
+    the log-sum-exp over the vocabulary."""
+    logits = logits.float()
+    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    """Entropy (nats) of the softmax of ``logits`` [..., V], float32 [...]."""
+    logits = logits.float()
+    return torch.logsumexp(logits, dim=-1) - (torch.softmax(logits, dim=-1) * logits).sum(-1)
 
 
 def position_ids_for(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -68,19 +81,162 @@ def disable_dropout(model: nn.Module) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Log-probabilities of response tokens without a [batch, response, vocab] tensor.
+#
+# The policy's decoder gives hidden states [B, R, H]; the output layer maps ``logits_chunk_size``
+# of them at a time to logits, which are reduced at once to the token's log-probability (and,
+# without gradients, the entropy). With gradients each chunk runs under activation checkpointing,
+# so no chunk's logits are kept for the backward pass: it recomputes them one chunk at a time.
+
+
+def _softcap(policy: nn.Module) -> float | None:
+    config = policy.config.get_text_config()
+    return getattr(config, "final_logit_softcapping", None)
+
+
+def _head_logits(policy: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    logits = policy.get_output_embeddings()(hidden)
+    cap = _softcap(policy)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def _decoder_hidden(policy: nn.Module, input_ids, attention_mask, position_ids) -> torch.Tensor:
+    return policy.get_decoder()(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        use_cache=False,
+    ).last_hidden_state
+
+
+@torch.no_grad()
+def supports_hidden_state_logits(policy: nn.Module) -> bool:
+    """Whether decoder hidden states through the output layer (and soft-capping) reproduce the
+    policy's own logits; checked once per model on a few tokens. Models with other final steps
+    fall back to the model's logits (still reduced chunk by chunk)."""
+    cached = getattr(policy, "_labelbench_hidden_logits", None)
+    if cached is not None:
+        return cached
+    try:
+        device = next(policy.parameters()).device
+        vocab = policy.config.get_text_config().vocab_size
+        ids = torch.arange(1, 6, device=device).remainder(vocab)
+        ids, mask = ids[None], torch.ones(1, 5, dtype=torch.long, device=device)
+        positions = position_ids_for(mask)
+        was_training = policy.training
+        policy.eval()
+        with torch.autocast(device_type=device.type, enabled=False):
+            full = policy(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            lean = _head_logits(policy, _decoder_hidden(policy, ids, mask, positions))
+        policy.train(was_training)
+        ok = bool(torch.allclose(full.float(), lean.float(), atol=1e-4, rtol=1e-4))
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        ok = False
+    policy._labelbench_hidden_logits = ok
+    return ok
+
+
+def response_logprobs(
+    policy: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    context_length: int,
+    temperature: float = 1.0,
+    chunk_size: int = 256,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probabilities (float32 [B, T - context_length]) of the tokens after ``context_length``
+    in ``input_ids`` [B, T] under ``policy`` at ``temperature``, and their entropies when asked.
+
+    At most ``chunk_size`` positions' full-vocabulary logits exist at any time. Entropies are
+    computed only without gradients (a statistic of the rollout); otherwise None."""
+    from torch.utils.checkpoint import checkpoint
+
+    position_ids = position_ids_for(attention_mask)
+    tokens = input_ids[:, context_length:]
+    batch, length = tokens.shape
+    if supports_hidden_state_logits(policy):
+        hidden = _decoder_hidden(policy, input_ids, attention_mask, position_ids)
+        hidden = hidden[:, context_length - 1 : -1]
+
+        def chunk_logits(rows: torch.Tensor) -> torch.Tensor:
+            return _head_logits(policy, rows)
+    else:  # the model's own logits, still reduced one chunk at a time
+        hidden = policy(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+        ).logits[:, context_length - 1 : -1]
+
+        def chunk_logits(rows: torch.Tensor) -> torch.Tensor:
+            return rows
+
+    def reduce(rows: torch.Tensor, chunk_tokens: torch.Tensor) -> torch.Tensor:
+        return selective_logprobs(chunk_logits(rows).float() / temperature, chunk_tokens)
+
+    flat_hidden = hidden.reshape(batch * length, -1)
+    flat_tokens = tokens.reshape(-1)
+    grad = torch.is_grad_enabled() and flat_hidden.requires_grad
+    logprobs, entropies = [], []
+    for start in range(0, batch * length, chunk_size):
+        rows = flat_hidden[start : start + chunk_size]
+        chunk_tokens = flat_tokens[start : start + chunk_size]
+        if grad:
+            logprobs.append(checkpoint(reduce, rows, chunk_tokens, use_reentrant=False))
+            continue
+        logits = chunk_logits(rows).float() / temperature
+        logprobs.append(selective_logprobs(logits, chunk_tokens))
+        if with_entropy:
+            entropies.append(token_entropy(logits))
+        del logits
+    entropy = torch.cat(entropies).reshape(batch, length) if entropies else None
+    return torch.cat(logprobs).reshape(batch, length), entropy
+
+
+# ---------------------------------------------------------------------------------------------
 # Models: the policy and the value model are trained together as one module.
 
 
 class ValueModel(nn.Module):
-    """A copy of the policy's transformer backbone with a scalar head on every position."""
+    """A transformer backbone with a scalar head on every position.
 
-    def __init__(self, policy: nn.Module) -> None:
+    Initialisation (``from_policy``, the default): a copy of the policy's backbone and a head of
+    zeros, so every value starts at 0 and the first advantages are the whitened returns.
+    ``from_reward_model`` (``value_from_reward_model``, as TRL does): the reward model's backbone
+    and score head, so values start at the reward model's score of each prefix.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
         super().__init__()
-        self.backbone = copy.deepcopy(policy.base_model)
+        self.backbone = backbone
+        self.head = head
+
+    @classmethod
+    def from_policy(cls, policy: nn.Module) -> ValueModel:
         hidden_size = policy.config.get_text_config().hidden_size
-        self.head = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        head = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        return cls(copy.deepcopy(policy.base_model), head)
+
+    @classmethod
+    def from_reward_model(cls, reward_model: nn.Module, policy: nn.Module) -> ValueModel:
+        """The reward model's backbone and score head (copied); it must share the policy's
+        vocabulary, since it reads the policy's tokens."""
+        vocab = policy.config.get_text_config().vocab_size
+        rm_vocab = reward_model.config.get_text_config().vocab_size
+        if rm_vocab != vocab:
+            raise ModelError(
+                f"the reward model's vocabulary ({rm_vocab}) is not the policy's ({vocab}): "
+                "it cannot initialise the value model"
+            )
+        head = getattr(reward_model, "score", None)
+        if not isinstance(head, nn.Linear) or head.out_features != 1:
+            raise ModelError("the reward model has no one-output 'score' head to start values from")
+        return cls(copy.deepcopy(reward_model.base_model), copy.deepcopy(head).float())
 
     def forward(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
         hidden = self.backbone(
@@ -89,7 +245,7 @@ class ValueModel(nn.Module):
             position_ids=position_ids,
             use_cache=False,
         ).last_hidden_state
-        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
+        return self.head(hidden).squeeze(-1).float()
 
 
 class PolicyAndValue(nn.Module):
@@ -98,17 +254,29 @@ class PolicyAndValue(nn.Module):
         self.policy = policy
         self.value = value
 
-    def forward(self, input_ids, attention_mask, context_length: int, temperature: float):
-        """Response-token logits (temperature applied) and values for ``query + response``."""
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        context_length: int,
+        temperature: float,
+        chunk_size: int = 256,
+        with_entropy: bool = False,
+    ):
+        """Response-token log-probabilities (temperature applied), entropies (or None) and
+        values for ``query + response``; all float32 [B, R]."""
+        logprobs, entropy = response_logprobs(
+            self.policy,
+            input_ids,
+            attention_mask,
+            context_length,
+            temperature,
+            chunk_size,
+            with_entropy,
+        )
         position_ids = position_ids_for(attention_mask)
-        logits = self.policy(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=False,
-        ).logits[:, context_length - 1 : -1]
         values = self.value(input_ids, attention_mask, position_ids)[:, context_length - 1 : -1]
-        return logits / temperature, values
+        return logprobs, entropy, values
 
 
 @torch.no_grad()
@@ -118,14 +286,26 @@ def reference_logprobs(
     attention_mask: torch.Tensor,
     context_length: int,
     temperature: float,
+    chunk_size: int = 256,
 ) -> torch.Tensor:
-    logits = ref_policy(
-        input_ids=query_response,
-        attention_mask=attention_mask,
-        position_ids=position_ids_for(attention_mask),
-        use_cache=False,
-    ).logits[:, context_length - 1 : -1]
-    return token_logprobs(logits / temperature, query_response[:, context_length:])
+    return response_logprobs(
+        ref_policy, query_response, attention_mask, context_length, temperature, chunk_size
+    )[0]
+
+
+def kl_penalty_estimate(
+    logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str = "k1"
+) -> torch.Tensor:
+    """Per-token estimate of KL(pi || pi_ref) from tokens sampled from pi.
+
+    k1: ``log pi - log pi_ref``; k3: ``r - 1 - log r`` with ``r = pi_ref / pi`` (Schulman's
+    estimators; both unbiased, k3 never negative and of lower variance near pi_ref)."""
+    log_ratio = ref_logprobs - logprobs
+    if estimator == "k1":
+        return -log_ratio
+    if estimator == "k3":
+        return torch.expm1(log_ratio) - log_ratio
+    raise ValueError(f"unknown KL estimator {estimator!r}; use k1 or k3")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +383,11 @@ class PPOTrainer:
         prompts: Sequence[str],
         output_dir: str | Path | None = None,
         accelerator: Any = None,
+        value_model: ValueModel | None = None,
     ) -> None:
+        """``value_model``: the value model to train (default ``ValueModel.from_policy``);
+        ``accelerator``: an ``accelerate.Accelerator`` (default: a new one; it picks the device).
+        Raises ModelError for a policy that cannot end a response, InputError without prompts."""
         from accelerate import Accelerator
 
         check_policy(policy, tokenizer)
@@ -224,7 +408,7 @@ class PPOTrainer:
 
         disable_dropout(policy)
         self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)
-        model = PolicyAndValue(policy, ValueModel(policy))
+        model = PolicyAndValue(policy, value_model or ValueModel.from_policy(policy))
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, eps=1e-5)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.ref_policy.to(self.accelerator.device)
@@ -232,6 +416,14 @@ class PPOTrainer:
             config.kl_coef, config.adaptive_kl, config.target_kl, config.kl_horizon
         )
         self.update = 0
+
+    def autocast(self) -> Any:
+        """bfloat16 autocast on the accelerator's device when ``precision`` asks for it."""
+        return torch.autocast(
+            device_type=self.accelerator.device.type,
+            dtype=torch.bfloat16,
+            enabled=self.config.precision == "bfloat16",
+        )
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -272,20 +464,26 @@ class PPOTrainer:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
-        query_response = unwrapped.policy.generate(**query, generation_config=generation)
+        with self.autocast():
+            query_response = unwrapped.policy.generate(**query, generation_config=generation)
         responses = query_response[:, context_length:]
         response_mask, has_eos = response_mask_and_eos(responses, self.tokenizer.eos_token_id)
         attention_mask = torch.cat([query["attention_mask"], response_mask.long()], dim=1)
 
-        logits, values = self.model(
-            query_response, attention_mask, context_length, config.temperature
-        )
-        logprobs = token_logprobs(logits, responses)
-        ref_logprobs = reference_logprobs(
-            self.ref_policy, query_response, attention_mask, context_length, config.temperature
-        )
-        entropy = masked_mean(token_entropy(logits), response_mask)
-        del logits
+        chunk = config.logits_chunk_size
+        with self.autocast():
+            logprobs, token_entropies, values = self.model(
+                query_response, attention_mask, context_length, config.temperature, chunk, True
+            )
+            ref_logprobs = reference_logprobs(
+                self.ref_policy,
+                query_response,
+                attention_mask,
+                context_length,
+                config.temperature,
+                chunk,
+            )
+        entropy = masked_mean(token_entropies, response_mask)
 
         response_texts = self.tokenizer.batch_decode(
             responses * response_mask.long()
@@ -294,10 +492,9 @@ class PPOTrainer:
         )
         scores = torch.as_tensor(self.reward_fn(prompts, response_texts), dtype=torch.float)
         scores = scores.to(device)
-        if config.missing_eos_penalty is not None:
-            scores = scores - config.missing_eos_penalty * (~has_eos).float()
+        scores = scores - config.missing_eos_penalty * (~has_eos).float()
 
-        kl = (logprobs - ref_logprobs) * response_mask
+        kl = kl_penalty_estimate(logprobs, ref_logprobs, config.kl_estimator) * response_mask
         rewards = -self.kl.value * kl
         last = response_mask.sum(1).long() - 1
         rewards[torch.arange(len(prompts), device=device), last] += scores
@@ -330,13 +527,14 @@ class PPOTrainer:
         """One gradient step on the rows ``rows`` of the rollout."""
         config = self.config
         mask = batch.response_mask[rows]
-        logits, values = self.model(
-            batch.query_response[rows],
-            batch.attention_mask[rows],
-            batch.context_length,
-            config.temperature,
-        )
-        logprobs = token_logprobs(logits, batch.query_response[rows, batch.context_length :])
+        with self.autocast():
+            logprobs, _, values = self.model(
+                batch.query_response[rows],
+                batch.attention_mask[rows],
+                batch.context_length,
+                config.temperature,
+                config.logits_chunk_size,
+            )
         advantages, returns, old_values = (
             batch.advantages[rows],
             batch.returns[rows],
@@ -375,11 +573,19 @@ class PPOTrainer:
         batch, stats = self.rollout(self.prompt_batch(self.update))
         generator = torch.Generator().manual_seed(config.seed * 7919 + self.update)
         step_stats: dict[str, list[torch.Tensor]] = {}
+        epochs = 0
         for _ in range(config.ppo_epochs):
             order = torch.randperm(config.batch_size, generator=generator)
+            epoch_kl = []
             for rows in order.split(config.minibatch_size):
                 for key, value in self.ppo_step(batch, rows.to(batch.logprobs.device)).items():
                     step_stats.setdefault(key, []).append(value)
+                epoch_kl.append(step_stats["approx_kl"][-1])
+            epochs += 1
+            limit = config.early_stop_approx_kl
+            if limit and self._mean_across_processes(torch.stack(epoch_kl).mean()) > limit:
+                break
+        stats["ppo_epochs_run"] = float(epochs)
         stats.update({key: torch.stack(values).mean().item() for key, values in step_stats.items()})
         stats = {
             key: self.accelerator.reduce(
@@ -392,6 +598,9 @@ class PPOTrainer:
         self.update += 1
         stats["update"] = self.update
         return stats
+
+    def _mean_across_processes(self, value: torch.Tensor) -> float:
+        return self.accelerator.reduce(value.detach().to(self.accelerator.device), "mean").item()
 
     def train(self, resume: bool = False) -> list[dict[str, float]]:
         """Run until ``total_updates``; with ``resume``, continue from the last checkpoint."""

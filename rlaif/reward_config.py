@@ -15,7 +15,8 @@ class SoftRewardConfig(RewardConfig):
     """``RewardConfig`` that trains on soft preference labels when the dataset has them.
 
     Defaults differ from TRL's where TRL's fail or waste time on a CPU or a small GPU: bf16 only
-    when the device supports it, no gradient checkpointing, no checkpoints, no external loggers.
+    when asked on a CPU or when the accelerator supports it, no gradient checkpointing, no
+    checkpoints, no external loggers. ``bf16=True`` on a CPU trains under bfloat16 autocast.
     """
 
     soft_label_column: str = field(
@@ -32,20 +33,25 @@ class SoftRewardConfig(RewardConfig):
     disable_tqdm: bool = True
 
     def __post_init__(self) -> None:
-        if self.bf16 is None and not self.fp16:
-            self.bf16 = _bf16_available()
-        if not _cuda_available():
+        # transformers' TrainingArguments refuses bf16 unless a bf16 GPU is present or ``use_cpu``
+        # is set ("Your setup doesn't support bf16/gpu"), even where CPU autocast works: on a
+        # machine whose accelerate device is the CPU, say so, and bf16 runs as CPU autocast.
+        on_cpu = _device_type() == "cpu"
+        if on_cpu:
+            self.use_cpu = True
             self.dataloader_pin_memory = False
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = False if on_cpu else _bf16_available()
         super().__post_init__()
 
 
-def _cuda_available() -> bool:
-    import torch
+def _device_type() -> str:
+    from rlaif.data import device
 
-    return torch.cuda.is_available()
+    return device().type
 
 
 def _bf16_available() -> bool:
-    import torch
+    from accelerate.utils import is_bf16_available
 
-    return _cuda_available() and torch.cuda.is_bf16_supported()
+    return is_bf16_available(True)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from trl import RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from labelbench.errors import InputError
+from labelbench.errors import InputError, LabelbenchError
 from rlaif.reward_config import SoftRewardConfig
 
 
@@ -47,6 +47,10 @@ class SoftPreferenceCollator(DataCollatorForPreference):
                 [example[self.soft_label_column] for example in examples], dtype=torch.float
             )
         return batch
+
+
+class NonFiniteLossError(LabelbenchError):
+    """Training produced a NaN or infinite loss; nothing was saved."""
 
 
 class SoftLabelRewardTrainer(RewardTrainer):
@@ -85,6 +89,12 @@ class SoftLabelRewardTrainer(RewardTrainer):
             rewards_chosen, rewards_rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
             margin = rewards_chosen - rewards_rejected
             loss = loss + ((1.0 - pref_chosen.to(margin.dtype)) * margin).mean()
+        if model.training and not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(
+                f"reward training stopped at step {self.state.global_step + 1}: the loss is "
+                f"{loss.detach().float().mean().item()}; no weights were saved (check the labels, "
+                "or lower the learning rate)"
+            )
         return (loss, outputs) if return_outputs else loss
 
 

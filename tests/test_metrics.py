@@ -282,3 +282,78 @@ def test_json_numbers() -> None:
     assert metrics.json_number(math.nan) is None
     # 40 of 40 pairs on one slot: p = 2 / 2^40 stays visible
     assert metrics.json_p_value(2 / 2**40) == pytest.approx(1.81899e-12)
+
+
+# ---------------------------------------------------------------------------- degenerate inputs
+
+
+def test_no_rows_is_undefined_with_a_reason() -> None:
+    empty = np.array([])
+    result = metrics.alignment(boot_for(0), empty, empty)
+    for key in ("accuracy", "soft_agreement", "kappa"):
+        estimate = result[key]
+        assert math.isnan(estimate.value) and estimate.n == 0 and estimate.reason == "no rows"
+        assert estimate.to_dict() == {
+            "value": None,
+            "low": None,
+            "high": None,
+            "n": 0,
+            "reason": "no rows",
+        }
+    mean = metrics.mean_estimate(boot_for(3), np.ones(3), np.zeros(3, bool))
+    assert mean.reason == "no rows" and mean.to_dict()["value"] is None
+
+
+def test_all_human_ties_is_undefined_not_zero() -> None:
+    p = np.array([0.9, 0.2, 0.7, 0.6])
+    label = metrics.human_label(np.full(4, 0.5))
+    result = metrics.alignment(boot_for(4), p, label)
+    assert math.isnan(result["accuracy"].value)
+    assert result["accuracy"].reason == "all human labels are ties (or missing)"
+    assert result["kappa"].to_dict()["value"] is None
+    balanced = metrics.length_controlled(
+        boot_for(4), p, label, np.array([5, 6, 7, 8]), np.array([9, 3, 2, 8]), 0.1
+    )
+    assert all(balanced[key].to_dict()["value"] is None for key in balanced)
+
+
+def test_one_group_has_a_value_but_no_interval() -> None:
+    p = np.array([0.9, 0.2, 0.8, 0.7])
+    label = metrics.human_label(np.array([1.0, 1.0, 1.0, 0.0]))
+    accuracy = metrics.alignment(boot_for(4, groups=["post"] * 4), p, label)["accuracy"]
+    assert accuracy.value == pytest.approx(0.5)  # rows 0 and 2 agree
+    assert math.isnan(accuracy.low) and math.isnan(accuracy.high)
+    assert accuracy.reason == "one group: no interval"
+    assert accuracy.to_dict()["low"] is None
+    # two groups: an interval again
+    two = metrics.alignment(boot_for(4, groups=["a", "a", "b", "b"]), p, label)["accuracy"]
+    assert two.reason is None and two.low <= two.value <= two.high
+
+
+def test_no_variation_in_length_gives_no_length_correction() -> None:
+    p = np.array([0.9, 0.2, 0.8, 0.3, 0.6, 0.4])
+    label = metrics.human_label(np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]))
+    same = np.full(6, 10.0)
+    result = metrics.length_controlled(boot_for(6), p, label, same, same, 0.1)
+    assert result["corrected"].reason == "no variation in the length ratio"
+    assert result["slope"].to_dict()["value"] is None
+    assert result["balanced"].to_dict()["value"] is None  # nobody chose a longer response
+    assert result["matched"].value == pytest.approx(
+        metrics.alignment(boot_for(6), p, label)["accuracy"].value
+    )
+
+
+def test_kappa_without_variation_is_undefined() -> None:
+    p = np.array([0.9, 0.8, 0.7])
+    label = metrics.human_label(np.array([1.0, 1.0, 1.0]))
+    kappa = metrics.alignment(boot_for(3), p, label)["kappa"]
+    assert math.isnan(kappa.value) and "no variation" in kappa.reason
+
+
+def test_report_shows_undefined_as_n_a_with_the_reason() -> None:
+    from labelbench.report.render import fmt
+
+    assert fmt(metrics.Estimate.undefined("no rows").to_dict()) == "n/a (no rows)"
+    one_group = metrics.Estimate(0.5, math.nan, math.nan, 4, "one group: no interval")
+    assert fmt(one_group.to_dict()) == "0.500 (one group: no interval)"
+    assert fmt(metrics.Estimate(0.5, 0.4, 0.6, 9).to_dict()) == "0.500 [0.400, 0.600]"

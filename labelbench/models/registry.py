@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from labelbench.errors import ModelError
+from labelbench.errors import ModelError, check_writable_dir
 
 if TYPE_CHECKING:
     import torch
@@ -385,6 +385,7 @@ def pull(name: str, *, force: bool = False, progress: ProgressFn | None = None) 
     target = model_dir(name)
     if is_pulled(name) and not force:
         return target
+    check_writable_dir(target.parent, "model cache")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_pulls(target.parent, name)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=target.parent))

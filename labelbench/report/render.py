@@ -54,11 +54,17 @@ NOTES = (
 
 
 def fmt(estimate: dict[str, Any] | None, digits: int = 3) -> str:
-    if not estimate or estimate.get("value") is None:
+    """``value [low, high]``; "n/a (reason)" for an undefined value or interval."""
+    if not estimate:
         return "–"
+    reason = estimate.get("reason")
+    if estimate.get("value") is None:
+        return f"n/a ({reason})" if reason else "–"
     text = f"{estimate['value']:.{digits}f}"
     if estimate.get("low") is not None and estimate.get("high") is not None:
         text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
+    elif reason:
+        text += f" ({reason})"
     return text
 
 

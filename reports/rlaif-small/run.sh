@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The small real RLAIF run of reports/rlaif-small/README.md, start to end, on CPU:
 #   bash reports/rlaif-small/run.sh
-# Sizes are environment variables (defaults: the run in the README). Models and datasets go to
-# $OUT (default runs/rlaif-small, not committed); the aggregate results to reports/rlaif-small/.
+# Sizes are environment variables (defaults: the run in the README). Models, datasets and the
+# aggregate results (results.json) go to $OUT (default runs/rlaif-small, not committed); with
+# UPDATE_REPORT=1 the results also replace the committed reports/rlaif-small/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,6 +17,7 @@ PROMPT_TOKENS=${PROMPT_TOKENS:-96}                 # prompts keep their last N t
 PPO_PROMPTS=${PPO_PROMPTS:-32}
 PPO_UPDATES=${PPO_UPDATES:-4}
 EVAL_PROMPTS=${EVAL_PROMPTS:-16}
+UPDATE_REPORT=${UPDATE_REPORT:-0}                  # 1: also update the committed report's results
 COMPARISONS=$DATA/openai_tldr_comparisons/batch13.json
 POSTS=$DATA/openai_tldr_posts/tldr_test.json
 mkdir -p "$OUT"
@@ -44,10 +46,10 @@ step evaluate rlaif evaluate --policy "$OUT/ppo/policy" --reference "$MODEL" --p
   --variant "$VARIANT" --response-length 24 --max-prompt-tokens "$PROMPT_TOKENS" \
   --out "$OUT/evaluation.json"
 
-python - "$OUT" <<'PY'
+python - "$OUT" "$UPDATE_REPORT" <<'PY'
 import json, sys
 from pathlib import Path
-out = Path(sys.argv[1])
+out, update_report = Path(sys.argv[1]), sys.argv[2] == "1"
 read = lambda p: json.loads((out / p).read_text())
 result = {
     "reward_model_ai_labels": read("rm-ai/reward_metrics.json"),
@@ -57,6 +59,10 @@ result = {
     "evaluation": read("evaluation.json"),
     "seconds": {k: int(v) for k, v in (l.split("\t") for l in (out / "timings.tsv").read_text().splitlines())},
 }
-Path("reports/rlaif-small/results.json").write_text(json.dumps(result, indent=2) + "\n")
+text = json.dumps(result, indent=2) + "\n"
+(out / "results.json").write_text(text)
+if update_report:
+    Path("reports/rlaif-small/results.json").write_text(text)
 print(json.dumps(result["seconds"]))
+print(f"results: {out / 'results.json'}" + (" and reports/rlaif-small/results.json" if update_report else ""))
 PY

@@ -1,0 +1,215 @@
+"""Data for the rlaif commands: comparisons, preference datasets and prompts, read through
+labelbench's loaders (any supported format, or your own table with ``--format columns --map``),
+split by group (post/context), and the device every rlaif step runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from labelbench.data.record import Comparison, PromptItem
+from labelbench.errors import InputError
+
+
+@dataclass
+class DataOptions:
+    """How to read the data files of a command, and which part of a split by group to use."""
+
+    format: str | None = field(
+        default=None,
+        metadata={"help": "Format of the data files (see `labelbench data inspect`); detected."},
+    )
+    map: str | None = field(
+        default=None,
+        metadata={
+            "help": "Columns of your own table (format 'columns'), e.g. 'context=prompt,"
+            "response_a=r1,response_b=r2,label=winner' or 'context=prompt,chosen=c,rejected=r'."
+        },
+    )
+    skip_invalid: bool = field(
+        default=False,
+        metadata={"help": "Skip bad records (counted and listed on stderr) instead of stopping."},
+    )
+    split: str | None = field(
+        default=None,
+        metadata={"help": "Use only this part (train/test) of a split by post/context."},
+    )
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "Share of groups in the test part of the split."}
+    )
+    split_seed: int = field(default=0, metadata={"help": "Seed of the split by group."})
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError("test_fraction must be between 0 and 1")
+        if self.split not in (None, "train", "test"):
+            raise ValueError(f"split must be train or test, not {self.split!r}")
+
+
+def existing(path: Path, what: str) -> Path:
+    """``path`` if it exists; else InputError naming it."""
+    if not Path(path).exists():
+        raise InputError(path, f"no such {what}")
+    return Path(path)
+
+
+def device() -> Any:
+    """The device of every rlaif step, as accelerate picks it (CUDA, MPS, XPU, ... or CPU)."""
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
+def _report_skipped(loaded: Any) -> None:
+    import sys
+
+    for error in getattr(loaded, "invalid", []):
+        print(f"skipped: {error}", file=sys.stderr)
+    if getattr(loaded, "invalid", None):
+        print(f"{len(loaded.invalid)} invalid records skipped", file=sys.stderr)
+
+
+def read_records(path: Path, options: DataOptions, what: str = "data file") -> list[Any]:
+    """Every record of ``path`` (comparisons or prompts) read with ``options``' format and map."""
+    from labelbench.data.cli import parse_map
+    from labelbench.data.loaders import load_records
+
+    loaded = load_records(
+        existing(path, what),
+        options.format,
+        columns=parse_map(options.map),
+        skip_invalid=options.skip_invalid,
+    )
+    _report_skipped(loaded)
+    return loaded
+
+
+def split_part(items: list[Any], options: DataOptions, source: Path | str) -> list[Any]:
+    """The ``options.split`` part of ``items`` (all without a split); InputError when empty."""
+    from rlaif.label import split_items
+
+    part = split_items(items, options.split, options.test_fraction, options.split_seed)
+    if not part:
+        raise InputError(source, f"no records in split {options.split!r}")
+    return part
+
+
+def load_comparisons(
+    path: Path, options: DataOptions, *, limit: int | None = None, seed: int = 0
+) -> list[Comparison]:
+    """Comparisons of ``path``, the ``options.split`` part of the split by group, at most
+    ``limit`` of them (a seeded sample). InputError when none is left."""
+    from labelbench.data.select import sample
+
+    if limit is not None and limit < 1:
+        raise InputError("--limit", "must be at least 1")
+    records = read_records(path, options, "comparisons file")
+    if records and isinstance(records[0], PromptItem):
+        raise InputError(path, "holds prompts, not comparisons")
+    comparisons = split_part(list(records), options, path)
+    return sample(comparisons, limit, seed) if limit is not None else comparisons
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """Whether ``path`` is a folder written by ``datasets``' ``save_to_disk``."""
+    names = ("dataset_info.json", "dataset_dict.json", "state.json")
+    return path.is_dir() and any((path / name).exists() for name in names)
+
+
+def load_preferences(path: Path, options: DataOptions) -> Any:
+    """A preference dataset (``prompt``, ``chosen``, ``rejected`` [, ``soft_label``]) saved by
+    ``rlaif label``, or human comparisons converted to one (ties dropped)."""
+    from rlaif.label import check_preference_dataset, human_preference_dataset
+
+    existing(path, "file or dataset directory")
+    if is_saved_dataset(path) and options.map is None:
+        from datasets import DatasetDict, load_from_disk
+
+        dataset = load_from_disk(str(path))
+        if isinstance(dataset, DatasetDict):
+            dataset = dataset["train"] if "train" in dataset else next(iter(dataset.values()))
+        check_preference_dataset(dataset, path)
+        return dataset
+    return human_preference_dataset(load_comparisons(path, options), str(path))
+
+
+def load_prompt_items(
+    path: Path, options: DataOptions, *, limit: int | None = None
+) -> list[PromptItem]:
+    """Prompt items from a prompts file, or the distinct contexts (one per group) of a
+    comparisons file; the ``options.split`` part, at most ``limit``."""
+    from labelbench.data.select import sample
+
+    if limit is not None and limit < 1:
+        raise InputError("--limit", "must be at least 1")
+    items: list[PromptItem] = []
+    seen: set[str] = set()
+    for record in read_records(path, options, "prompts file"):
+        if isinstance(record, PromptItem):
+            items.append(record)
+        elif record.group_id not in seen:
+            seen.add(record.group_id)
+            items.append(
+                PromptItem(
+                    id=record.group_id,
+                    group_id=record.group_id,
+                    task=record.task,
+                    context=record.context,
+                    meta=record.meta,
+                )
+            )
+    items = split_part(items, options, path)
+    return sample(items, limit) if limit is not None else items
+
+
+@dataclass
+class HeldOut:
+    """Held-out human comparisons in preference form, with the group each pair is reported in."""
+
+    prompt: list[str]
+    chosen: list[str]
+    rejected: list[str]
+    group: list[str]
+
+
+def group_of(item: Comparison, group_by: str) -> str:
+    """The reporting group of a comparison: its TL;DR confidence bucket, or a meta value."""
+    if group_by == "confidence":
+        confidence = item.annotations[0].confidence if item.annotations else None
+        if confidence is None:
+            return "confidence unknown"
+        if confidence <= 3:
+            return "confidence 1-3"
+        return "confidence 4-6" if confidence <= 6 else "confidence 7-9"
+    return f"{group_by}={item.meta.get(group_by)}"
+
+
+def load_held_out(
+    path: Path,
+    options: DataOptions,
+    split: str | None,
+    group_by: str,
+    limit: int | None = None,
+    seed: int = 0,
+) -> HeldOut:
+    """Human comparisons without ties for pairwise accuracy; InputError when none is left."""
+    from labelbench.data.select import sample
+    from rlaif.label import human_preference_dataset
+
+    part = replace(options, split=split)
+    comparisons = [c for c in load_comparisons(path, part) if not c.is_tie]
+    if limit is not None:
+        if limit < 1:
+            raise InputError("--eval-limit", "must be at least 1")
+        comparisons = sample(comparisons, limit, seed)
+    if not comparisons:
+        raise InputError(path, f"no held-out comparisons (without ties) in split {split!r}")
+    by_id = {c.id: c for c in comparisons}
+    dataset = human_preference_dataset(comparisons, str(path))
+    return HeldOut(
+        prompt=list(dataset["prompt"]),
+        chosen=list(dataset["chosen"]),
+        rejected=list(dataset["rejected"]),
+        group=[group_of(by_id[i], group_by) for i in dataset["id"]],
+    )

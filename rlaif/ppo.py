@@ -1,0 +1,97 @@
+"""``rlaif ppo``: one PPO run from prompts and a reward (a reward model, or a labeler's direct
+score), with its inputs checked before any model is trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from labelbench.errors import InputError, check_writable_dir
+from rlaif.data import DataOptions, device, existing, load_prompt_items
+from rlaif.ppo_config import PPOConfig
+
+
+def run_ppo(
+    prompts: Path,
+    out: Path,
+    config: PPOConfig,
+    data: DataOptions,
+    *,
+    policy: str = "smollm2-135m",
+    reward_model: Path | None = None,
+    labeler: str | None = None,
+    variant: str | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+) -> list[dict[str, float]]:
+    """Train ``policy`` on ``prompts``; checkpoints, ``log.jsonl``, ``ppo_config.json`` and the
+    final policy go to ``out``. Returns the per-update statistics. Raises InputError/ModelError
+    before training on a bad request."""
+    from rlaif.evaluate import load_policy
+    from rlaif.label import policy_prompt, truncate_prompts
+    from rlaif.ppo_trainer import PPOTrainer, ValueModel
+
+    if (reward_model is None) == (labeler is None):
+        raise InputError(
+            "rlaif ppo", "give exactly one reward: --reward-model DIR or --labeler SPEC"
+        )
+    if config.value_from_reward_model and reward_model is None:
+        raise InputError("--value-from-reward-model", "needs --reward-model")
+    if resume and not any(out.glob("checkpoint-*/ppo_state.json")):
+        raise InputError(out, "--resume: no checkpoint to resume from")
+    if not resume and (out / "log.jsonl").exists():
+        raise InputError(
+            out, "holds a PPO run already; continue it with --resume or use a new --out"
+        )
+    if reward_model is not None:
+        existing(reward_model, "reward model directory")
+    check_writable_dir(out, "output directory")
+    items = load_prompt_items(prompts, data, limit=limit)
+    loaded = load_policy(policy)
+    texts = truncate_prompts(
+        [policy_prompt(i.task, i.context, i.meta) for i in items],
+        loaded.tokenizer,
+        config.max_prompt_tokens,
+    )
+    reward_fn = _reward_fn(reward_model, labeler, variant, items, texts)
+    value_model = None
+    if config.value_from_reward_model:
+        value_model = ValueModel.from_reward_model(reward_fn.model, loaded.model)
+    trainer = PPOTrainer(
+        config,
+        loaded.model,
+        loaded.tokenizer,
+        reward_fn,
+        texts,
+        output_dir=out,
+        value_model=value_model,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "policy": policy,
+        "reward_model": str(reward_model) if reward_model else None,
+        "labeler": labeler,
+        "variant": variant,
+        "prompts": str(prompts),
+        "n_prompts": len(texts),
+        **config.to_dict(),
+    }
+    (out / "ppo_config.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
+    return trainer.train(resume=resume)
+
+
+def _reward_fn(
+    reward_model: Path | None, labeler: str | None, variant: str | None, items: list, texts: list
+) -> Any:
+    if reward_model is not None:
+        from rlaif.rewards import RewardModelScorer, load_reward_model
+
+        return RewardModelScorer(*load_reward_model(reward_model, device()))
+    from rlaif.rewards import DirectLabelerScorer
+
+    tasks = {i.task for i in items}
+    if len(tasks) != 1:
+        raise InputError("--prompts", f"direct scoring needs one task, found {sorted(tasks)}")
+    contexts = {text: item.context for text, item in zip(texts, items, strict=True)}
+    return DirectLabelerScorer(labeler, tasks.pop(), variant, contexts, device())

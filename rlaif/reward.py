@@ -1,0 +1,229 @@
+"""``rlaif reward``: one reward-model run, from a preference dataset (or human comparisons) to a
+saved reward model and its held-out pairwise accuracy.
+
+Every input is checked before training: labels (soft labels finite and in [0, 1], row named),
+the model, its EOS token, and that pairs are left after ``--limit`` and the length filter.
+A non-finite loss stops training with an error and nothing is saved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from labelbench.errors import InputError, ModelError, check_writable_dir
+from rlaif.data import DataOptions, HeldOut, load_held_out, load_preferences
+from rlaif.reward_config import SOFT_LABEL
+
+Precision = Literal["float32", "bfloat16"]
+
+
+@dataclass
+class RewardRunConfig:
+    """Settings of one reward-model run (``rlaif reward`` generates its options from these)."""
+
+    model: str = field(
+        default="smollm2-135m", metadata={"help": "Causal LM to put a reward head on."}
+    )
+    labels: Literal["auto", "ai", "human"] = field(
+        default="auto",
+        metadata={"help": "auto (what the data has), ai (rlaif label's), human (the same pairs')."},
+    )
+    hard: bool = field(
+        default=False,
+        metadata={"help": "Bradley-Terry on hard labels even when soft ones exist."},
+    )
+    max_prompt_tokens: int | None = field(
+        default=None, metadata={"help": "Keep only the last N tokens of each prompt."}
+    )
+    epochs: float = field(default=1.0, metadata={"help": "Training epochs."})
+    learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per step."})
+    max_length: int = field(
+        default=1024, metadata={"help": "Pairs with a longer side (tokens) are dropped."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Train on at most this many pairs."})
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "Evaluate on at most this many held-out pairs."}
+    )
+    group_by: str = field(
+        default="confidence", metadata={"help": "Split accuracy by 'confidence' or a meta key."}
+    )
+    precision: Precision = field(
+        default="float32",
+        metadata={"help": "float32, or bfloat16 autocast (weights stay float32)."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of shuffling and the reward head."})
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_length", "limit", "eval_limit", "max_prompt_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError("--epochs and --learning-rate must be positive")
+        if self.labels not in ("auto", "ai", "human"):
+            raise ValueError(f"unknown labels {self.labels!r}; use auto, ai or human")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
+
+
+def check_soft_labels(dataset: Any, source: str | Path) -> None:
+    """Every soft label is a finite number in [0, 1]; else InputError naming the row and id."""
+    if SOFT_LABEL not in dataset.column_names:
+        return
+    ids = dataset["id"] if "id" in dataset.column_names else None
+    for row, value in enumerate(dataset[SOFT_LABEL]):
+        ok = isinstance(value, int | float) and math.isfinite(value) and 0.0 <= value <= 1.0
+        if not ok:
+            which = f" (id {ids[row]})" if ids is not None else ""
+            raise InputError(
+                source,
+                f"soft label {value!r}{which}: must be a finite probability in [0, 1]",
+                record=row,
+                field=SOFT_LABEL,
+            )
+
+
+def _select_labels(dataset: Any, config: RewardRunConfig, source: Path) -> Any:
+    from rlaif.label import to_human_labels
+
+    if config.labels == "ai" and SOFT_LABEL not in dataset.column_names:
+        raise InputError(source, "--labels ai: no AI labels here (make them with rlaif label)")
+    if config.labels == "human" and SOFT_LABEL in dataset.column_names:
+        dataset = to_human_labels(dataset, source)
+    check_soft_labels(dataset, source)
+    if config.limit is not None:
+        dataset = dataset.shuffle(seed=config.seed).select(range(min(config.limit, len(dataset))))
+    return dataset
+
+
+def _tokenizer(model: str) -> Any:
+    from labelbench.models.registry import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
+    if tokenizer.eos_token is None:
+        raise ModelError(f"{model}: the tokenizer has no EOS token to end the scored text with")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def train_reward_model(
+    train: Path,
+    out: Path,
+    config: RewardRunConfig,
+    data: DataOptions,
+    eval_data: Path | None = None,
+    eval_split: str | None = None,
+) -> dict[str, Any]:
+    """Train, save to ``out`` (weights, tokenizer, ``reward_metrics.json``) and return the metrics.
+
+    Raises InputError (bad data, no pair left), ModelError (model), NonFiniteLossError."""
+    from labelbench.models.registry import check_directory, resolve
+    from rlaif.label import truncate_prompts
+    from rlaif.reward_config import SoftRewardConfig
+    from rlaif.reward_trainer import SoftLabelRewardTrainer
+
+    dataset = _select_labels(load_preferences(train, data), config, train)
+    held_out = None
+    if eval_data is not None:
+        held_out = load_held_out(
+            eval_data, data, eval_split, config.group_by, config.eval_limit, config.seed
+        )
+    check_writable_dir(out, "output directory")
+    resolved = resolve(config.model)
+    check_directory(resolved.path)
+    tokenizer = _tokenizer(config.model)
+    soft = SOFT_LABEL in dataset.column_names and not config.hard
+    if config.max_prompt_tokens is not None:
+        cut = config.max_prompt_tokens
+        dataset = dataset.map(
+            lambda batch: {"prompt": truncate_prompts(batch["prompt"], tokenizer, cut)},
+            batched=True,
+        )
+        if held_out is not None:
+            held_out.prompt = truncate_prompts(held_out.prompt, tokenizer, cut)
+
+    from trl.trainer.callbacks import RichProgressCallback
+
+    args = SoftRewardConfig(
+        output_dir=str(out),
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        max_length=config.max_length,
+        seed=config.seed,
+        use_soft_labels=soft,
+        bf16=config.precision == "bfloat16",
+        logging_steps=10,
+    )
+    keep = [c for c in ("prompt", "chosen", "rejected", SOFT_LABEL) if c in dataset.column_names]
+    trainer = SoftLabelRewardTrainer(
+        model=str(resolved.path),
+        args=args,
+        train_dataset=dataset.select_columns(keep),
+        processing_class=tokenizer,
+        callbacks=[RichProgressCallback()],
+    )
+    if len(trainer.train_dataset) == 0:
+        raise InputError(
+            train,
+            f"no pair left to train on: all {len(dataset)} have a side longer than "
+            f"--max-length {config.max_length} tokens",
+        )
+
+    untrained = _accuracy(trainer, tokenizer, held_out)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    metrics: dict[str, Any] = {
+        "train": str(train),
+        "train_pairs": len(trainer.train_dataset),
+        "labels": "ai" if SOFT_LABEL in dataset.column_names else "human",
+        "loss": "soft-label cross-entropy" if soft else "Bradley-Terry",
+        **asdict(config),
+        "train_seconds": round(seconds, 1),
+        "loss_history": [log["loss"] for log in trainer.state.log_history if "loss" in log],
+    }
+    if held_out is not None:
+        longer = [
+            len(c.split()) > len(r.split())
+            for c, r in zip(held_out.chosen, held_out.rejected, strict=True)
+        ]
+        metrics.update(
+            {
+                "eval": str(eval_data),
+                "eval_split": eval_split,
+                "accuracy": _accuracy(trainer, tokenizer, held_out),
+                "baselines": {
+                    "untrained_head_accuracy": untrained["all"]["accuracy"],
+                    "longer_wins_accuracy": sum(longer) / len(longer),
+                },
+            }
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reward_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
+    return metrics
+
+
+def _accuracy(trainer: Any, tokenizer: Any, held_out: HeldOut | None) -> Any:
+    from rlaif.reward_trainer import pairwise_accuracy
+
+    if held_out is None:
+        return None
+    tokenizer.padding_side = "right"
+    return pairwise_accuracy(
+        trainer.model.eval(),
+        tokenizer,
+        held_out.prompt,
+        held_out.chosen,
+        held_out.rejected,
+        held_out.group,
+    )

@@ -1,0 +1,304 @@
+"""rlaif inputs checked before training: soft labels, nothing left to train on, a non-finite loss,
+your own tables through --format columns --map, options written once."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_rlaif_cli import assert_one_line_error, run, write_comparisons
+
+
+def soft_dataset(path, labels):
+    from datasets import Dataset
+
+    n = len(labels)
+    Dataset.from_dict(
+        {
+            "id": [f"pair-{i}" for i in range(n)],
+            "prompt": ["Summary: "] * n,
+            "chosen": [" the post says the user wants advice"] * n,
+            "rejected": [" short"] * n,
+            "soft_label": labels,
+        }
+    ).save_to_disk(str(path))
+    return path
+
+
+@pytest.mark.parametrize("bad", [math.nan, 1.7, -0.2, math.inf])
+def test_soft_labels_must_be_finite_probabilities(tmp_path, tiny_lm_dir, capsys, bad):
+    labels = [0.9, 0.8, bad, 0.7]
+    data = soft_dataset(tmp_path / "labelled", labels)
+    out = tmp_path / "rm"
+    code, _, err = run(["reward", data, "--out", out, "--model", tiny_lm_dir], capsys)
+    assert_one_line_error(code, err, "labelled record 2", "soft_label", "pair-2", "[0, 1]")
+    assert not out.exists()
+
+
+def test_a_non_finite_loss_stops_training_and_saves_nothing(tmp_path, tiny_tokenizer):
+    from datasets import Dataset
+    from test_rlaif_reward import longer_is_better, tiny_reward_model
+
+    from labelbench.errors import LabelbenchError
+    from rlaif.reward_config import SoftRewardConfig
+    from rlaif.reward_trainer import NonFiniteLossError, SoftLabelRewardTrainer
+
+    rows = longer_is_better(8, seed=1)
+    rows["soft_label"] = [0.9, 0.8, math.nan, 0.7, 0.6, 0.9, 0.8, 0.7]  # past the CLI's check
+    out = tmp_path / "rm"
+    trainer = SoftLabelRewardTrainer(
+        model=tiny_reward_model(tiny_tokenizer),
+        args=SoftRewardConfig(output_dir=str(out), per_device_train_batch_size=8, seed=0),
+        train_dataset=Dataset.from_dict(rows),
+        processing_class=tiny_tokenizer,
+    )
+    with pytest.raises(NonFiniteLossError, match="step 1: the loss is nan") as raised:
+        trainer.train()
+    assert isinstance(raised.value, LabelbenchError)  # one line, exit 2 in the CLI
+    assert not list(out.rglob("*.safetensors")) and not list(out.rglob("*.bin"))
+
+
+def test_reward_with_nothing_to_train_on_fails_before_training(tmp_path, tiny_lm_dir, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=12)
+    out = tmp_path / "rm"
+    base = ["reward", data, "--out", out, "--model", tiny_lm_dir]
+    code, _, err = run([*base, "--max-length", "8"], capsys)
+    assert_one_line_error(code, err, "no pair left", "--max-length 8")
+    code, _, err = run([*base, "--limit", "0"], capsys)
+    assert_one_line_error(code, err, "--limit must be at least 1")
+    code, _, err = run([*base, "--split", "test", "--test-fraction", "0.01"], capsys)
+    assert code == 0 or "no records in split" in err
+    assert not (out / "model.safetensors").exists()
+
+
+def write_own_table(path, n=24):
+    """A CSV of the user's own shape: query, two responses, a winner column with 1/2."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["query", "first", "second", "winner", "post"])
+        writer.writeheader()
+        for i in range(n):
+            long_text = "the post says the user wants advice about a friend and a job " * 2
+            a, b = (long_text, "short") if i % 2 else ("short", long_text)
+            writer.writerow(
+                {
+                    "query": f"post number {i} about a job",
+                    "first": a,
+                    "second": b,
+                    "winner": 1 if i % 2 else 2,
+                    "post": f"p{i // 2}",
+                }
+            )
+    return path
+
+
+MAP = "context=query,response_a=first,response_b=second,label=winner,group_id=post"
+
+
+def test_label_and_reward_read_your_own_table_with_a_map(
+    tmp_path, tiny_lm_dir, capsys, monkeypatch
+):
+    from datasets import load_from_disk
+
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    table = write_own_table(tmp_path / "mine.csv")
+    code, _, err = run(
+        [
+            "label",
+            "--data",
+            table,
+            "--out",
+            tmp_path / "x",
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "instruction/base-0shot",
+        ],
+        capsys,
+    )
+    assert code == 2 and "--map" in err  # without a map the shape is not known
+    labelled = tmp_path / "labelled"
+    args = [
+        "label",
+        "--data",
+        table,
+        "--format",
+        "columns",
+        "--map",
+        MAP,
+        "--labeler",
+        tiny_lm_dir,
+        "--variant",
+        "instruction/base-0shot",
+        "--out",
+        labelled,
+    ]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    dataset = load_from_disk(str(labelled))
+    assert len(dataset) == 24
+    assert all(prompt.startswith("post number") for prompt in dataset["prompt"])
+    assert sorted(set(dataset["human_pref_chosen"])) <= [0.0, 1.0]
+
+    rm = tmp_path / "rm"
+    args = [
+        "reward",
+        table,
+        "--format",
+        "columns",
+        "--map",
+        MAP,
+        "--out",
+        rm,
+        "--model",
+        tiny_lm_dir,
+        "--batch-size",
+        "4",
+        "--split",
+        "train",
+        "--eval",
+        table,
+        "--eval-split",
+        "test",
+    ]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    metrics = json.loads((rm / "reward_metrics.json").read_text())
+    assert metrics["loss"] == "Bradley-Terry"
+    assert metrics["train_pairs"] + metrics["accuracy"]["all"]["n"] == 24
+    # the longer response always wins in this table, in the held-out part too
+    assert metrics["baselines"]["longer_wins_accuracy"] == 1.0
+
+    code, _, err = run(
+        [
+            "reward",
+            table,
+            "--format",
+            "columns",
+            "--map",
+            "context=query",
+            "--out",
+            tmp_path / "rm2",
+            "--model",
+            tiny_lm_dir,
+        ],
+        capsys,
+    )
+    assert_one_line_error(code, err, "--map")
+
+
+def test_skip_invalid_counts_bad_rows(tmp_path, tiny_lm_dir, capsys, monkeypatch):
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    table = write_own_table(tmp_path / "mine.csv", n=8)
+    with table.open("a") as handle:
+        handle.write("post x,,empty first response,1,p9\n")
+    args = [
+        "label",
+        "--data",
+        table,
+        "--format",
+        "columns",
+        "--map",
+        MAP,
+        "--labeler",
+        tiny_lm_dir,
+        "--variant",
+        "instruction/base-0shot",
+        "--out",
+        tmp_path / "l",
+    ]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, "mine.csv:10")
+    code, _, err = run([*args, "--skip-invalid"], capsys)
+    assert code == 0, err
+    assert "1 invalid records skipped" in err
+
+
+def test_every_ppo_setting_is_an_option_written_once():
+    """The ppo command's options are PPOConfig's fields; nothing else spells them."""
+    import typer.main
+
+    from rlaif.cli import app
+    from rlaif.data import DataOptions
+    from rlaif.ppo_config import PPOConfig
+
+    command = typer.main.get_command(app).commands["ppo"]
+    names = {param.name for param in command.params}
+    fields = {f.name for f in dataclasses.fields(PPOConfig)}
+    assert fields <= names
+    assert "updates" not in names  # an alias of --total-updates, not a second setting
+    data_fields = {f.name for f in dataclasses.fields(DataOptions)}
+    own = names - fields - data_fields
+    assert own == {
+        "prompts",
+        "out",
+        "policy",
+        "reward_model",
+        "labeler",
+        "variant",
+        "limit",
+        "resume",
+    }
+    source = (Path(__file__).resolve().parents[1] / "rlaif" / "cli.py").read_text()
+    ppo_source = source[source.index("def ppo(") : source.index("def evaluate(")]
+    for name in fields:
+        assert f"{name}:" not in ppo_source, name
+        assert f'"--{name.replace("_", "-")}"' not in source, name
+    bench = (Path(__file__).resolve().parents[1] / "bench" / "ppo.py").read_text()
+    for name in fields:
+        assert f'"--{name.replace("_", "-")}"' not in bench, name
+
+
+def test_bad_setting_is_one_line(tmp_path, tiny_lm_dir, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(
+        [
+            "ppo",
+            "--prompts",
+            data,
+            "--out",
+            tmp_path / "p",
+            "--reward-model",
+            tiny_lm_dir,
+            "--batch-size",
+            "6",
+            "--num-minibatches",
+            "4",
+        ],
+        capsys,
+    )
+    assert_one_line_error(code, err, "batch_size must be a multiple of num_minibatches")
+    code, _, err = run(
+        [
+            "ppo",
+            "--prompts",
+            data,
+            "--out",
+            tmp_path / "p",
+            "--reward-model",
+            tiny_lm_dir,
+            "--kl-estimator",
+            "k2",
+        ],
+        capsys,
+    )
+    assert code == 2 and "k2" in err
+    code, _, err = run(
+        [
+            "ppo",
+            "--prompts",
+            data,
+            "--out",
+            tmp_path / "p",
+            "--labeler",
+            tiny_lm_dir,
+            "--variant",
+            "summarization/base-0shot",
+            "--value-from-reward-model",
+        ],
+        capsys,
+    )
+    assert_one_line_error(code, err, "--value-from-reward-model", "needs --reward-model")
