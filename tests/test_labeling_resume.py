@@ -16,8 +16,7 @@ from test_labeling_helpers import make_planned
 from labelbench.labeling import LabelCache, label
 from labelbench.labeling.cache import CACHE_FILE
 from labelbench.labeling.jsonl import write_planned
-from labelbench.labeling.transformers_backend import TransformersBackend
-from labelbench.models.registry import load_model
+from labelbench.labeling.backends import make_backend
 
 VOLATILE = ("cached", "seconds")  # where a row came from and how long it took, not the label
 
@@ -78,9 +77,8 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, tiny_lm_dir):
     resumed = [json.loads(line) for line in out.read_text().splitlines()]
 
     assert torch.get_num_threads() == 1  # as the subprocess: bit-identical floating point
-    lm = load_model(tiny_lm_dir)
     with LabelCache(tmp_path / "clean") as cache:
-        backend = TransformersBackend(lm.model, lm.tokenizer, lm.identity)
+        backend = make_backend("transformers", str(tiny_lm_dir), device="cpu")
         clean = label(planned, backend, cache=cache, progress=False, unit_items=2).records()
         assert len(cache) == total_keys
 

@@ -26,7 +26,7 @@ def load_error(path: Path) -> InputError:
 
 def test_every_builtin_variant_loads() -> None:
     names = list_variants()
-    assert len(names) == 52  # 13 variants x 4 task families
+    assert len(names) == 56  # 13 variants x 4 task families + 4 summarization layouts
     for name in names:
         assert load_variant(name).name == name
 
