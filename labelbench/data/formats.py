@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -372,6 +373,9 @@ def label_target(target: Any) -> float:
     Raises ValueError."""
     if isinstance(target, str) and target.strip().casefold() in TARGET_PREF:
         return TARGET_PREF[target.strip().casefold()]
+    if isinstance(target, str):
+        with contextlib.suppress(ValueError):
+            target = float(target)
     is_number = isinstance(target, int | float) and not isinstance(target, bool)
     if is_number and 0.0 <= float(target) <= 1.0:
         return float(target)

@@ -144,9 +144,9 @@ def _parquet(path: Path) -> Iterator[RawRecord]:
 
 
 def is_dataset_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / "dataset_info.json").exists() or (path / "state.json").exists()
-    )
+    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    names = ("dataset_info.json", "state.json", "dataset_dict.json")
+    return path.is_dir() and any((path / name).exists() for name in names)
 
 
 def _dataset_dir(path: Path, split: str | None) -> Iterator[RawRecord]:
