@@ -67,7 +67,7 @@ def text(
 
 def integer(record: Mapping[str, Any], place: Place, path: str, allowed: set[int]) -> int:
     value = field(record, place, path)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise place.error(f"expected an integer, found {type(value).__name__}", field=path)
