@@ -855,13 +855,17 @@ def _detect_columns(record: Mapping[str, Any]) -> ColumnMap | None:
 
 
 def suggest_map(record: Mapping[str, Any]) -> str:
-    """A ``--map`` line for a table whose format is not detected, guessed from column names
-    (``<column>`` where no name fits)."""
+    """A ``--map`` line for a table whose format is not detected, guessed from column names and
+    their order (``<column>`` where nothing fits)."""
     keys = [str(key) for key in record]
     context = _first_present(set(keys), CONTEXT_NAMES)
     label = _first_present(set(keys) - {context}, LABEL_NAMES)
     rest = [key for key in keys if key not in (context, label)]
     texts = [key for key in rest if isinstance(record[key], str)] or rest
+    if context is None and len(texts) >= 3:
+        context, texts = texts[0], texts[1:]
+    if label is None and len(rest) > 2:
+        label = next((key for key in reversed(rest) if key not in texts[:2]), None)
     first = texts[0] if texts else "<column>"
     second = texts[1] if len(texts) > 1 else "<column>"
     return (
