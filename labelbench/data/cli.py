@@ -24,7 +24,8 @@ MapOption = Annotated[
     typer.Option(
         "--map",
         help="Columns of your own table, e.g. 'context=prompt,response_a=r1,response_b=r2,"
-        "label=winner,label_kind=index' or 'context=prompt,chosen=good,rejected=bad'.",
+        "label=winner,labels=model1:A;model2:B;tie:tie' or 'context=prompt,chosen=good,"
+        "rejected=bad' (keys: see README, Data).",
     ),
 ]
 
