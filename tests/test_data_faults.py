@@ -61,6 +61,23 @@ def test_invalid_unicode_in_a_nested_field_of_an_array(tmp_path: Path) -> None:
     assert (caught.value.record, caught.value.field) == (0, "info.title")
 
 
+def test_odd_keys_and_roles_are_input_errors(tmp_path: Path) -> None:
+    """Found by the fuzz test: a lone surrogate in a key, and a role that is not text."""
+    key = tmp_path / "k.jsonl"
+    key.write_text(json.dumps({**LLMBAR, "extra": {"\ud800": 1}}) + "\n")
+    with pytest.raises(InputError) as caught:
+        load_comparisons(key)
+    assert caught.value.field == "extra.\ud800" and "not valid Unicode" in str(caught.value)
+    assert "extra.\\ud800" in str(caught.value)  # escaped: printable
+    role = tmp_path / "r.jsonl"
+    chat = [{"role": ["user"], "content": "q"}, {"role": "assistant", "content": "a"}]
+    role.write_text(
+        json.dumps({"chosen": chat, "rejected": [*chat[:1], chat[1] | {"content": "b"}]})
+    )
+    with pytest.raises(InputError, match=r"r.jsonl:1: field 'chosen\[0\].role': role \['user'\]"):
+        load_comparisons(role)
+
+
 # ---------------------------------------------------------------------------- Excel CSV
 
 
@@ -238,6 +255,14 @@ BASES: dict[str, tuple[dict, str | None, str | None]] = {  # format: (record, fo
         None,
         "context=q,response_a=r1,response_b=r2,label=w;votes,labels=model1:A;2:B;1:A;0:tie",
     ),
+    "trl-conversational": (
+        {
+            "chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}],
+        },
+        None,
+        None,
+    ),
     "tldr-posts": (
         {"instruction_id": "t3_y", "instruction": "A post.", "gold_response": "tl;dr"},
         "tldr-posts",
@@ -275,17 +300,25 @@ JSON_VALUES = st.recursive(
 
 @st.composite
 def mutated(draw: st.DrawFn, base: dict) -> dict:
-    """The base record with keys deleted or values replaced, at the top or one level down."""
+    """The base record with up to three changes, each at a path down to three levels into
+    objects and lists (a message's role, a summary's text): delete, or replace the value."""
     record = json.loads(json.dumps(base))
     for _ in range(draw(st.integers(0, 3))):
-        target = record
-        key = draw(st.sampled_from(sorted(target) or ["extra"]))
-        if isinstance(target.get(key), dict) and target[key] and draw(st.booleans()):
-            target = target[key]
-            key = draw(st.sampled_from(sorted(target)))
+        target: dict | list = record
+        key: str | int = draw(st.sampled_from(sorted(record) or ["extra"]))
+        for _depth in range(2):
+            inner = target[key] if key in range(len(target)) or key in target else None
+            if not isinstance(inner, dict | list) or not inner or not draw(st.booleans()):
+                break
+            target = inner
+            keys = sorted(inner) if isinstance(inner, dict) else list(range(len(inner)))
+            key = draw(st.sampled_from(keys))
         operation = draw(st.sampled_from(["delete", "value", "text"]))
         if operation == "delete":
-            target.pop(key, None)
+            if isinstance(target, dict):
+                target.pop(key, None)
+            else:
+                del target[key]
         else:
             target[key] = draw(JSON_VALUES if operation == "value" else ODD_TEXT)
     return record

@@ -278,7 +278,7 @@ def messages(value: Any, place: Place, name: str) -> list[Message] | None:
         if not isinstance(message, Mapping):
             raise place.error(f"expected a chat message, found {type(message).__name__}", where)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise place.error(f"role {role!r} is not one of {', '.join(ROLES)}", f"{where}.role")
         content = message.get("content")
         if not isinstance(content, str):

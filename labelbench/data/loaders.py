@@ -38,20 +38,35 @@ class Loaded(list[T]):
         self.columns = columns
 
 
+def _bad_char(text: str) -> tuple[str, int] | None:
+    """The first character of ``text`` that UTF-8 cannot encode (escaped) and its index."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return text[error.start].encode("unicode_escape").decode("ascii"), error.start
+    return None
+
+
 def _invalid_text(raw: Mapping[str, Any]) -> tuple[str, str, int] | None:
-    """The first text in a raw record that is not valid Unicode (a lone surrogate from a JSON
-    escape such as ``"\\ud800"``, which no encoder accepts): (field path, character, index)."""
-    stack: list[tuple[str, Any]] = [(str(key), value) for key, value in raw.items()][::-1]
+    """The first text (value or key) in a raw record that is not valid Unicode, such as a lone
+    surrogate from a JSON escape ``"\\ud800"``, which no encoder accepts: (field path,
+    character, index)."""
+    stack: list[tuple[str, Any]] = [("", raw)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as error:
-                bad = value[error.start].encode("unicode_escape").decode("ascii")
-                return path, bad, error.start
-        elif isinstance(value, Mapping):
-            stack.extend((f"{path}.{key}", item) for key, item in reversed(value.items()))
+        if isinstance(value, Mapping):
+            items = []
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                bad = _bad_char(str(key))
+                if bad is not None:
+                    return (name, *bad)
+                items.append((name, item))
+            stack.extend(reversed(items))
+        elif isinstance(value, str):
+            bad = _bad_char(value)
+            if bad is not None:
+                return (path, *bad)
         elif isinstance(value, list | tuple):
             stack.extend((f"{path}[{k}]", item) for k, item in reversed(list(enumerate(value))))
     return None
