@@ -269,7 +269,7 @@ def test_instruction_templates_leave_out_an_empty_instruction() -> None:
     )
     bare = pair.model_copy(update={"context": ""})
     names = [n for n in list_variants() if n.startswith("instruction/")]
-    assert len(names) == 13
+    assert names
     for name in names:
         variant = load_variant(name)
         with_context = describe_plan(plan([pair], variant))
