@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from labelbench.data.formats import ColumnMap
 from labelbench.errors import InputError
 
 DATA_DIR_ENV = "LABELBENCH_DATA_DIR"
@@ -32,14 +33,27 @@ class DatasetSpec(_Strict):
     """One human-preference data set and how to cut it."""
 
     name: str = Field(min_length=1, description="label used in reports; unique in the run")
-    path: str = Field(min_length=1, description="file, saved-dataset folder or hub id")
+    path: str = Field(
+        min_length=1, description="file, saved-dataset folder, or hub dataset hf:owner/name"
+    )
     format: str | None = None
+    map: ColumnMap | None = Field(
+        default=None,
+        description="columns of your own table (format 'columns'): a mapping, or the --map text",
+    )
+    skip_invalid: bool = Field(
+        default=False, description="skip bad records (counted and listed) instead of stopping"
+    )
     split: str | None = None
-    hub_config: str | None = None
+    hub_config: str | None = Field(default=None, description="config name of a hub dataset")
     confidence: list[int] | None = Field(
         default=None, description="keep TL;DR items whose 1-9 confidence is listed"
     )
     drop_ties: bool = False
+    drop_diverging: bool = Field(
+        default=False,
+        description="drop pairs whose conversations differ before the final reply",
+    )
     max_chars: int | None = Field(default=None, gt=0)
     sample: int | None = Field(default=None, gt=0, description="items drawn, seeded")
     seed: int | None = Field(default=None, description="sample seed; the run seed by default")
@@ -51,11 +65,29 @@ class DatasetSpec(_Strict):
         description="published AI judges' labels shipped beside the data: name -> file",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _map_text(cls, data: object) -> object:
+        """``map:`` may be the ``--map`` text of ``labelbench data inspect``."""
+        if isinstance(data, dict) and isinstance(data.get("map"), str):
+            return {**data, "map": ColumnMap.pairs(data["map"])}
+        return data
+
     @model_validator(mode="after")
     def _confidence_range(self) -> DatasetSpec:
         bad = [value for value in self.confidence or [] if not 1 <= value <= 9]
         if bad:
             raise ValueError(f"confidence values must be 1-9, got {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _map_for_columns(self) -> DatasetSpec:
+        if self.map is not None:
+            if self.format not in (None, "columns"):
+                raise ValueError(f"map is for format 'columns', not {self.format!r}")
+            self.map.check()
+        elif self.format == "columns":
+            raise ValueError("format 'columns' needs a map of your columns")
         return self
 
 

@@ -36,7 +36,16 @@ class InputError(LabelbenchError):
         elif self.record is not None:
             where += f" record {self.record}"
         field = f" field '{self.field}':" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        return _one_line(f"{where}:{field} {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """Line breaks, control characters and lone surrogates (from file or column names and user
+    values) escaped: an error stays one printable line."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 class ModelError(LabelbenchError):

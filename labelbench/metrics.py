@@ -475,3 +475,23 @@ def paired_difference(
         "losses": losses,
         "p_value": binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else math.nan,
     }
+
+
+TIE_MARGIN = 0.1
+"""How close to 1/2 a labeler's P(A) must be to count as 'unsure' on a human tie."""
+
+
+def tie_agreement(
+    boot: ClusterBootstrap, ai_pref_a: Array, human_pref_a: Array, margin: float = TIE_MARGIN
+) -> Estimate | None:
+    """Tie-aware agreement: on the pairs humans tie (mean preference exactly 1/2), the share
+    where the labeler is unsure too, |P(A) - 1/2| < ``margin`` (its confidence max(P, 1 - P)
+    is below 1/2 + margin). Ties are excluded from accuracy; this is the figure beside it.
+    Unscored pairs are left out; None when humans tie on no scored pair."""
+    p = np.asarray(ai_pref_a, dtype=float)
+    ties = np.isclose(np.asarray(human_pref_a, dtype=float), 0.5) & ~np.isnan(p)
+    if not ties.any():
+        return None
+    with np.errstate(invalid="ignore"):
+        unsure = (np.abs(p - 0.5) < margin).astype(float)
+    return mean_estimate(boot, unsure, ties)

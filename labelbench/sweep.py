@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from labelbench.config import (
 )
 from labelbench.data import Comparison, load_comparisons
 from labelbench.data.judges import load_pandalm_judge
+from labelbench.data.loaders import skipped_note
 from labelbench.data.select import Filters, apply_filters, sample
 from labelbench.errors import InputError, check_writable_dir
 from labelbench.prompting import Variant, load_variant
@@ -47,9 +49,21 @@ class PreparedDataset:
 
 def _load_dataset(spec: DatasetSpec, data_dir: Path | None, seed: int) -> list[Comparison]:
     source = resolve_data_path(spec.path, data_dir)
-    loaded = load_comparisons(source, spec.format, split=spec.split, config=spec.hub_config)
+    loaded = load_comparisons(
+        source,
+        spec.format,
+        columns=spec.map,
+        split=spec.split,
+        config=spec.hub_config,
+        skip_invalid=spec.skip_invalid,
+    )
+    if loaded.invalid:
+        print(skipped_note(loaded), file=sys.stderr)
     filters = Filters(
-        confidence=spec.confidence, drop_ties=spec.drop_ties, max_chars=spec.max_chars
+        confidence=spec.confidence,
+        drop_ties=spec.drop_ties,
+        max_chars=spec.max_chars,
+        drop_diverging=spec.drop_diverging,
     )
     kept, _ = apply_filters(loaded, filters)
     return sample(kept, spec.sample, seed if spec.seed is None else spec.seed)

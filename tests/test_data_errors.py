@@ -205,7 +205,7 @@ CASES = {
         "malformed JSON",
     ),
     "array of non-objects": ("l.json", array(LLMBAR, 5), [], " record 1:", None, "JSON object"),
-    "unknown format": ("u.jsonl", jsonl({"foo": 1}), [], ":1:", None, "unknown format"),
+    "unknown format": ("u.jsonl", jsonl({"foo": 1}), [], ":1:", None, "cannot detect the format"),
     "unknown format name": (
         "l.json",
         array(LLMBAR),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from labelbench.data.formats import ALL_FORMATS, PROMPT_FORMATS, ColumnMap
-from labelbench.errors import InputError
+from labelbench.data.formats import ALL_FORMATS, PROMPT_FORMATS, ColumnMap, parse_column_map
 
 app = typer.Typer(help="Inspect human preference data sets.", no_args_is_help=True)
 
@@ -24,27 +24,19 @@ MapOption = Annotated[
     typer.Option(
         "--map",
         help="Columns of your own table, e.g. 'context=prompt,response_a=r1,response_b=r2,"
-        "label=winner,label_kind=index' or 'context=prompt,chosen=good,rejected=bad'.",
+        "label=winner,labels=model1:A;model2:B;tie:tie' or 'context=prompt,chosen=good,"
+        "rejected=bad' (keys: see README, Data).",
     ),
 ]
 
 
 def parse_map(spec: str | None) -> ColumnMap | None:
-    if spec is None:
-        return None
-    try:
-        return ColumnMap.parse(spec)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        known = ", ".join(ColumnMap.model_fields)
-        raise InputError("--map", f"{first['msg']} (keys: {known})", field=key) from None
-    except ValueError as error:
-        raise InputError("--map", str(error)) from None
+    """The ``--map`` option as a column map (None when not given); raises InputError."""
+    return None if spec is None else parse_column_map(spec)
 
 
 def _stats_table(stats: dict) -> Table:
-    table = Table(title=f"{stats['source']} ({stats['format']})", show_header=False)
+    table = Table(title=escape(f"{stats['source']} ({stats['format']})"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key in ("comparisons", "groups", "unique_pairs", "annotators"):
@@ -63,10 +55,14 @@ def _stats_table(stats: dict) -> Table:
         table.add_row("confidence", str(stats["confidence"]))
     table.add_row("A/B order", str(stats["order"]))
     table.add_row("empty responses", f"{stats['empty_responses']:,}")
+    table.add_row("empty contexts", f"{stats['empty_contexts']:,}")
     for part, values in stats["length_chars"].items():
         table.add_row(
             f"{part.replace('_', ' ')} chars", ", ".join(f"{k} {v:g}" for k, v in values.items())
         )
+    table.add_row("diverge before the final reply", f"{stats['diverges_early']:,}")
+    if stats.get("map"):
+        table.add_row("map", escape(stats["map"]))
     table.add_row("invalid records", f"{stats['invalid_records']:,}")
     return table
 
@@ -97,7 +93,7 @@ def inspect(
 ) -> None:
     """Count comparisons, groups and annotators; show label balance, ties and lengths."""
     from labelbench.data.inspect import summarize
-    from labelbench.data.loaders import load_records
+    from labelbench.data.loaders import load_records, skipped_note
 
     loaded = load_records(
         path,
@@ -120,3 +116,5 @@ def inspect(
         console.print(f"[yellow]{stats['invalid_records']} invalid records skipped:[/yellow]")
         for line in stats["invalid"]:
             console.print(f"  {line}", markup=False, highlight=False)
+    if loaded.invalid:
+        print(skipped_note(loaded), file=sys.stderr)

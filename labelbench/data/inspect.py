@@ -62,6 +62,9 @@ def summarize(loaded: Loaded[Comparison]) -> dict[str, Any]:
         "confidence": {int(k): v for k, v in sorted(confidences.items())},
         "order": dict(Counter(c.order for c in items)),
         "empty_responses": int(((frame.a == 0) | (frame.b == 0)).sum()),
+        "empty_contexts": int((frame.context == 0).sum()) if items else 0,
+        "diverges_early": sum(bool(c.meta.get("diverges_early")) for c in items),
+        "map": loaded.columns.to_spec() if loaded.columns is not None else None,
         "length_chars": {
             "context": _lengths(frame.context),
             "response_a": _lengths(frame.a),

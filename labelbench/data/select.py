@@ -26,6 +26,11 @@ class Filters(BaseModel):
     )
     drop_ties: bool = False
     max_chars: int | None = Field(default=None, gt=0, description="context + both responses")
+    drop_diverging: bool = Field(
+        default=False,
+        description="drop pairs whose conversations differ before the final reply "
+        "(meta 'diverges_early': the responses carry later turns)",
+    )
 
 
 def apply_filters(
@@ -42,6 +47,8 @@ def apply_filters(
             removed["confidence"] += 1
         elif filters.drop_ties and item.is_tie:
             removed["tie"] += 1
+        elif filters.drop_diverging and item.meta.get("diverges_early"):
+            removed["diverging"] += 1
         elif filters.max_chars is not None and (
             len(item.context) + len(item.response_a) + len(item.response_b) > filters.max_chars
         ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,9 +35,15 @@ RawRecord = tuple[Place, dict[str, Any] | InputError]
 """A record, or the error that makes it unreadable (the records after it stay readable)."""
 
 
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte-order mark that Excel ("CSV UTF-8") and some editors write first."""
+HUB_PREFIX = "hf:"
+"""``hf:owner/name``: a Hugging Face hub dataset, loaded through ``datasets``."""
+
+
 def _decode(data: bytes, source: str) -> str:
     try:
-        return data.decode("utf-8")
+        return data.removeprefix(BOM).decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise InputError(source, f"invalid UTF-8 at byte {error.start}", line=line) from None
@@ -52,8 +59,16 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(path, f"cannot read file: {error}") from None
 
 
+def _json_value(text: str) -> Any:
+    """``json.loads``, with nesting too deep for Python's parser as a malformed value."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
 def _json_lines(data: bytes, source: str) -> Iterator[RawRecord]:
-    for number, raw_line in enumerate(data.split(b"\n"), start=1):
+    for number, raw_line in enumerate(data.removeprefix(BOM).split(b"\n"), start=1):
         place = Place(source, line=number)
         try:
             line = raw_line.decode("utf-8")
@@ -63,7 +78,7 @@ def _json_lines(data: bytes, source: str) -> Iterator[RawRecord]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _json_value(line)
         except json.JSONDecodeError as error:
             yield place, place.error(f"malformed JSON ({error.msg} at column {error.colno})")
             continue
@@ -75,7 +90,7 @@ def _json_lines(data: bytes, source: str) -> Iterator[RawRecord]:
 
 def _json_array(text: str, source: str) -> Iterator[RawRecord]:
     try:
-        values = json.loads(text)
+        values = _json_value(text)
     except json.JSONDecodeError as error:
         raise InputError(
             source, f"malformed JSON ({error.msg} at column {error.colno})", line=error.lineno
@@ -91,16 +106,26 @@ def _json_array(text: str, source: str) -> Iterator[RawRecord]:
 
 
 def _csv(text: str, source: str) -> Iterator[RawRecord]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    """Rows as dicts by header; each row's place is the line it starts on (a quoted value may
+    span several lines). Blank lines are skipped; missing values are None."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    start = 1
     try:
         for row in reader:
-            place = Place(source, line=reader.line_num)
-            if None in row:
+            place = Place(source, line=start)
+            start = reader.line_num + 1
+            if not row:
+                continue
+            if header is None:
+                header = row
+                continue
+            if len(row) > len(header):
                 yield place, place.error("more values than header columns")
                 continue
-            yield place, dict(row)
+            yield place, dict(itertools.zip_longest(header, row))
     except csv.Error as error:
-        raise InputError(source, f"malformed CSV: {error}", line=reader.line_num) from None
+        raise InputError(source, f"malformed CSV: {error}", line=start) from None
 
 
 def _table(rows: Iterator[dict[str, Any]], source: str) -> Iterator[RawRecord]:
@@ -119,9 +144,9 @@ def _parquet(path: Path) -> Iterator[RawRecord]:
 
 
 def is_dataset_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / "dataset_info.json").exists() or (path / "state.json").exists()
-    )
+    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    names = ("dataset_info.json", "state.json", "dataset_dict.json")
+    return path.is_dir() and any((path / name).exists() for name in names)
 
 
 def _dataset_dir(path: Path, split: str | None) -> Iterator[RawRecord]:
@@ -157,7 +182,10 @@ def _hub(name: str, config: str | None, split: str | None) -> Iterator[RawRecord
 def read_records(
     source: str | Path, *, split: str | None = None, config: str | None = None
 ) -> Iterator[RawRecord]:
-    """Yield raw records from a file, a saved `datasets` folder, or a hub dataset id."""
+    """Yield raw records from a file, a saved `datasets` folder, or a hub dataset
+    (``hf:owner/name``, or a bare ``owner/name`` that is not a local path)."""
+    if str(source).startswith(HUB_PREFIX):
+        return _hub(str(source).removeprefix(HUB_PREFIX), config, split)
     path = Path(source)
     if not path.exists():
         if "/" in str(source) and not str(source).startswith((".", "/")) and path.suffix == "":
@@ -173,6 +201,6 @@ def read_records(
     data = _read_bytes(path)
     if ".csv" in suffixes:
         return _csv(_decode(data, str(path)), str(path))
-    if data.lstrip().startswith(b"["):
+    if data.removeprefix(BOM).lstrip().startswith(b"["):
         return _json_array(_decode(data, str(path)), str(path))
     return _json_lines(data, str(path))

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from labelbench.metrics import TIE_MARGIN
 from labelbench.report.plots import PLOT_TITLES
 
 ALIGNMENT_COLUMNS = (
@@ -20,6 +21,7 @@ ALIGNMENT_COLUMNS = (
     "length-balanced accuracy",
     "length-corrected accuracy",
     "vs reference",
+    "tie agreement",
 )
 BIAS_COLUMNS = (
     "labeler",
@@ -50,6 +52,8 @@ NOTES = (
     "Human ceiling: each annotator's agreement with the majority of the other annotators of the "
     "same pair (leave one out), averaged over pairs with several annotators.",
     "Timing figures (s/pair, pairs/s) come from timing.json and are not part of summary.json.",
+    "Tie agreement: on the pairs humans tie (excluded from accuracy), the share where the "
+    "labeler is unsure too: its P(A) within {tie_margin} of 1/2.",
 )
 
 
@@ -113,6 +117,7 @@ def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:
                 fmt(lc["balanced"]),
                 fmt(lc["corrected"]),
                 _versus(cell.get("vs_reference")),
+                fmt(cell.get("tie_agreement")),
             ]
         )
     ceiling = entry.get("human_ceiling")
@@ -195,7 +200,10 @@ def _context(
         )
     notes = [
         note.format(
-            level=settings["level"], bootstrap=settings["bootstrap"], gap=settings["length_gap"]
+            level=settings["level"],
+            bootstrap=settings["bootstrap"],
+            gap=settings["length_gap"],
+            tie_margin=TIE_MARGIN,
         )
         for note in NOTES
     ]

@@ -115,6 +115,7 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
         "n": len(rows),
         "human_ties": int(np.isclose(rows["human_pref_a"].to_numpy(float), 0.5).sum()),
         "alignment": metrics.alignment(boot, p, label),
+        "tie_agreement": metrics.tie_agreement(boot, p, rows["human_pref_a"].to_numpy(float)),
         "high_confidence": metrics.alignment(boot, p, label, high) if high.any() else None,
         "by_confidence": metrics.by_confidence(
             boot, p, label, conf, [metrics.agreement_bucket(v) for v in rows["annotator_prefs"]]
