@@ -14,9 +14,9 @@ import torch
 from test_labeling_helpers import make_planned
 
 from labelbench.labeling import LabelCache, label
+from labelbench.labeling.backends import make_backend
 from labelbench.labeling.cache import CACHE_FILE
 from labelbench.labeling.jsonl import write_planned
-from labelbench.labeling.backends import make_backend
 
 VOLATILE = ("cached", "seconds")  # where a row came from and how long it took, not the label
 
