@@ -36,6 +36,13 @@ def label(
     concurrency: Annotated[int, typer.Option(help="http backend: requests in flight.")] = 8,
     timeout: Annotated[float, typer.Option(help="http backend: seconds per request.")] = 60.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="float32 or bfloat16 (default: the model's measured default)."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda or cuda:N (default: CUDA when available).")
+    ] = None,
 ) -> None:
     """Label every planned request; a killed run resumes from the cache."""
     from labelbench.labeling.backends import make_backend
@@ -52,6 +59,8 @@ def label(
         identity=identity,
         concurrency=concurrency,
         timeout=timeout,
+        dtype=dtype,
+        device=device,
     )
     cache = None if no_cache else LabelCache(cache_dir or default_cache_dir())
     try:
