@@ -15,7 +15,9 @@ order) and the float32 figures (``fraction_of_limit_fp32``).
 The floor is (unique tokens of the run: positions of the token trie of all its prompts)
 x 2 x (non-embedding parameters) / (matrix-multiply FLOP/s measured in this run, in the run's
 precision, on the model's own MLP shape: 512 tokens x hidden -> intermediate size).
-The naive loop runs one prompt at a time, the full prompt for each order, logits at every position.
+The naive loop runs one prompt at a time, the full prompt for each order: in float32 the model's
+own forward pass (logits at every position); in bfloat16 the decoder and the float32 output layer
+at the last position (the engine's rule for reading answers).
 
 The machine may be shared, so the methods are timed interleaved: the items are cut into slices
 (never splitting one post's comparisons), and each slice is run by every method in turn, in a

@@ -610,7 +610,9 @@ def naive_answer_logprobs(
     model: Any, tokenizer: Any, text: str, answers: Sequence[str]
 ) -> tuple[float, ...]:
     """Reference: one plain forward pass of the whole prompt, no cache reuse; the answer tokens'
-    log-probabilities at its last position, read as ``answer_logprobs`` does."""
+    log-probabilities at its last position. A float32 model's own logits (every position); in a
+    lower precision, the decoder's last hidden state through the float32 output layer, as the
+    engine reads it."""
     bos = tokenizer.bos_token
     add_special = not (bos and text.startswith(bos))
     ids = tokenizer(text, add_special_tokens=add_special, return_tensors="pt")["input_ids"]
@@ -620,6 +622,10 @@ def naive_answer_logprobs(
     softcap = getattr(config, "final_logit_softcapping", None)
     answer_ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])
     with torch.inference_mode():
-        hidden = model.base_model(input_ids=ids.to(model.device)).last_hidden_state[:, -1]
-        logprobs = output_logprobs(hidden, output_layer(model), softcap)
+        ids = ids.to(model.device)
+        if next(model.parameters()).dtype == torch.float32:  # the model's own logits
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[:, -1].float(), dim=-1)
+        else:  # the engine's rule: the output layer in float32 (``output_logprobs``)
+            hidden = model.base_model(input_ids=ids).last_hidden_state[:, -1]
+            logprobs = output_logprobs(hidden, output_layer(model), softcap)
     return tuple(float(logprobs[0, a]) for a in answer_ids)
