@@ -92,7 +92,7 @@ class DatasetSpec(_Strict):
 
 
 class LabelerSpec(_Strict):
-    """A model that labels: a builtin name, a local model folder or a hub id."""
+    """A model that labels: a builtin name, a local model folder, a local .gguf file or a hub id."""
 
     name: str = Field(min_length=1)
     label: str | None = Field(default=None, description="name shown in reports")
@@ -239,14 +239,20 @@ def _expand_variants(patterns: list[str], known: list[str] | None) -> tuple[list
 def _labeler_problem(spec: LabelerSpec, builtins: list[str] | None) -> str | None:
     if spec.backend == "http" or builtins is None or spec.name in builtins:
         return None
-    if Path(spec.name).expanduser().is_dir():
+    path = Path(spec.name).expanduser()
+    if path.is_dir() or (path.is_file() and path.suffix.lower() == ".gguf"):
         return None
+    if path.suffix.lower() == ".gguf":
+        return f"GGUF file {spec.name!r} does not exist"
+    if path.is_file():
+        return f"{spec.name!r} is a file; a model is a folder or a .gguf file"
     looks_like_path = spec.name.startswith((".", "/", "~")) or os.sep in spec.name.strip("/")
     if HUB_ID.match(spec.name) and not Path(spec.name).parent.is_dir():
         return None
     if looks_like_path:
         return f"model folder {spec.name!r} does not exist"
-    return f"unknown labeler {spec.name!r}; builtins: {', '.join(builtins)}, or a folder or hub id"
+    known = ", ".join(builtins)
+    return f"unknown labeler {spec.name!r}; builtins: {known}, or a folder, .gguf file or hub id"
 
 
 def _check_names(

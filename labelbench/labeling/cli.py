@@ -19,7 +19,7 @@ app = typer.Typer(
 def label(
     requests: Annotated[Path, typer.Option(help="Planned requests, JSON lines.")],
     out: Annotated[Path, typer.Option(help="Where to write the label rows (JSON lines).")],
-    model: Annotated[str, typer.Option(help="Built-in name, model directory or server model.")],
+    model: Annotated[str, typer.Option(help="Built-in name, model folder, .gguf or server model.")],
     backend: Annotated[str, typer.Option(help="transformers, http or vllm.")] = "transformers",
     base_url: Annotated[str | None, typer.Option(help="http backend: server URL.")] = None,
     api_key_env: Annotated[

