@@ -81,6 +81,8 @@ class Versus:
 
     def interval(self) -> str:
         """``−0.14 [−0.20, −0.08]``, or ``n/a`` parts where a figure is missing."""
+        if self.difference is None:
+            return UNKNOWN
         if self.low is None or self.high is None:
             return f"{signed(self.difference)} [{UNKNOWN}]"
         return f"{signed(self.difference)} [{signed(self.low)}, {signed(self.high)}]"
@@ -88,7 +90,7 @@ class Versus:
     def baseline_text(self) -> str:
         """The baseline's name and score; the ceiling always with its n."""
         text = f"{self.baseline} {plain(self.baseline_value)}"
-        return text + (f" (n={self.baseline_n or 0})" if self.baseline == CEILING else "")
+        return text + (f", n={self.baseline_n or 0}" if self.baseline == CEILING else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,7 +127,11 @@ class Verdict:
         if self.labeler is None:
             return [f"{self.dataset}: no labeler cell has an accuracy, so there is no verdict."]
         acc = self.accuracy or {}
-        parts = [f"{v.baseline_text()}: {v.interval()}, {IN_WORDS[v.outcome]}" for v in self.versus]
+        parts = [
+            f"{v.baseline_text()}: {v.interval()}"
+            + ("" if v.difference is None else f", {IN_WORDS[v.outcome]}")
+            for v in self.versus
+        ]
         lines = [
             f"{self.dataset}: the best cell, {self.cell()}, scores {plain(acc.get('value'))} "
             f"(n={acc.get('n', 0)}). Against " + "; ".join(parts) + "."
