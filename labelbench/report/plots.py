@@ -199,9 +199,20 @@ def _ladder_lines(
                 (sizes[cell["labeler"]], estimate)
             )
     count = len(by_variant)
+    if not count:
+        axis.text(
+            0.5,
+            0.5,
+            "not estimable on this data set",
+            transform=axis.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="gray",
+        )
     for k, (variant, points) in enumerate(by_variant.items()):
         points.sort(key=lambda p: p[0])
-        nudge = 1.06 ** (k - (count - 1) / 2)
+        nudge = 1.04 ** (k - (count - 1) / 2)
         xs = [x * nudge for x, _ in points]
         ys = [e["value"] for _, e in points]
         low = [

@@ -136,10 +136,8 @@ def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:
                 fmt(cell.get("tie_agreement")),
             ]
         )
-    ceiling = entry.get("human_ceiling")
-    if ceiling:
-        rows.append(["human ceiling", "leave-one-out", fmt(ceiling)])
-        rows[-1] += ["–"] * (len(ALIGNMENT_COLUMNS) - 3)
+    rows.append(["human ceiling", "leave-one-out", ceiling_text(entry.get("human_ceiling"))])
+    rows[-1] += ["–"] * (len(ALIGNMENT_COLUMNS) - 3)
     return rows
 
 
@@ -174,6 +172,13 @@ def confidence_rows(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
     names = [b if b in ("unanimous", "split") else f"confidence {b}" for b in buckets]
     return ["labeler", "variant", *names], rows
+
+
+def ceiling_text(ceiling: dict[str, Any] | None) -> str:
+    """The human ceiling with its n (pairs with several annotators); ``n/a (n=0)`` without."""
+    if not ceiling or ceiling.get("value") is None:
+        return f"n/a (n={(ceiling or {}).get('n') or 0})"
+    return f"{fmt(ceiling)} (n={ceiling['n']})"
 
 
 def verdict_rows(found: list[Verdict]) -> list[list[str]]:
@@ -279,7 +284,7 @@ def _context(
                 "entry": entry,
                 "family": family,
                 "human_longer": human_length_preference(entry),
-                "ceiling": fmt(ceiling) + (f" (n={ceiling['n']})" if ceiling else ""),
+                "ceiling": ceiling_text(ceiling),
                 "alignment": _short(alignment_rows(entry), family),
                 "biases": _short(bias_rows(entry, timing.get(name, [])), family),
                 "confidence_header": header,
@@ -388,7 +393,7 @@ td { white-space: nowrap; }
 td small { color: #555; font-size: 11px; }
 th { background: #f0f0f0; }
 table.verdicts td { white-space: normal; }
-p.verdict { margin: 0.3em 0; }
+ul.verdict { margin: 0.4em 0; }
 tr.baseline td { color: #666; }
 .scroll { overflow-x: auto; }
 img { max-width: 100%; border: 1px solid #eee; }
@@ -418,8 +423,8 @@ figure { margin: 1.5em 0; }
 <tr>{% for c in verdict_columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in verdicts %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
-{% for d in datasets %}{% for line in d.verdict %}<p class="verdict">{{ line }}</p>
-{% endfor %}{% endfor %}
+{% for d in datasets %}<ul class="verdict">{% for line in d.verdict %}<li>{{ line }}</li>
+{% endfor %}</ul>{% endfor %}
 {% for d in datasets %}
 <h2>{{ d.name }}</h2>
 <p>{{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; humans prefer the longer
