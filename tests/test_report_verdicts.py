@@ -352,3 +352,12 @@ def test_page_at_1200_px_fits_and_every_figure_is_titled(ladder_run: Path, tmp_p
     # 0-shot variants only: no exemplar or temperature trend to draw, the rest are images
     assert page.images_shown == page.images_total == 6
     assert page.font_px >= 11
+
+
+def test_a_served_labeler_takes_its_parameter_count_from_the_config() -> None:
+    from labelbench.config import LabelerSpec
+    from labelbench.sweep import _backend
+
+    spec = LabelerSpec(name="m", backend="http", url="http://127.0.0.1:9", parameters=1234)
+    assert _backend(spec)[1:] == (None, 1234)
+    assert _backend(spec.model_copy(update={"parameters": None}))[1:] == (None, None)
