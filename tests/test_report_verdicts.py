@@ -361,3 +361,15 @@ def test_a_served_labeler_takes_its_parameter_count_from_the_config() -> None:
     spec = LabelerSpec(name="m", backend="http", url="http://127.0.0.1:9", parameters=1234)
     assert _backend(spec)[1:] == (None, 1234)
     assert _backend(spec.model_copy(update={"parameters": None}))[1:] == (None, None)
+
+
+def test_labelers_of_one_size_share_a_tick() -> None:
+    """Two precisions of one model have the same parameter count: one tick names both."""
+    frame = ladder_results(20)
+    twin = frame[frame.labeler == "qwen2.5-coder-1.5b"].assign(labeler="qwen-1.5b-bf16")
+    summary, _ = summarize(normalize(pd.concat([frame, twin]), "x"), ReportSettings(n_boot=20))
+    fig = plots.same_slot_vs_size_figure(summary)
+    ticks = {t.get_text() for _, t in plots._texts(fig) if hasattr(t, "get_text")}
+    assert "qwen-1.5b-bf16 / qwen2.5-coder-1.5b\n1.54B" in ticks
+    assert plots.layout_problems(fig) == []
+    plots._pyplot().close(fig)

@@ -15,7 +15,7 @@ PLOT_TITLES = {
     "alignment_vs_size": "Alignment vs labeler size: raw and length-controlled",
     "same_slot_vs_size": "Position bias vs labeler size",
     "alignment_by_variant": "Alignment with humans by prompt variant",
-    "position_bias_by_size": "Position bias by labeler size",
+    "position_bias_by_size": "Position bias per labeler (every variant, ordered by size)",
     "alignment_vs_exemplars": "Alignment vs number of exemplars",
     "self_consistency_vs_temperature": "Self-consistency: alignment vs temperature",
     "reliability": "Reliability diagrams (best variant per labeler)",
@@ -161,12 +161,16 @@ def _size_axis(axis: Any, sizes: dict[str, float]) -> None:
     every other label sits one step lower so that neighbours do not collide."""
     from matplotlib.ticker import NullFormatter
 
-    order = sorted(sizes, key=lambda n: (sizes[n], n))
+    names: dict[float, list[str]] = {}  # labelers of the same size share one tick
+    for name in sorted(sizes, key=lambda n: (sizes[n], n)):
+        names.setdefault(sizes[name], []).append(name)
     axis.set_xscale("log")
-    axis.set_xticks([sizes[n] for n in order])
-    axis.set_xticklabels([f"{n}\n{_size_text(sizes[n])}" for n in order], fontsize=7)
+    axis.set_xticks(list(names))
+    axis.set_xticklabels(
+        [f"{' / '.join(group)}\n{_size_text(size)}" for size, group in names.items()], fontsize=7
+    )
     axis.xaxis.set_minor_formatter(NullFormatter())
-    if len(order) >= 3:
+    if len(names) >= 3:
         for tick in axis.xaxis.get_major_ticks()[1::2]:
             tick.set_pad(tick.get_pad() + 20)
     low, high = min(sizes.values()), max(sizes.values())

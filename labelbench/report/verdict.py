@@ -153,10 +153,15 @@ class Verdict:
         }
 
 
+def _accuracy(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's accuracy estimate; ``{}`` when the summary has none."""
+    return (cell.get("alignment") or {}).get("accuracy") or {}
+
+
 def _references(entry: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     """Each rule baseline's accuracy estimate and the human ceiling on one data set."""
     refs: dict[str, dict[str, Any] | None] = {
-        c["variant"]: c["alignment"]["accuracy"] for c in entry["cells"] if c["kind"] == BASELINE
+        c["variant"]: _accuracy(c) for c in entry["cells"] if c["kind"] == BASELINE
     }
     refs[CEILING] = entry.get("human_ceiling")
     return refs
@@ -177,17 +182,17 @@ def dataset_verdict(dataset: str, entry: dict[str, Any]) -> Verdict:
     cells = [
         c
         for c in entry["cells"]
-        if c["kind"] == "labeler" and c["alignment"]["accuracy"].get("value") is not None
+        if c["kind"] == "labeler" and _accuracy(c).get("value") is not None
     ]
     if not cells:
         return Verdict(dataset, None, None, None, (), ())
-    best = max(cells, key=lambda c: c["alignment"]["accuracy"]["value"])  # first of equals
+    best = max(cells, key=lambda c: _accuracy(c)["value"])  # the first of equals
     beaten = {v.baseline for c in cells for v in versus_all(c, entry) if v.beats}
     return Verdict(
         dataset,
         best["labeler"],
         best["variant"],
-        best["alignment"]["accuracy"],
+        _accuracy(best),
         versus_all(best, entry),
         tuple(name for name in VERSUS if name not in beaten),
     )
