@@ -28,19 +28,19 @@ PALM2_SOURCE = "PaLM 2 XS/S/L (Lee et al. 2023)"
 PALM2 = (("XS", 0.627, 0.56), ("S", 0.738, 0.21), ("L", 0.780, 0.18))
 LADDER_NOTE = (
     "One line per prompt variant through the labelers of known size (x: parameters, log "
-    "scale; tick labels name the labeler), with {level} intervals. Gray lines: always-longer "
-    "(dashed) and always-first (dash-dot); black: the human ceiling, drawn only when it rests "
-    "on at least 30 pairs (the tables give it with its n). Data sets with fewer than two "
-    "labelers of known size are left out. The right-hand strip of TL;DR (summarization) panels "
+    "scale; tick labels name the labeler), with 95% intervals. Data sets with fewer than two "
+    "labelers of known size are left out. The strip beside the TL;DR (summarization) panels "
     "shows the RLAIF paper's PaLM 2 XS/S/L labelers (Lee et al. 2023) for reference: their "
     "parameter counts are not public, so they are placed by name, not by size."
 )
 PLOT_CAPTIONS = {
-    "alignment_vs_size": LADDER_NOTE.format(level="95%")
+    "alignment_vs_size": LADDER_NOTE
     + " Left: accuracy against the human majority (PaLM 2: 62.7, 73.8, 78.0%); right: "
     "length-balanced accuracy (the mean of the accuracies on pairs where humans chose the "
-    "longer and the shorter response; always-longer scores 0.5).",
-    "same_slot_vs_size": LADDER_NOTE.format(level="95%")
+    "longer and the shorter response; always-longer scores 0.5). Gray lines: always-longer "
+    "(dashed) and always-first (dash-dot); black: the human ceiling, drawn only when it rests "
+    "on at least 30 pairs (the tables give it with its n).",
+    "same_slot_vs_size": LADDER_NOTE
     + " y: share of pairs where the same slot wins in both A/B orders (PaLM 2: 56, 21, 18%).",
 }
 SHOTS = r"\d+shot"
