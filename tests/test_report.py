@@ -114,7 +114,7 @@ def test_report_writes_every_file(report_dir: Path) -> None:
             "alignment_vs_size",
             "same_slot_vs_size",
             "alignment_by_variant",
-            "position_bias_by_size",
+            "position_bias_by_variant",
             "alignment_vs_exemplars",
             "self_consistency_vs_temperature",
             "reliability",
@@ -354,8 +354,10 @@ def test_trend_plots_follow_the_shipped_variant_names() -> None:
     frame.loc[greedy, ["sc_n", "temperature"]] = [1, 0.0]
     summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
     # detailed-0shot -> detailed-2shot is a line; greedy CoT (T=0) -> its x4 samples at T=0.7
-    assert plots.alignment_vs_exemplars(summary) is not None
-    assert plots.self_consistency_vs_temperature(summary) is not None
+    for draw in (plots.alignment_vs_exemplars, plots.self_consistency_vs_temperature):
+        fig = draw(summary)
+        assert fig is not None
+        plots._pyplot().close(fig)
     no_cot = {
         "datasets": {
             k: {**e, "cells": [c for c in e["cells"] if not c["properties"]["cot"]]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +110,8 @@ def ladder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("figure", "baselines"),
     [
-        (plots.alignment_vs_size_figure, {"always-longer", "always-first"}),
-        (plots.same_slot_vs_size_figure, set()),  # rule baselines have no A/B orders
+        (plots.alignment_vs_size, {"always-longer", "always-first"}),
+        (plots.same_slot_vs_size, set()),  # rule baselines have no A/B orders
     ],
 )
 def test_ladder_plots_name_every_mark_without_overlap(
@@ -143,13 +144,13 @@ def test_ladder_plots_name_every_mark_without_overlap(
 
 
 def test_palm2_reference_points_are_the_papers_figures(ladder_summary: dict) -> None:
-    fig = plots.alignment_vs_size_figure(ladder_summary)
+    fig = plots.alignment_vs_size(ladder_summary)
     strip = next(a for a in fig.axes if a.get_title() == "RLAIF\nreference")
     line = next(line for line in strip.get_lines() if line.get_label() == plots.PALM2_SOURCE)
     assert list(line.get_ydata()) == [0.627, 0.738, 0.780]
     assert [t.get_text() for t in strip.get_xticklabels()] == ["XS", "S", "L"]
     plots._pyplot().close(fig)
-    fig = plots.same_slot_vs_size_figure(ladder_summary)
+    fig = plots.same_slot_vs_size(ladder_summary)
     strip = next(a for a in fig.axes if a.get_title() == "RLAIF\nreference")
     line = next(line for line in strip.get_lines() if line.get_label() == plots.PALM2_SOURCE)
     assert list(line.get_ydata()) == [0.56, 0.21, 0.18]
@@ -180,7 +181,7 @@ def test_ladder_plots_need_two_labelers_of_known_size(ladder_summary: dict) -> N
     unknown.loc[unknown.labeler == "smollm2-135m", "labeler_params"] = math.nan
     summary, _ = summarize(normalize(unknown, "x"), ReportSettings(n_boot=20))
     assert summary["labelers"]["smollm2-135m"] == {"parameters": None}
-    fig = plots.alignment_vs_size_figure(summary)
+    fig = plots.alignment_vs_size(summary)
     assert "parameter count unknown: smollm2-135m" in fig._suptitle.get_text()
     assert plots.layout_problems(fig) == []
     plots._pyplot().close(fig)
@@ -368,8 +369,29 @@ def test_labelers_of_one_size_share_a_tick() -> None:
     frame = ladder_results(20)
     twin = frame[frame.labeler == "qwen2.5-coder-1.5b"].assign(labeler="qwen-1.5b-bf16")
     summary, _ = summarize(normalize(pd.concat([frame, twin]), "x"), ReportSettings(n_boot=20))
-    fig = plots.same_slot_vs_size_figure(summary)
+    fig = plots.same_slot_vs_size(summary)
     ticks = {t.get_text() for _, t in plots._texts(fig) if hasattr(t, "get_text")}
     assert "qwen-1.5b-bf16 / qwen2.5-coder-1.5b\n1.54B" in ticks
     assert plots.layout_problems(fig) == []
     plots._pyplot().close(fig)
+
+
+@pytest.mark.parametrize("data", ["ladder", "CoT and self-consistency", "model folders"])
+def test_every_report_plot_is_labelled_without_clipped_or_overlapping_text(data: str) -> None:
+    from test_report import synthetic_results
+
+    frame = ladder_results() if data == "ladder" else synthetic_results()
+    if data == "model folders":  # labelers named by long local paths
+        folder = "/home/someone/experiments/checkpoints/2026-11-30/labeler-"
+        frame["labeler"] = folder + frame["labeler"]
+    summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = {name: plot(summary) for name, plot in plots.PLOTS.items()}
+        drawn = {name: fig for name, fig in figures.items() if fig is not None}
+        problems = {name: plots.layout_problems(fig) for name, fig in drawn.items()}
+    for fig in drawn.values():
+        plots._pyplot().close(fig)
+    assert {name: found for name, found in problems.items() if found} == {}
+    assert len(drawn) == (6 if data == "ladder" else 8)
+    assert not [w for w in caught if "constrained_layout not applied" in str(w.message)]

@@ -1,7 +1,9 @@
 """The report's figures, drawn from ``summary.json`` and ``timing.json`` with matplotlib (Agg).
 
-Each function returns PNG bytes, or None when the run has nothing to show for that figure
-(e.g. no variant with self-consistency sampling).
+Each function returns a matplotlib Figure, or None when the run has nothing to show for that
+figure (e.g. no variant with self-consistency sampling); ``draw_all`` turns them into PNG bytes.
+``layout_problems`` lists what a reader would miss in a figure (labels, clipped or overlapping
+text).
 """
 
 from __future__ import annotations
@@ -9,18 +11,22 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOT_TITLES = {
     "alignment_vs_size": "Alignment vs labeler size: raw and length-controlled",
     "same_slot_vs_size": "Position bias vs labeler size",
     "alignment_by_variant": "Alignment with humans by prompt variant",
-    "position_bias_by_size": "Position bias per labeler (every variant, ordered by size)",
+    "position_bias_by_variant": "Position bias by prompt variant",
     "alignment_vs_exemplars": "Alignment vs number of exemplars",
     "self_consistency_vs_temperature": "Self-consistency: alignment vs temperature",
     "reliability": "Reliability diagrams (best variant per labeler)",
     "alignment_vs_cost": "Alignment vs cost",
 }
+PANELS_PER_ROW = 3
 CEILING_MIN_N = 30  # the human ceiling is drawn as a line only on at least this many pairs
 PALM2_SOURCE = "PaLM 2 XS/S/L (Lee et al. 2023)"
 # RLAIF (Lee et al. 2023), TL;DR summarization: AI labeler alignment and the share of pairs where
@@ -66,27 +72,59 @@ def _acc(cell: dict[str, Any]) -> float | None:
 
 
 def _figure(
-    summary: dict[str, Any], draw: Callable[[Any, str, dict[str, Any]], bool], ylabel: str
-) -> bytes | None:
-    """One panel per data set; ``draw`` returns whether it drew anything."""
+    summary: dict[str, Any],
+    draw: Callable[[Any, str, dict[str, Any]], bool],
+    ylabel: str,
+    xlabel: str,
+) -> Figure | None:
+    """One panel per data set (at most ``PANELS_PER_ROW`` a row, so the page need not shrink
+    the figure), titled by its name; ``draw`` returns whether it drew anything (a panel without
+    anything says so)."""
     plt = _pyplot()
     datasets = list(summary["datasets"].items())
     if not datasets:
         return None
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+    columns = min(PANELS_PER_ROW, len(datasets))
+    rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.4 * columns, 4.2 * rows), squeeze=False, layout="constrained"
+    )
+    for axis in axes.flat[len(datasets) :]:
+        axis.set_visible(False)
     drawn = False
-    for axis, (name, entry) in zip(axes[0], datasets, strict=True):
+    for axis, (name, entry) in zip(axes.flat, datasets, strict=False):
         axis.set_title(name)
         axis.set_ylabel(ylabel)
+        axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
-        drawn = draw(axis, name, entry) or drawn
+        if draw(axis, name, entry):
+            drawn = True
+        else:
+            _nothing(axis)
     if not drawn:
         plt.close(fig)
         return None
-    fig.tight_layout()
+    return fig
+
+
+def _nothing(axis: Any) -> None:
+    axis.text(
+        0.5,
+        0.5,
+        "not estimable on this data set",
+        transform=axis.transAxes,
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="gray",
+    )
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (90 dpi); closes it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    _pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -98,7 +136,8 @@ def _colors(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _guides(axis: Any, entry: dict[str, Any]) -> None:
-    """Horizontal lines: rule baselines in gray, published judges in purple, the human ceiling."""
+    """Horizontal lines: rule baselines in gray, published judges in purple, the human ceiling
+    (only on at least ``CEILING_MIN_N`` pairs)."""
     for cell in entry["cells"]:
         if cell["kind"] != "baseline" or _acc(cell) is None:
             continue
@@ -106,18 +145,18 @@ def _guides(axis: Any, entry: dict[str, Any]) -> None:
         color = "gray" if cell["variant"] in GUIDES else "tab:purple"
         axis.axhline(_acc(cell), color=color, ls=style, lw=1, label=cell["variant"])
     ceiling = entry.get("human_ceiling")
-    if ceiling and ceiling["value"] is not None:
-        axis.axhline(ceiling["value"], color="black", lw=1, label="human ceiling")
+    if ceiling and ceiling.get("value") is not None and ceiling["n"] >= CEILING_MIN_N:
+        axis.axhline(
+            ceiling["value"], color="black", lw=1, label=f"human ceiling (n={ceiling['n']})"
+        )
 
 
 # ---------------------------------------------------------------------------- size ladder
 
 
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    _pyplot().close(fig)
-    return buffer.getvalue()
+def _fit(name: str, width: int = 28) -> str:
+    """A name for a legend or tick: long ones (a model folder's path) keep their end."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
 
 
 def _short_variant(variant: str) -> str:
@@ -167,7 +206,8 @@ def _size_axis(axis: Any, sizes: dict[str, float]) -> None:
     axis.set_xscale("log")
     axis.set_xticks(list(names))
     axis.set_xticklabels(
-        [f"{' / '.join(group)}\n{_size_text(size)}" for size, group in names.items()], fontsize=7
+        [f"{' / '.join(map(_fit, group))}\n{_size_text(size)}" for size, group in names.items()],
+        fontsize=7,
     )
     axis.xaxis.set_minor_formatter(NullFormatter())
     if len(names) >= 3:
@@ -204,16 +244,7 @@ def _ladder_lines(
             )
     count = len(by_variant)
     if not count:
-        axis.text(
-            0.5,
-            0.5,
-            "not estimable on this data set",
-            transform=axis.transAxes,
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="gray",
-        )
+        _nothing(axis)
     for k, (variant, points) in enumerate(by_variant.items()):
         points.sort(key=lambda p: p[0])
         nudge = 1.04 ** (k - (count - 1) / 2)
@@ -292,7 +323,7 @@ def _ladder_figure(
     panels: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any] | None], bool]],
     palm2_column: int,
     title: str,
-) -> Any | None:
+) -> Figure | None:
     """Rows = data sets; per row the ``panels`` (suffix, y label, metric, human ceiling drawn),
     the first followed by the PaLM 2 strip on summarization data sets, and one legend."""
     plt = _pyplot()
@@ -364,8 +395,8 @@ def _same_slot(cell: dict[str, Any]) -> dict[str, Any] | None:
     return (cell.get("position_bias") or {}).get("same_slot")
 
 
-def alignment_vs_size_figure(summary: dict[str, Any]) -> Any | None:
-    """The figure behind ``alignment_vs_size`` (matplotlib Figure), or None."""
+def alignment_vs_size(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy and length-balanced accuracy vs parameter count, with PaLM 2 for reference."""
     panels = [
         ("raw alignment", "accuracy vs human majority", _accuracy, True),
         ("length-controlled", "length-balanced accuracy", _balanced, False),
@@ -373,91 +404,76 @@ def alignment_vs_size_figure(summary: dict[str, Any]) -> Any | None:
     return _ladder_figure(summary, panels, 1, PLOT_TITLES["alignment_vs_size"])
 
 
-def same_slot_vs_size_figure(summary: dict[str, Any]) -> Any | None:
-    """The figure behind ``same_slot_vs_size`` (matplotlib Figure), or None."""
+def same_slot_vs_size(summary: dict[str, Any]) -> Figure | None:
+    """Share of pairs with the same slot winning both orders vs parameter count."""
     panels = [("same slot in both orders", "share of pairs: same slot wins", _same_slot, False)]
     return _ladder_figure(summary, panels, 2, PLOT_TITLES["same_slot_vs_size"])
 
 
-def alignment_vs_size(summary: dict[str, Any]) -> bytes | None:
-    """Accuracy and length-balanced accuracy vs parameter count, with PaLM 2 for reference."""
-    fig = alignment_vs_size_figure(summary)
-    return None if fig is None else _png(fig)
+def _bars_by_variant(
+    summary: dict[str, Any],
+    metric: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ylabel: str,
+    guides: bool,
+) -> Figure | None:
+    """Per data set, one group of bars per variant (tick: the variant's name within its family)
+    and one bar per labeler (legend), with interval bars; baselines as lines when ``guides``."""
 
-
-def same_slot_vs_size(summary: dict[str, Any]) -> bytes | None:
-    """Share of pairs with the same slot winning both orders vs parameter count."""
-    fig = same_slot_vs_size_figure(summary)
-    return None if fig is None else _png(fig)
-
-
-def alignment_by_variant(summary: dict[str, Any]) -> bytes | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        cells = [c for c in _labeler_cells(entry) if _acc(c) is not None]
+        cells = [c for c in _labeler_cells(entry) if (metric(c) or {}).get("value") is not None]
         if not cells:
             return False
         variants = list(dict.fromkeys(c["variant"] for c in cells))
         colors = _colors(entry)
         width = 0.8 / len(colors)
         for k, labeler in enumerate(colors):
-            mine = {
-                c["variant"]: c["alignment"]["accuracy"] for c in cells if c["labeler"] == labeler
-            }
+            mine = {c["variant"]: metric(c) for c in cells if c["labeler"] == labeler}
             xs = [i + k * width for i, v in enumerate(variants) if v in mine]
             est = [mine[v] for v in variants if v in mine]
             values = [e["value"] for e in est]
             errors = [
                 [
-                    v - (e["low"] if e["low"] is not None else v)
+                    v - (e.get("low") if e.get("low") is not None else v)
                     for v, e in zip(values, est, strict=True)
                 ],
                 [
-                    (e["high"] if e["high"] is not None else v) - v
+                    (e.get("high") if e.get("high") is not None else v) - v
                     for v, e in zip(values, est, strict=True)
                 ],
             ]
             axis.bar(
-                xs, values, width, yerr=errors, color=colors[labeler], label=labeler, capsize=2
+                xs,
+                values,
+                width,
+                yerr=errors,
+                color=colors[labeler],
+                label=_fit(labeler),
+                capsize=2,
             )
         axis.set_xticks([i + width * (len(colors) - 1) / 2 for i in range(len(variants))])
-        axis.set_xticklabels(variants, rotation=30, ha="right", fontsize=7)
-        _guides(axis, entry)
+        axis.set_xticklabels([_short_variant(v) for v in variants], rotation=90, fontsize=7)
+        if guides:
+            _guides(axis, entry)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6, loc="lower right")
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, ylabel, "prompt variant")
 
 
-def position_bias_by_size(summary: dict[str, Any]) -> bytes | None:
-    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        cells = [c for c in _labeler_cells(entry) if c.get("position_bias")]
-        if not cells:
-            return False
-        size = {c["labeler"]: c["properties"].get("labeler_params") or 0 for c in cells}
-        labelers = sorted(size, key=lambda name: (size[name], name))
-        colors = _colors(entry)
-        for x, labeler in enumerate(labelers):
-            values = [
-                c["position_bias"]["same_slot"]["value"]
-                for c in cells
-                if c["labeler"] == labeler and c["position_bias"]["same_slot"]["value"] is not None
-            ]
-            axis.scatter([x] * len(values), values, color=colors[labeler], alpha=0.7)
-            if values:
-                axis.hlines(sum(values) / len(values), x - 0.3, x + 0.3, color=colors[labeler])
-        names = [f"{n}\n{size[n] / 1e6:.0f}M" if size[n] else n for n in labelers]
-        axis.set_xticks(range(len(labelers)))
-        axis.set_xticklabels(names, fontsize=7)
-        axis.set_ylim(0, 1)
-        return True
+def alignment_by_variant(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy of every labeler x variant cell, with the baselines and the human ceiling."""
+    return _bars_by_variant(summary, _accuracy, "accuracy vs human majority", True)
 
-    return _figure(summary, draw, "share of pairs: same slot wins both orders")
+
+def position_bias_by_variant(summary: dict[str, Any]) -> Figure | None:
+    """Same-slot rate of every labeler x variant cell that ran both orders."""
+    return _bars_by_variant(summary, _same_slot, "same slot wins both orders", False)
 
 
 def _line_plot(
     summary: dict[str, Any], x_key: str, series: Callable[[dict[str, Any]], str | None], xlabel: str
-) -> bytes | None:
+) -> Figure | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
         points: dict[str, dict[float, list[float]]] = {}
         for cell in _labeler_cells(entry):
@@ -470,13 +486,14 @@ def _line_plot(
             return False
         for name, by_x in lines.items():
             xs = sorted(by_x)
-            axis.plot(xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], marker="o", label=name)
-        axis.set_xlabel(xlabel)
+            axis.plot(
+                xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], marker="o", label=_fit(name, 48)
+            )
         _guides(axis, entry)
-        axis.legend(fontsize=6)
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, "accuracy vs human majority", xlabel)
 
 
 def _style(variant: str, pattern: str, replacement: str) -> str:
@@ -484,7 +501,7 @@ def _style(variant: str, pattern: str, replacement: str) -> str:
     return re.sub(pattern, replacement, variant.rsplit("/", 1)[-1])
 
 
-def alignment_vs_exemplars(summary: dict[str, Any]) -> bytes | None:
+def alignment_vs_exemplars(summary: dict[str, Any]) -> Figure | None:
     """One line per labeler and prompt style, through its 0-shot, 2-shot, ... variants."""
 
     def series(cell: dict[str, Any]) -> str:
@@ -493,7 +510,7 @@ def alignment_vs_exemplars(summary: dict[str, Any]) -> bytes | None:
     return _line_plot(summary, "n_exemplars", series, "exemplars in the prompt")
 
 
-def self_consistency_vs_temperature(summary: dict[str, Any]) -> bytes | None:
+def self_consistency_vs_temperature(summary: dict[str, Any]) -> Figure | None:
     """One line per labeler and chain-of-thought prompt: greedy (temperature 0), then its
     self-consistency variants at their sampling temperatures."""
 
@@ -505,7 +522,7 @@ def self_consistency_vs_temperature(summary: dict[str, Any]) -> bytes | None:
     return _line_plot(summary, "temperature", series, "sampling temperature (0 = greedy)")
 
 
-def reliability(summary: dict[str, Any]) -> bytes | None:
+def reliability(summary: dict[str, Any]) -> Figure | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
         best: dict[str, dict[str, Any]] = {}
         for cell in _labeler_cells(entry):
@@ -524,47 +541,72 @@ def reliability(summary: dict[str, Any]) -> bytes | None:
                 [row["human_a"] for row in table],
                 marker="o",
                 color=colors[labeler],
-                label=f"{labeler} {cell['variant']} (ECE {ece:.3f})",
+                label=f"{_fit(labeler)} {_short_variant(cell['variant'])} (ECE {ece:.3f})",
             )
-        axis.set_xlabel("AI P(A), binned")
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6)
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "share of humans preferring A")
+    return _figure(summary, draw, "share of humans preferring A", "AI P(A), binned")
 
 
-def alignment_vs_cost(summary: dict[str, Any]) -> bytes | None:
+MARKERS = "osD^vPX*<>"
+
+
+def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy vs tokens per pair: marker shape = labeler, colour = variant (both in the
+    legend), baselines as lines."""
+    from matplotlib.lines import Line2D
+
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        colors = _colors(entry)
-        drawn, costs = False, []
-        for cell in _labeler_cells(entry):
-            cost = cell["cost"]["tokens_per_pair"]
-            if cost is None or _acc(cell) is None:
-                continue
-            axis.scatter(cost, _acc(cell), color=colors[cell["labeler"]])
-            axis.annotate(cell["variant"], (cost, _acc(cell)), fontsize=6)
-            drawn = True
-            costs.append(cost)
-        if drawn:
-            wide = min(costs) > 0 and max(costs) / min(costs) > 10
-            axis.set_xscale("log" if wide else "linear")
-            axis.set_xlabel("tokens per pair" + (" (log)" if wide else ""))
-            _guides(axis, entry)
-            for labeler, color in colors.items():
-                axis.scatter([], [], color=color, label=labeler)
-            axis.legend(fontsize=6)
-        return drawn
+        cells = [
+            c
+            for c in _labeler_cells(entry)
+            if c["cost"]["tokens_per_pair"] is not None and _acc(c) is not None
+        ]
+        if not cells:
+            return False
+        labelers = list(dict.fromkeys(c["labeler"] for c in cells))
+        variants = list(dict.fromkeys(_short_variant(c["variant"]) for c in cells))
+        cmap = _pyplot().get_cmap("tab20")
+        shape = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(labelers)}
+        color = {name: cmap(i % 20) for i, name in enumerate(variants)}
+        costs = [c["cost"]["tokens_per_pair"] for c in cells]
+        for cell, cost in zip(cells, costs, strict=True):
+            axis.scatter(
+                cost,
+                _acc(cell),
+                marker=shape[cell["labeler"]],
+                color=color[_short_variant(cell["variant"])],
+                edgecolors="black",
+                linewidths=0.4,
+                s=30,
+            )
+        wide = min(costs) > 0 and max(costs) / min(costs) > 10
+        axis.set_xscale("log" if wide else "linear")
+        axis.set_xlabel("tokens per pair" + (" (log)" if wide else ""))
+        _guides(axis, entry)
+        handles, _ = axis.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], ls="", marker=shape[n], color="gray", label=f"labeler: {_fit(n)}")
+            for n in labelers
+        ]
+        handles += [
+            Line2D([], [], ls="", marker="o", color=color[v], label=f"variant: {v}")
+            for v in variants
+        ]
+        axis.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, "accuracy vs human majority", "tokens per pair")
 
 
-PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
+PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "alignment_vs_size": alignment_vs_size,
     "same_slot_vs_size": same_slot_vs_size,
     "alignment_by_variant": alignment_by_variant,
-    "position_bias_by_size": position_bias_by_size,
+    "position_bias_by_variant": position_bias_by_variant,
     "alignment_vs_exemplars": alignment_vs_exemplars,
     "self_consistency_vs_temperature": self_consistency_vs_temperature,
     "reliability": reliability,
@@ -573,7 +615,9 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
 
 
 def draw_all(summary: dict[str, Any]) -> dict[str, bytes | None]:
-    return {name: plot(summary) for name, plot in PLOTS.items()}
+    """Every figure of the report as PNG bytes, None where it does not apply."""
+    figures = {name: plot(summary) for name, plot in PLOTS.items()}
+    return {name: None if fig is None else png(fig) for name, fig in figures.items()}
 
 
 # ---------------------------------------------------------------------------- layout check
