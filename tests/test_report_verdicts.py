@@ -333,7 +333,9 @@ def test_report_command_regenerates_from_a_run_folder(ladder_run: Path) -> None:
 
     (ladder_run / "report.html").unlink()
     (ladder_run / "plots" / "alignment_vs_size.png").unlink()
+    (ladder_run / "plots" / "position_bias_by_size.png").write_bytes(b"an older report's figure")
     assert run_app(app, [str(ladder_run)]) == 0
+    assert not (ladder_run / "plots" / "position_bias_by_size.png").exists()
     assert (ladder_run / "report.html").stat().st_size > 0
     assert (ladder_run / "plots" / "alignment_vs_size.png").stat().st_size > 0
     assert (ladder_run / "plots" / "same_slot_vs_size.png").stat().st_size > 0

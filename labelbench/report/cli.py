@@ -43,6 +43,9 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
         images = draw_all(summary)
         bar.update(task, advance=1, description="report")
     (run_dir / PLOTS).mkdir(exist_ok=True)
+    for stale in (run_dir / PLOTS).glob("*.png"):  # figures of an older report version
+        if stale.stem not in images:
+            stale.unlink()
     plot_files: dict[str, str | None] = {}
     for name, data in images.items():
         target = run_dir / PLOTS / f"{name}.png"
