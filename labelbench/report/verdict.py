@@ -31,6 +31,7 @@ def signed(value: float | None, digits: int = 2) -> str:
 
 
 def plain(value: float | None, digits: int = 2) -> str:
+    """``0.75``; ``n/a`` for None."""
     return UNKNOWN if value is None else f"{value:.{digits}f}"
 
 
