@@ -109,6 +109,12 @@ class LabelerSpec(_Strict):
         description="precision of weights and activations; default: the model's measured default "
         "(`labelbench models info`), float32 for models not built in",
     )
+    parameters: int | None = Field(
+        default=None,
+        gt=0,
+        description="parameter count for the size plots, for backends that cannot count them "
+        "(http, vllm); the transformers backend counts them at load and its count is used",
+    )
 
     @model_validator(mode="after")
     def _url_for_http(self) -> LabelerSpec:

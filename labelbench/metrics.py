@@ -433,12 +433,14 @@ def leave_one_out_agreement(votes: list[float]) -> float:
     return sum(scores) / len(scores) if scores else math.nan
 
 
-def human_ceiling(items: pd.DataFrame, *, n_boot: int, seed: int, level: float) -> Estimate | None:
-    """Human-human agreement over pairs labelled by several annotators.
+def ceiling_scores(items: pd.DataFrame) -> pd.DataFrame:
+    """Each multiply-annotated pair's leave-one-out human agreement.
 
     ``items``: one row per labelled comparison with ``pair_key``, ``group_id``,
     ``annotator_prefs`` and optionally ``pair_flipped`` (True when A/B are swapped relative to
-    the pair's canonical order). Rows of the same pair (TL;DR repeats) are pooled.
+    the pair's canonical order). Rows of the same pair (TL;DR repeats) are pooled. Returns one
+    row per pair with at least two annotators: ``pair_key``, ``group_id``, ``score`` (NaN when
+    no annotator has a majority of the others), sorted by ``pair_key``.
     """
     votes: dict[str, list[float]] = {}
     groups: dict[str, str] = {}
@@ -452,12 +454,22 @@ def human_ceiling(items: pd.DataFrame, *, n_boot: int, seed: int, level: float) 
         votes.setdefault(str(key), []).extend(oriented)
         groups.setdefault(str(key), str(group))
     keys = sorted(k for k, v in votes.items() if len(v) >= 2)
-    scores = np.array([leave_one_out_agreement(votes[k]) for k in keys])
-    if not keys or np.isnan(scores).all():
-        return None
-    boot = ClusterBootstrap(
-        np.array([groups[k] for k in keys]), n_boot=n_boot, seed=seed, level=level
+    return pd.DataFrame(
+        {
+            "pair_key": pd.Series(keys, dtype=str),
+            "group_id": pd.Series([groups[k] for k in keys], dtype=str),
+            "score": pd.Series([leave_one_out_agreement(votes[k]) for k in keys], dtype=float),
+        }
     )
+
+
+def human_ceiling(items: pd.DataFrame, *, n_boot: int, seed: int, level: float) -> Estimate | None:
+    """Human-human agreement over pairs labelled by several annotators (``ceiling_scores``)."""
+    pairs = ceiling_scores(items)
+    scores = pairs["score"].to_numpy(float)
+    if pairs.empty or np.isnan(scores).all():
+        return None
+    boot = ClusterBootstrap(pairs["group_id"].to_numpy(), n_boot=n_boot, seed=seed, level=level)
     return mean_estimate(boot, np.nan_to_num(scores), ~np.isnan(scores))
 
 

@@ -108,7 +108,8 @@ def prepare(config: RunConfig, data_dir: Path | None) -> list[PreparedDataset]:
 
 
 def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
-    """The labeling backend, its tokenizer (None when served elsewhere) and parameter count."""
+    """The labeling backend, its tokenizer (None when served elsewhere) and parameter count
+    (counted at load in process; for a served model the config's ``parameters``, else None)."""
     from labelbench.labeling.backends import make_backend
     from labelbench.labeling.transformers_backend import TransformersBackend
 
@@ -121,7 +122,7 @@ def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
         device=spec.device,
     )
     if not isinstance(backend, TransformersBackend):
-        return backend, None, None
+        return backend, None, spec.parameters  # a served model: the count the config states
     return backend, backend.tokenizer, sum(p.numel() for p in backend.model.parameters())
 
 

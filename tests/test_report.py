@@ -111,8 +111,10 @@ def test_report_writes_every_file(report_dir: Path) -> None:
     plots = sorted(p.stem for p in (report_dir / "plots").glob("*.png"))
     assert plots == sorted(
         [
+            "alignment_vs_size",
+            "same_slot_vs_size",
             "alignment_by_variant",
-            "position_bias_by_size",
+            "position_bias_by_variant",
             "alignment_vs_exemplars",
             "self_consistency_vs_temperature",
             "reliability",
@@ -128,7 +130,7 @@ def test_report_writes_every_file(report_dir: Path) -> None:
 def test_html_is_self_contained(report_dir: Path) -> None:
     html = (report_dir / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 6
+    assert len(images) == 8
     for data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG")
     assert not re.search(r'(src|href)="(?!data:)', html)
@@ -274,8 +276,8 @@ def test_html_report_in_headless_chromium(report_dir: Path, tmp_path: Path) -> N
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     result = browser.check_page(report_dir / "report.html", tmp_path / "report.png")
     assert result.console == []
-    assert result.images_total == 6
-    assert result.images_shown == 6
+    assert result.images_total == 8
+    assert result.images_shown == 8
     assert result.screenshot.stat().st_size > 10_000
 
 
@@ -352,8 +354,10 @@ def test_trend_plots_follow_the_shipped_variant_names() -> None:
     frame.loc[greedy, ["sc_n", "temperature"]] = [1, 0.0]
     summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
     # detailed-0shot -> detailed-2shot is a line; greedy CoT (T=0) -> its x4 samples at T=0.7
-    assert plots.alignment_vs_exemplars(summary) is not None
-    assert plots.self_consistency_vs_temperature(summary) is not None
+    for draw in (plots.alignment_vs_exemplars, plots.self_consistency_vs_temperature):
+        fig = draw(summary)
+        assert fig is not None
+        plots._pyplot().close(fig)
     no_cot = {
         "datasets": {
             k: {**e, "cells": [c for c in e["cells"] if not c["properties"]["cot"]]}

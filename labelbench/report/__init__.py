@@ -11,7 +11,9 @@ and ``config.yaml`` (the validated run config). The report writes:
 - ``timing.json``: seconds, seconds per pair and pairs per second. Wall-clock figures differ
   from run to run, so they are kept out of ``summary.json``.
 - ``winner.json``: the best (labeler, variant) by accuracy, within the config's cost budget;
-  the RLAIF trainer reads it. It holds timing only when the budget limits seconds per pair.
+  the RLAIF trainer reads it. It holds timing only when the budget limits seconds per pair, and
+  whether the winner beats always-longer, always-first and the human ceiling
+  (``labelbench.report.verdict``).
 - ``report.md`` with ``plots/*.png``, and ``report.html``, one self-contained page (figures
   embedded as PNG data).
 """

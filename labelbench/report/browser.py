@@ -86,6 +86,84 @@ def check_page(html: Path, screenshot: Path, *, timeout: float = 120) -> PageChe
     return PageCheck(console, shown, total, screenshot)
 
 
+LAYOUT_PROBE = f"""<script>
+window.addEventListener("load", () => {{
+  const visible = (e) => e && e.offsetHeight > 0 && e.textContent.trim().length > 0
+    && e.getBoundingClientRect().right <= document.documentElement.clientWidth;
+  const tables = Array.from(document.querySelectorAll("table"));
+  const wide = tables.filter((t) => t.getBoundingClientRect().right
+    > document.documentElement.clientWidth || (t.parentElement.tagName === "DIV"
+    && t.parentElement.scrollWidth > t.parentElement.clientWidth + 1));
+  const figures = Array.from(document.querySelectorAll("figure"));
+  const untitled = figures.filter((f) => !visible(f.querySelector("figcaption h3")));
+  const images = Array.from(document.images);
+  const shown = images.filter((i) => i.complete && i.naturalWidth > 0 && i.offsetHeight > 0
+    && i.getBoundingClientRect().right <= document.documentElement.clientWidth);
+  const cell = document.querySelector("td");
+  const report = {{
+    tables: tables.length,
+    too_wide: wide.map((t) => (t.previousElementSibling || t.parentElement.previousElementSibling
+      || {{textContent: "?"}}).textContent.slice(0, 60)),
+    figures: figures.length,
+    untitled: untitled.map((f) => f.id),
+    images_shown: shown.length,
+    images_total: images.length,
+    font_px: cell ? parseFloat(getComputedStyle(cell).fontSize) : 0,
+    page_scrolls: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+  }};
+  document.body.setAttribute("data-{MARKER}", btoa(JSON.stringify(report)));
+}});
+</script>"""
+
+
+@dataclass(frozen=True)
+class LayoutCheck:
+    """How a report page lays out at a given window width."""
+
+    console: list[str]
+    tables: int
+    too_wide: list[str]  # tables that overflow the page (text before each)
+    figures: int
+    untitled: list[str]  # ids of figures whose title is missing, empty or off the page
+    images_shown: int  # images rendered and inside the page width
+    images_total: int
+    font_px: float  # computed font size of a table cell
+    page_scrolls: bool  # whether the page is wider than the window
+    screenshot: Path
+
+
+def check_layout(
+    html: Path, screenshot: Path, *, width: int = 1200, height: int = 3000, timeout: float = 120
+) -> LayoutCheck:
+    """Open ``html`` in a ``width`` px wide window: screenshot it and report which tables do
+    not fit the width and which figures lack a visible title. Raises FileNotFoundError when
+    Chromium is missing and RuntimeError when the page's probe did not report."""
+    import base64
+    import json
+
+    binary = find_chromium()
+    if binary is None:
+        raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
+    html = html.resolve()
+    size = f"--window-size={width},{height}"
+    shot = _run(
+        binary, [size, "--hide-scrollbars", f"--screenshot={screenshot}", html.as_uri()], timeout
+    )
+    console = [m.group(1) for m in CONSOLE.finditer(shot.stderr)]
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe.html"
+        text = html.read_text(encoding="utf-8")
+        probe.write_text(text.replace("</body>", LAYOUT_PROBE + "</body>"), encoding="utf-8")
+        dom = _run(
+            binary, [size, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], timeout
+        )
+    found = re.search(rf'data-{MARKER}="([A-Za-z0-9+/=]+)"', dom.stdout)
+    if not found:
+        raise RuntimeError(f"the layout probe did not report: {dom.stderr[-500:]}")
+    report = json.loads(base64.b64decode(found.group(1)))
+    return LayoutCheck(console=console, screenshot=screenshot, **report)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m labelbench.report.browser REPORT.html SCREENSHOT.png")

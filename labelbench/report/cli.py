@@ -26,6 +26,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     from labelbench.report.render import render_html, render_markdown
     from labelbench.report.results import load_results
     from labelbench.report.summary import ReportSettings, choose_winner, count_cells, summarize
+    from labelbench.report.verdict import winner_versus_baselines
 
     run_dir = Path(run_dir)
     results = load_results(run_dir)
@@ -37,10 +38,14 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
             results, settings, lambda name: bar.update(task, advance=1, description=name)
         )
         winner = choose_winner(summary, timing, settings)
+        winner.update(winner_versus_baselines(winner, summary))
         bar.update(task, description="figures")
         images = draw_all(summary)
         bar.update(task, advance=1, description="report")
     (run_dir / PLOTS).mkdir(exist_ok=True)
+    for stale in (run_dir / PLOTS).glob("*.png"):  # figures of an older report version
+        if stale.stem not in images:
+            stale.unlink()
     plot_files: dict[str, str | None] = {}
     for name, data in images.items():
         target = run_dir / PLOTS / f"{name}.png"

@@ -1,7 +1,9 @@
 """The report's figures, drawn from ``summary.json`` and ``timing.json`` with matplotlib (Agg).
 
-Each function returns PNG bytes, or None when the run has nothing to show for that figure
-(e.g. no variant with self-consistency sampling).
+Each function returns a matplotlib Figure, or None when the run has nothing to show for that
+figure (e.g. no variant with self-consistency sampling); ``draw_all`` turns them into PNG bytes.
+``layout_problems`` lists what a reader would miss in a figure (labels, clipped or overlapping
+text).
 """
 
 from __future__ import annotations
@@ -9,15 +11,43 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOT_TITLES = {
+    "alignment_vs_size": "Alignment vs labeler size: raw and length-controlled",
+    "same_slot_vs_size": "Position bias vs labeler size",
     "alignment_by_variant": "Alignment with humans by prompt variant",
-    "position_bias_by_size": "Position bias by labeler size",
+    "position_bias_by_variant": "Position bias by prompt variant",
     "alignment_vs_exemplars": "Alignment vs number of exemplars",
     "self_consistency_vs_temperature": "Self-consistency: alignment vs temperature",
     "reliability": "Reliability diagrams (best variant per labeler)",
     "alignment_vs_cost": "Alignment vs cost",
+}
+PANELS_PER_ROW = 3
+CEILING_MIN_N = 30  # the human ceiling is drawn as a line only on at least this many pairs
+PALM2_SOURCE = "PaLM 2 XS/S/L (Lee et al. 2023)"
+# RLAIF (Lee et al. 2023), TL;DR summarization: AI labeler alignment and the share of pairs where
+# the same position is preferred in both orders, by PaLM 2 size; the sizes are not public.
+PALM2 = (("XS", 0.627, 0.56), ("S", 0.738, 0.21), ("L", 0.780, 0.18))
+LADDER_NOTE = (
+    "One line per prompt variant through the labelers of known size (x: parameters, log "
+    "scale; tick labels name the labeler), with 95% intervals. Data sets with fewer than two "
+    "labelers of known size are left out. The strip beside the TL;DR (summarization) panels "
+    "shows the RLAIF paper's PaLM 2 XS/S/L labelers (Lee et al. 2023) for reference: their "
+    "parameter counts are not public, so they are placed by name, not by size."
+)
+PLOT_CAPTIONS = {
+    "alignment_vs_size": LADDER_NOTE
+    + " Left: accuracy against the human majority (PaLM 2: 62.7, 73.8, 78.0%); right: "
+    "length-balanced accuracy (the mean of the accuracies on pairs where humans chose the "
+    "longer and the shorter response; always-longer scores 0.5). Gray lines: always-longer "
+    "(dashed) and always-first (dash-dot); black: the human ceiling, drawn only when it rests "
+    "on at least 30 pairs (the tables give it with its n).",
+    "same_slot_vs_size": LADDER_NOTE
+    + " y: share of pairs where the same slot wins in both A/B orders (PaLM 2: 56, 21, 18%).",
 }
 SHOTS = r"\d+shot"
 SAMPLING = r"-sc\d+(-t[\d.]+)?"
@@ -42,27 +72,59 @@ def _acc(cell: dict[str, Any]) -> float | None:
 
 
 def _figure(
-    summary: dict[str, Any], draw: Callable[[Any, str, dict[str, Any]], bool], ylabel: str
-) -> bytes | None:
-    """One panel per data set; ``draw`` returns whether it drew anything."""
+    summary: dict[str, Any],
+    draw: Callable[[Any, str, dict[str, Any]], bool],
+    ylabel: str,
+    xlabel: str,
+) -> Figure | None:
+    """One panel per data set (at most ``PANELS_PER_ROW`` a row, so the page need not shrink
+    the figure), titled by its name; ``draw`` returns whether it drew anything (a panel without
+    anything says so)."""
     plt = _pyplot()
     datasets = list(summary["datasets"].items())
     if not datasets:
         return None
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+    columns = min(PANELS_PER_ROW, len(datasets))
+    rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.4 * columns, 4.2 * rows), squeeze=False, layout="constrained"
+    )
+    for axis in axes.flat[len(datasets) :]:
+        axis.set_visible(False)
     drawn = False
-    for axis, (name, entry) in zip(axes[0], datasets, strict=True):
+    for axis, (name, entry) in zip(axes.flat, datasets, strict=False):
         axis.set_title(name)
         axis.set_ylabel(ylabel)
+        axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
-        drawn = draw(axis, name, entry) or drawn
+        if draw(axis, name, entry):
+            drawn = True
+        else:
+            _nothing(axis)
     if not drawn:
         plt.close(fig)
         return None
-    fig.tight_layout()
+    return fig
+
+
+def _nothing(axis: Any) -> None:
+    axis.text(
+        0.5,
+        0.5,
+        "not estimable on this data set",
+        transform=axis.transAxes,
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="gray",
+    )
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (90 dpi); closes it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    _pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -74,7 +136,8 @@ def _colors(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _guides(axis: Any, entry: dict[str, Any]) -> None:
-    """Horizontal lines: rule baselines in gray, published judges in purple, the human ceiling."""
+    """Horizontal lines: rule baselines in gray, published judges in purple, the human ceiling
+    (only on at least ``CEILING_MIN_N`` pairs)."""
     for cell in entry["cells"]:
         if cell["kind"] != "baseline" or _acc(cell) is None:
             continue
@@ -82,77 +145,335 @@ def _guides(axis: Any, entry: dict[str, Any]) -> None:
         color = "gray" if cell["variant"] in GUIDES else "tab:purple"
         axis.axhline(_acc(cell), color=color, ls=style, lw=1, label=cell["variant"])
     ceiling = entry.get("human_ceiling")
-    if ceiling and ceiling["value"] is not None:
-        axis.axhline(ceiling["value"], color="black", lw=1, label="human ceiling")
+    if ceiling and ceiling.get("value") is not None and ceiling["n"] >= CEILING_MIN_N:
+        axis.axhline(
+            ceiling["value"], color="black", lw=1, label=f"human ceiling (n={ceiling['n']})"
+        )
 
 
-def alignment_by_variant(summary: dict[str, Any]) -> bytes | None:
+# ---------------------------------------------------------------------------- size ladder
+
+
+def _fit(name: str, width: int = 28) -> str:
+    """A name for a legend or tick: long ones (a model folder's path) keep their end."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+def _short_variant(variant: str) -> str:
+    return variant.rsplit("/", 1)[-1]
+
+
+def _size_text(count: float) -> str:
+    return f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+
+
+def _sizes(summary: dict[str, Any], entry: dict[str, Any]) -> dict[str, float]:
+    """Parameter counts of the data set's labelers where known: the summary's ``labelers``
+    block, else the cells' recorded ``labeler_params``."""
+    known = {name: info.get("parameters") for name, info in summary.get("labelers", {}).items()}
+    sizes: dict[str, float] = {}
+    for cell in _labeler_cells(entry):
+        size = known.get(cell["labeler"]) or cell["properties"].get("labeler_params")
+        if size:
+            sizes[cell["labeler"]] = float(size)
+    return sizes
+
+
+def _ladder_datasets(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict]]:
+    """Data sets with at least two labelers of known size: (name, entry, sizes)."""
+    out = []
+    for name, entry in summary["datasets"].items():
+        sizes = _sizes(summary, entry)
+        if len(sizes) >= 2:
+            out.append((name, entry, sizes))
+    return out
+
+
+def _unsized(summary: dict[str, Any]) -> list[str]:
+    names = {c["labeler"] for e in summary["datasets"].values() for c in _labeler_cells(e)}
+    sized = {n for _, e, _ in _ladder_datasets(summary) for n in _sizes(summary, e)}
+    return sorted(names - sized)
+
+
+def _size_axis(axis: Any, sizes: dict[str, float]) -> None:
+    """Log x with one tick per labeler, labelled by its name and size; from three labelers on,
+    every other label sits one step lower so that neighbours do not collide."""
+    from matplotlib.ticker import NullFormatter
+
+    names: dict[float, list[str]] = {}  # labelers of the same size share one tick
+    for name in sorted(sizes, key=lambda n: (sizes[n], n)):
+        names.setdefault(sizes[name], []).append(name)
+    axis.set_xscale("log")
+    axis.set_xticks(list(names))
+    axis.set_xticklabels(
+        [f"{' / '.join(map(_fit, group))}\n{_size_text(size)}" for size, group in names.items()],
+        fontsize=7,
+    )
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    if len(names) >= 3:
+        for tick in axis.xaxis.get_major_ticks()[1::2]:
+            tick.set_pad(tick.get_pad() + 20)
+    low, high = min(sizes.values()), max(sizes.values())
+    axis.set_xlim(low / 1.5, high * 1.5)
+    axis.set_xlabel("labeler parameters (log scale)", fontsize=8)
+
+
+def _variant_colors(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    cmap = _pyplot().get_cmap("tab10")
+    names = list(
+        dict.fromkeys(_short_variant(c["variant"]) for e in entries for c in _labeler_cells(e))
+    )
+    return {name: cmap(i % 10) for i, name in enumerate(names)}
+
+
+def _ladder_lines(
+    axis: Any,
+    entry: dict[str, Any],
+    sizes: dict[str, float],
+    colors: dict[str, Any],
+    value: Callable[[dict[str, Any]], dict[str, Any] | None],
+) -> None:
+    """One line per variant through the labelers of known size, with interval bars; variants
+    are nudged apart sideways (a few percent in x) so their bars stay visible."""
+    by_variant: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for cell in _labeler_cells(entry):
+        estimate = value(cell)
+        if cell["labeler"] in sizes and estimate and estimate.get("value") is not None:
+            by_variant.setdefault(_short_variant(cell["variant"]), []).append(
+                (sizes[cell["labeler"]], estimate)
+            )
+    count = len(by_variant)
+    if not count:
+        _nothing(axis)
+    for k, (variant, points) in enumerate(by_variant.items()):
+        points.sort(key=lambda p: p[0])
+        nudge = 1.04 ** (k - (count - 1) / 2)
+        xs = [x * nudge for x, _ in points]
+        ys = [e["value"] for _, e in points]
+        low = [
+            y - (e["low"] if e.get("low") is not None else y)
+            for y, (_, e) in zip(ys, points, strict=True)
+        ]
+        high = [
+            (e["high"] if e.get("high") is not None else y) - y
+            for y, (_, e) in zip(ys, points, strict=True)
+        ]
+        axis.errorbar(
+            xs,
+            ys,
+            yerr=[low, high],
+            marker="o",
+            ms=4,
+            lw=1.2,
+            capsize=2,
+            color=colors[variant],
+            label=variant,
+        )
+
+
+def _baseline_lines(axis: Any, entry: dict[str, Any], metric: Callable, ceiling: bool) -> None:
+    """always-longer and always-first as gray lines; the human ceiling when n >= 30."""
+    for cell in entry["cells"]:
+        if cell["kind"] != "baseline" or cell["variant"] not in ("always-longer", "always-first"):
+            continue
+        estimate = metric(cell)
+        if estimate and estimate.get("value") is not None:
+            axis.axhline(
+                estimate["value"],
+                color="gray",
+                lw=1,
+                ls=GUIDES[cell["variant"]],
+                label=cell["variant"],
+            )
+    found = entry.get("human_ceiling")
+    if ceiling and found and found.get("value") is not None and found["n"] >= CEILING_MIN_N:
+        axis.axhline(
+            found["value"],
+            color="black",
+            lw=1,
+            label=f"human ceiling ({found['value']:.2f}, n={found['n']})",
+        )
+
+
+def _palm2_strip(axis: Any, column: int, title: str) -> None:
+    """The RLAIF paper's PaLM 2 XS/S/L reference points, placed by name (sizes not public)."""
+    xs = range(len(PALM2))
+    ys = [row[column] for row in PALM2]
+    axis.plot(xs, ys, color="tab:red", marker="D", ms=4, lw=1, ls=":", label=PALM2_SOURCE)
+    for x, y in zip(xs, ys, strict=True):
+        axis.annotate(
+            f"{100 * y:.0f}%" if column == 2 else f"{100 * y:.1f}%",
+            (x, y),
+            xytext=(0, 5),
+            textcoords="offset points",
+            ha="center",
+            fontsize=6,
+        )
+    axis.set_xticks(list(xs))
+    axis.set_xticklabels([row[0] for row in PALM2], fontsize=7)
+    axis.set_xlim(-0.6, len(PALM2) - 0.4)
+    axis.set_xlabel("PaLM 2 size\n(not public)", fontsize=7)
+    axis.set_title(title, fontsize=7)
+    axis.tick_params(labelleft=False)
+    axis.grid(alpha=0.3)
+
+
+def _ladder_figure(
+    summary: dict[str, Any],
+    panels: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any] | None], bool]],
+    palm2_column: int,
+    title: str,
+) -> Figure | None:
+    """Rows = data sets; per row the ``panels`` (suffix, y label, metric, human ceiling drawn),
+    the first followed by the PaLM 2 strip on summarization data sets, and one legend."""
+    plt = _pyplot()
+    rows = _ladder_datasets(summary)
+    if not rows:
+        return None
+    colors = _variant_colors([entry for _, entry, _ in rows])
+    ratios = [4.0, 0.9] + [4.0] * (len(panels) - 1)
+    fig = plt.figure(figsize=(12, 3.3 * len(rows) + 0.6), layout="constrained")
+    grid = fig.add_gridspec(len(rows), len(ratios), width_ratios=ratios)
+    for r, (name, entry, sizes) in enumerate(rows):
+        row_axes = []
+        for (suffix, ylabel, metric, ceiling), column in zip(
+            panels, [0, *range(2, len(ratios))], strict=True
+        ):
+            axis = fig.add_subplot(grid[r, column])
+            _ladder_lines(axis, entry, sizes, colors, metric)
+            _baseline_lines(axis, entry, metric, ceiling)
+            _size_axis(axis, sizes)
+            axis.set_ylim(0, 1.05)
+            axis.set_ylabel(ylabel, fontsize=8)
+            axis.set_title(f"{name}: {suffix}", fontsize=9)
+            axis.grid(alpha=0.3)
+            row_axes.append(axis)
+        strip = fig.add_subplot(grid[r, 1], sharey=row_axes[0])
+        if _is_summarization(entry):
+            _palm2_strip(strip, palm2_column, "RLAIF\nreference")
+        else:
+            strip.set_axis_off()
+        row_axes.insert(1, strip)
+        handles, labels = [], []
+        for axis in row_axes:
+            for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+                if label not in labels:
+                    handles.append(handle)
+                    labels.append(label)
+        row_axes[-1].legend(
+            handles,
+            labels,
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            title="line: variant / baseline",
+            title_fontsize=7,
+        )
+    unsized = _unsized(summary)
+    note = f"\nnot drawn, parameter count unknown: {', '.join(unsized)}" if unsized else ""
+    fig.suptitle(title + note, fontsize=11)
+    return fig
+
+
+def _is_summarization(entry: dict[str, Any]) -> bool:
+    """Whether the data set is a summarization task (where the PaLM 2 figures were measured)."""
+    if entry.get("task") is not None:
+        return entry["task"] == "summarization"
+    cells = _labeler_cells(entry)
+    return bool(cells) and all(c["variant"].startswith("summarization/") for c in cells)
+
+
+def _accuracy(cell: dict[str, Any]) -> dict[str, Any] | None:
+    return cell["alignment"]["accuracy"]
+
+
+def _balanced(cell: dict[str, Any]) -> dict[str, Any] | None:
+    return cell["length_controlled"]["balanced"]
+
+
+def _same_slot(cell: dict[str, Any]) -> dict[str, Any] | None:
+    return (cell.get("position_bias") or {}).get("same_slot")
+
+
+def alignment_vs_size(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy and length-balanced accuracy vs parameter count, with PaLM 2 for reference."""
+    panels = [
+        ("raw alignment", "accuracy vs human majority", _accuracy, True),
+        ("length-controlled", "length-balanced accuracy", _balanced, False),
+    ]
+    return _ladder_figure(summary, panels, 1, PLOT_TITLES["alignment_vs_size"])
+
+
+def same_slot_vs_size(summary: dict[str, Any]) -> Figure | None:
+    """Share of pairs with the same slot winning both orders vs parameter count."""
+    panels = [("same slot in both orders", "share of pairs: same slot wins", _same_slot, False)]
+    return _ladder_figure(summary, panels, 2, PLOT_TITLES["same_slot_vs_size"])
+
+
+def _bars_by_variant(
+    summary: dict[str, Any],
+    metric: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ylabel: str,
+    guides: bool,
+) -> Figure | None:
+    """Per data set, one group of bars per variant (tick: the variant's name within its family)
+    and one bar per labeler (legend), with interval bars; baselines as lines when ``guides``."""
+
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        cells = [c for c in _labeler_cells(entry) if _acc(c) is not None]
+        cells = [c for c in _labeler_cells(entry) if (metric(c) or {}).get("value") is not None]
         if not cells:
             return False
         variants = list(dict.fromkeys(c["variant"] for c in cells))
         colors = _colors(entry)
         width = 0.8 / len(colors)
         for k, labeler in enumerate(colors):
-            mine = {
-                c["variant"]: c["alignment"]["accuracy"] for c in cells if c["labeler"] == labeler
-            }
+            mine = {c["variant"]: metric(c) for c in cells if c["labeler"] == labeler}
             xs = [i + k * width for i, v in enumerate(variants) if v in mine]
             est = [mine[v] for v in variants if v in mine]
             values = [e["value"] for e in est]
             errors = [
                 [
-                    v - (e["low"] if e["low"] is not None else v)
+                    v - (e.get("low") if e.get("low") is not None else v)
                     for v, e in zip(values, est, strict=True)
                 ],
                 [
-                    (e["high"] if e["high"] is not None else v) - v
+                    (e.get("high") if e.get("high") is not None else v) - v
                     for v, e in zip(values, est, strict=True)
                 ],
             ]
             axis.bar(
-                xs, values, width, yerr=errors, color=colors[labeler], label=labeler, capsize=2
+                xs,
+                values,
+                width,
+                yerr=errors,
+                color=colors[labeler],
+                label=_fit(labeler),
+                capsize=2,
             )
         axis.set_xticks([i + width * (len(colors) - 1) / 2 for i in range(len(variants))])
-        axis.set_xticklabels(variants, rotation=30, ha="right", fontsize=7)
-        _guides(axis, entry)
+        axis.set_xticklabels([_short_variant(v) for v in variants], rotation=90, fontsize=7)
+        if guides:
+            _guides(axis, entry)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6, loc="lower right")
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, ylabel, "prompt variant")
 
 
-def position_bias_by_size(summary: dict[str, Any]) -> bytes | None:
-    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        cells = [c for c in _labeler_cells(entry) if c.get("position_bias")]
-        if not cells:
-            return False
-        size = {c["labeler"]: c["properties"].get("labeler_params") or 0 for c in cells}
-        labelers = sorted(size, key=lambda name: (size[name], name))
-        colors = _colors(entry)
-        for x, labeler in enumerate(labelers):
-            values = [
-                c["position_bias"]["same_slot"]["value"]
-                for c in cells
-                if c["labeler"] == labeler and c["position_bias"]["same_slot"]["value"] is not None
-            ]
-            axis.scatter([x] * len(values), values, color=colors[labeler], alpha=0.7)
-            if values:
-                axis.hlines(sum(values) / len(values), x - 0.3, x + 0.3, color=colors[labeler])
-        names = [f"{n}\n{size[n] / 1e6:.0f}M" if size[n] else n for n in labelers]
-        axis.set_xticks(range(len(labelers)))
-        axis.set_xticklabels(names, fontsize=7)
-        axis.set_ylim(0, 1)
-        return True
+def alignment_by_variant(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy of every labeler x variant cell, with the baselines and the human ceiling."""
+    return _bars_by_variant(summary, _accuracy, "accuracy vs human majority", True)
 
-    return _figure(summary, draw, "share of pairs: same slot wins both orders")
+
+def position_bias_by_variant(summary: dict[str, Any]) -> Figure | None:
+    """Same-slot rate of every labeler x variant cell that ran both orders."""
+    return _bars_by_variant(summary, _same_slot, "same slot wins both orders", False)
 
 
 def _line_plot(
     summary: dict[str, Any], x_key: str, series: Callable[[dict[str, Any]], str | None], xlabel: str
-) -> bytes | None:
+) -> Figure | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
         points: dict[str, dict[float, list[float]]] = {}
         for cell in _labeler_cells(entry):
@@ -165,13 +486,14 @@ def _line_plot(
             return False
         for name, by_x in lines.items():
             xs = sorted(by_x)
-            axis.plot(xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], marker="o", label=name)
-        axis.set_xlabel(xlabel)
+            axis.plot(
+                xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], marker="o", label=_fit(name, 48)
+            )
         _guides(axis, entry)
-        axis.legend(fontsize=6)
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, "accuracy vs human majority", xlabel)
 
 
 def _style(variant: str, pattern: str, replacement: str) -> str:
@@ -179,7 +501,7 @@ def _style(variant: str, pattern: str, replacement: str) -> str:
     return re.sub(pattern, replacement, variant.rsplit("/", 1)[-1])
 
 
-def alignment_vs_exemplars(summary: dict[str, Any]) -> bytes | None:
+def alignment_vs_exemplars(summary: dict[str, Any]) -> Figure | None:
     """One line per labeler and prompt style, through its 0-shot, 2-shot, ... variants."""
 
     def series(cell: dict[str, Any]) -> str:
@@ -188,7 +510,7 @@ def alignment_vs_exemplars(summary: dict[str, Any]) -> bytes | None:
     return _line_plot(summary, "n_exemplars", series, "exemplars in the prompt")
 
 
-def self_consistency_vs_temperature(summary: dict[str, Any]) -> bytes | None:
+def self_consistency_vs_temperature(summary: dict[str, Any]) -> Figure | None:
     """One line per labeler and chain-of-thought prompt: greedy (temperature 0), then its
     self-consistency variants at their sampling temperatures."""
 
@@ -200,7 +522,7 @@ def self_consistency_vs_temperature(summary: dict[str, Any]) -> bytes | None:
     return _line_plot(summary, "temperature", series, "sampling temperature (0 = greedy)")
 
 
-def reliability(summary: dict[str, Any]) -> bytes | None:
+def reliability(summary: dict[str, Any]) -> Figure | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
         best: dict[str, dict[str, Any]] = {}
         for cell in _labeler_cells(entry):
@@ -219,45 +541,72 @@ def reliability(summary: dict[str, Any]) -> bytes | None:
                 [row["human_a"] for row in table],
                 marker="o",
                 color=colors[labeler],
-                label=f"{labeler} {cell['variant']} (ECE {ece:.3f})",
+                label=f"{_fit(labeler)} {_short_variant(cell['variant'])} (ECE {ece:.3f})",
             )
-        axis.set_xlabel("AI P(A), binned")
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6)
+        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "share of humans preferring A")
+    return _figure(summary, draw, "share of humans preferring A", "AI P(A), binned")
 
 
-def alignment_vs_cost(summary: dict[str, Any]) -> bytes | None:
+MARKERS = "osD^vPX*<>"
+
+
+def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
+    """Accuracy vs tokens per pair: marker shape = labeler, colour = variant (both in the
+    legend), baselines as lines."""
+    from matplotlib.lines import Line2D
+
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        colors = _colors(entry)
-        drawn, costs = False, []
-        for cell in _labeler_cells(entry):
-            cost = cell["cost"]["tokens_per_pair"]
-            if cost is None or _acc(cell) is None:
-                continue
-            axis.scatter(cost, _acc(cell), color=colors[cell["labeler"]])
-            axis.annotate(cell["variant"], (cost, _acc(cell)), fontsize=6)
-            drawn = True
-            costs.append(cost)
-        if drawn:
-            wide = min(costs) > 0 and max(costs) / min(costs) > 10
-            axis.set_xscale("log" if wide else "linear")
-            axis.set_xlabel("tokens per pair" + (" (log)" if wide else ""))
-            _guides(axis, entry)
-            for labeler, color in colors.items():
-                axis.scatter([], [], color=color, label=labeler)
-            axis.legend(fontsize=6)
-        return drawn
+        cells = [
+            c
+            for c in _labeler_cells(entry)
+            if c["cost"]["tokens_per_pair"] is not None and _acc(c) is not None
+        ]
+        if not cells:
+            return False
+        labelers = list(dict.fromkeys(c["labeler"] for c in cells))
+        variants = list(dict.fromkeys(_short_variant(c["variant"]) for c in cells))
+        cmap = _pyplot().get_cmap("tab20")
+        shape = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(labelers)}
+        color = {name: cmap(i % 20) for i, name in enumerate(variants)}
+        costs = [c["cost"]["tokens_per_pair"] for c in cells]
+        for cell, cost in zip(cells, costs, strict=True):
+            axis.scatter(
+                cost,
+                _acc(cell),
+                marker=shape[cell["labeler"]],
+                color=color[_short_variant(cell["variant"])],
+                edgecolors="black",
+                linewidths=0.4,
+                s=30,
+            )
+        wide = min(costs) > 0 and max(costs) / min(costs) > 10
+        axis.set_xscale("log" if wide else "linear")
+        axis.set_xlabel("tokens per pair" + (" (log)" if wide else ""))
+        _guides(axis, entry)
+        handles, _ = axis.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], ls="", marker=shape[n], color="gray", label=f"labeler: {_fit(n)}")
+            for n in labelers
+        ]
+        handles += [
+            Line2D([], [], ls="", marker="o", color=color[v], label=f"variant: {v}")
+            for v in variants
+        ]
+        axis.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return True
 
-    return _figure(summary, draw, "accuracy vs human majority")
+    return _figure(summary, draw, "accuracy vs human majority", "tokens per pair")
 
 
-PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
+PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
+    "alignment_vs_size": alignment_vs_size,
+    "same_slot_vs_size": same_slot_vs_size,
     "alignment_by_variant": alignment_by_variant,
-    "position_bias_by_size": position_bias_by_size,
+    "position_bias_by_variant": position_bias_by_variant,
     "alignment_vs_exemplars": alignment_vs_exemplars,
     "self_consistency_vs_temperature": self_consistency_vs_temperature,
     "reliability": reliability,
@@ -266,4 +615,75 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
 
 
 def draw_all(summary: dict[str, Any]) -> dict[str, bytes | None]:
-    return {name: plot(summary) for name, plot in PLOTS.items()}
+    """Every figure of the report as PNG bytes, None where it does not apply."""
+    figures = {name: plot(summary) for name, plot in PLOTS.items()}
+    return {name: None if fig is None else png(fig) for name, fig in figures.items()}
+
+
+# ---------------------------------------------------------------------------- layout check
+
+
+def _texts(fig: Any) -> list[tuple[str, Any]]:
+    """(description, artist) of every visible, non-empty text of ``fig``; legends as one box."""
+    found: list[tuple[str, Any]] = []
+
+    def add(kind: str, text: Any) -> None:
+        if text is not None and text.get_visible() and text.get_text().strip():
+            found.append((f"{kind} {text.get_text()!r}", text))
+
+    add("suptitle", fig._suptitle)
+    for index, axis in enumerate(fig.axes):
+        if not axis.get_visible() or not axis.axison:
+            continue
+        where = f"axes {index} ({axis.get_title()!r})"
+        add(f"{where} title", axis.title)
+        add(f"{where} x label", axis.xaxis.label)
+        add(f"{where} y label", axis.yaxis.label)
+        for name, ax in (("x", axis.xaxis), ("y", axis.yaxis)):
+            low, high = sorted(ax.get_view_interval())
+            for tick in [*ax.get_major_ticks(), *ax.get_minor_ticks()]:
+                if low - 1e-9 * abs(low) <= tick.get_loc() <= high + 1e-9 * abs(high):
+                    add(f"{where} {name} tick", tick.label1)
+        for text in axis.texts:
+            add(f"{where} annotation", text)
+        legend = axis.get_legend()
+        if legend is not None and legend.get_visible():
+            found.append((f"{where} legend", legend))
+    return found
+
+
+def layout_problems(fig: Any) -> list[str]:
+    """What a reader would miss in ``fig``: axes (with an axis shown) without a title or an x
+    label, or without a y label unless they share the y axis of one that has it; texts cut off
+    at the figure's edge; texts or legends that overlap. Empty when the figure reads cleanly."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = []
+    for index, axis in enumerate(fig.axes):
+        if not axis.get_visible() or not axis.axison:
+            continue
+        if not axis.get_title().strip():
+            problems.append(f"axes {index} has no title")
+        if not axis.get_xlabel().strip():
+            problems.append(f"axes {index} ({axis.get_title()!r}) has no x label")
+        siblings = axis.get_shared_y_axes().get_siblings(axis)
+        if not any(other.get_ylabel().strip() for other in siblings):
+            problems.append(f"axes {index} ({axis.get_title()!r}) has no y label")
+    canvas = fig.bbox
+    boxes = [(name, artist.get_window_extent(renderer)) for name, artist in _texts(fig)]
+    for name, box in boxes:
+        inside = (
+            box.x0 >= canvas.x0 - 1
+            and box.y0 >= canvas.y0 - 1
+            and box.x1 <= canvas.x1 + 1
+            and box.y1 <= canvas.y1 + 1
+        )
+        if not inside:
+            problems.append(f"{name} is cut off at the figure's edge")
+    for i, (name, box) in enumerate(boxes):
+        for other, other_box in boxes[i + 1 :]:
+            overlap_x = min(box.x1, other_box.x1) - max(box.x0, other_box.x0)
+            overlap_y = min(box.y1, other_box.y1) - max(box.y0, other_box.y0)
+            if overlap_x > 1 and overlap_y > 1:
+                problems.append(f"{name} overlaps {other}")
+    return problems

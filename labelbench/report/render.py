@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from labelbench.metrics import TIE_MARGIN
-from labelbench.report.plots import PLOT_TITLES
+from labelbench.report.plots import PLOT_CAPTIONS, PLOT_TITLES
+from labelbench.report.summary import CEILING, VERSUS
+from labelbench.report.verdict import IN_WORDS, UNKNOWN, Verdict, verdicts
 
 ALIGNMENT_COLUMNS = (
     "labeler",
@@ -34,7 +38,19 @@ BIAS_COLUMNS = (
     "s/pair",
     "pairs/s",
 )
+VERDICT_COLUMNS = (
+    "data set",
+    "best labeler / variant",
+    "accuracy",
+    *(f"vs {name}" for name in VERSUS),
+    f"vs {CEILING}",
+)
 NOTES = (
+    "Verdicts: the best labeler cell of each data set (highest accuracy) minus each baseline, "
+    "paired over the same items (the human ceiling: over the pairs with several annotators), "
+    "with {level:.0%} cluster-bootstrap intervals; 'beats it' when the whole interval is above "
+    "0, 'below it' when it is below 0, 'n/a' when it cannot be estimated. winner.json records "
+    "the same for the winner on every data set it ran on.",
     "Accuracy: the AI's argmax against the human majority; human ties are excluded (counted "
     "separately), an AI tie earns half credit, unscored pairs are excluded and counted in "
     "'unscored'.",
@@ -120,10 +136,8 @@ def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:
                 fmt(cell.get("tie_agreement")),
             ]
         )
-    ceiling = entry.get("human_ceiling")
-    if ceiling:
-        rows.append(["human ceiling", "leave-one-out", fmt(ceiling)])
-        rows[-1] += ["–"] * (len(ALIGNMENT_COLUMNS) - 3)
+    rows.append(["human ceiling", "leave-one-out", ceiling_text(entry.get("human_ceiling"))])
+    rows[-1] += ["–"] * (len(ALIGNMENT_COLUMNS) - 3)
     return rows
 
 
@@ -160,9 +174,84 @@ def confidence_rows(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["labeler", "variant", *names], rows
 
 
+def ceiling_text(ceiling: dict[str, Any] | None) -> str:
+    """The human ceiling with its n (pairs with several annotators); ``n/a (n=0)`` without."""
+    if not ceiling or ceiling.get("value") is None:
+        return f"n/a (n={(ceiling or {}).get('n') or 0})"
+    return f"{fmt(ceiling)} (n={ceiling['n']})"
+
+
+def verdict_rows(found: list[Verdict]) -> list[list[str]]:
+    """The main table: per data set its best cell and the paired differences to the baselines
+    (the baseline's score in the header cell's text, the human ceiling always with its n)."""
+    rows = []
+    for verdict in found:
+        if verdict.labeler is None:
+            rows.append([verdict.dataset, "–", "–"] + ["–"] * (len(VERDICT_COLUMNS) - 3))
+            continue
+        row = [verdict.dataset, verdict.cell(), fmt(verdict.accuracy)]
+        for versus in verdict.versus:
+            if versus.difference is None:
+                row.append(f"{UNKNOWN} ({versus.baseline_text()})")
+                continue
+            outcome = IN_WORDS[versus.outcome]
+            row.append(f"{versus.interval()}, {outcome} ({versus.baseline_text()})")
+        rows.append(row)
+    return rows
+
+
+def winner_against_baselines(winner: dict[str, Any]) -> str:
+    """One sentence: whether the winner beats each baseline on every data set it ran on."""
+    beats = winner.get("beats") or {}
+    if not beats:
+        return ""
+    words = {True: "yes", False: "no", None: "n/a"}
+    return (
+        "Beats, on every data set it ran on: "
+        + "; ".join(f"{name}: {words[value]}" for name, value in beats.items())
+        + "."
+    )
+
+
+def _family(entry: dict[str, Any]) -> str:
+    """``summarization/`` when every labeler cell's variant has that family, else ``""``."""
+    names = {c["variant"] for c in entry["cells"] if c["kind"] == "labeler"}
+    families = {n.split("/", 1)[0] + "/" if "/" in n else "" for n in names}
+    return families.pop() if len(families) == 1 else ""
+
+
+def _short(rows: list[list[str]], family: str) -> list[list[str]]:
+    """Rows with the variant column's shared family prefix dropped (stated above the table)."""
+    if not family:
+        return rows
+    return [[r[0], r[1].removeprefix(family), *r[2:]] for r in rows]
+
+
+SPLIT = re.compile(r"^(\S+?)[ ,:] ?(\[.*|\(.*)$")
+
+
+def two_lines(text: str) -> markupsafe.Markup:
+    """HTML for a table cell: a figure on top, its interval (or detail) small below, so that
+    wide tables fit a 1200 px page."""
+    found = SPLIT.match(text)
+    if not found:
+        return markupsafe.escape(text)
+    head, tail = found.groups()
+    return markupsafe.Markup("{}<br><small>{}</small>").format(head, tail)
+
+
 def human_length_preference(entry: dict[str, Any]) -> str:
     cells = entry["cells"]
     return fmt(cells[0]["length_bias"]["human_prefers_longer"]) if cells else "–"
+
+
+def parameter_text(count: int | None) -> str:
+    """``135M``, ``1.54B`` parameters, or ``parameters unknown``."""
+    if count is None:
+        return "parameters unknown"
+    if count >= 1e9:
+        return f"{count / 1e9:.2f}B parameters"
+    return f"{count / 1e6:.0f}M parameters"
 
 
 def _budget(limits: dict[str, float]) -> str:
@@ -184,18 +273,23 @@ def _context(
 ) -> dict[str, Any]:
     settings = summary["settings"]
     datasets = []
-    for name, entry in summary["datasets"].items():
+    found = verdicts(summary)
+    for (name, entry), verdict in zip(summary["datasets"].items(), found, strict=True):
         header, rows = confidence_rows(entry)
+        family = _family(entry)
+        ceiling = entry["human_ceiling"]
         datasets.append(
             {
                 "name": name,
                 "entry": entry,
+                "family": family,
                 "human_longer": human_length_preference(entry),
-                "ceiling": fmt(entry["human_ceiling"]),
-                "alignment": alignment_rows(entry),
-                "biases": bias_rows(entry, timing.get(name, [])),
+                "ceiling": ceiling_text(ceiling),
+                "alignment": _short(alignment_rows(entry), family),
+                "biases": _short(bias_rows(entry, timing.get(name, [])), family),
                 "confidence_header": header,
-                "confidence": rows,
+                "confidence": _short(rows, family),
+                "verdict": verdict.sentences(),
             }
         )
     notes = [
@@ -212,11 +306,16 @@ def _context(
         "provenance": provenance or {},
         "settings": settings,
         "winner": winner,
+        "winner_baselines": winner_against_baselines(winner),
+        "verdict_columns": VERDICT_COLUMNS,
+        "verdicts": verdict_rows(found),
+        "labelers": summary.get("labelers", {}),
         "datasets": datasets,
         "alignment_columns": ALIGNMENT_COLUMNS,
         "bias_columns": BIAS_COLUMNS,
         "notes": notes,
         "titles": PLOT_TITLES,
+        "captions": PLOT_CAPTIONS,
     }
 
 
@@ -236,15 +335,25 @@ Reference variant: `{{ settings.reference_variant }}`; seed {{ settings.seed }};
 mean accuracy {{ "%.3f"|format(winner.alignment) }} \
 over {{ winner.per_dataset|length }} data set(s) ({{ winner.candidates }} candidate(s)\
 {% if winner.cost_budget %}, cost budget {{ budget(winner.cost_budget) }}{% endif %}).
+{%- if winner_baselines %} {{ winner_baselines }}{% endif %}
 {%- else -%}
 No winner: {{ winner.reason }}.
 {%- endif %}
+{% if labelers %}
+Labelers: {% for name, info in labelers.items() %}{{ name }} \
+({{ size(info.parameters) }}){% if not loop.last %}, {% endif %}{% endfor %}.
+{% endif %}
+## Verdicts
+
+{{ table(verdict_columns, verdicts) }}
+{% for d in datasets %}{% for line in d.verdict %}
+- {{ line }}{% endfor %}{% endfor %}
 {% for d in datasets %}
 ## {{ d.name }}
 
 {{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; \
 humans prefer the longer response in {{ d.human_longer }} of pairs with a clear length gap; \
-human ceiling {{ d.ceiling }}.
+human ceiling {{ d.ceiling }}.{% if d.family %} Variants: `{{ d.family }}…`.{% endif %}
 
 {{ table(alignment_columns, d.alignment) }}
 
@@ -261,7 +370,9 @@ annotator agreement (unanimous or split):
 {% for name, file in plots.items() %}
 ### {{ titles[name] }}
 
-{% if file %}![{{ titles[name] }}]({{ file }}){% else %}Not applicable to this run.{% endif %}
+{% if file %}![{{ titles[name] }}]({{ file }})
+
+{{ captions.get(name, "") }}{% else %}Not applicable to this run.{% endif %}
 {% endfor %}
 ## Notes
 {% for note in notes %}
@@ -277,8 +388,12 @@ HTML = """<!DOCTYPE html>
 <style>
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; white-space: nowrap; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
+td { white-space: nowrap; }
+td small { color: #555; font-size: 11px; }
 th { background: #f0f0f0; }
+table.verdicts td { white-space: normal; }
+ul.verdict { margin: 0.4em 0; }
 tr.baseline td { color: #666; }
 .scroll { overflow-x: auto; }
 img { max-width: 100%; border: 1px solid #eee; }
@@ -298,34 +413,46 @@ figure { margin: 1.5em 0; }
 <p><b>{{ winner.labeler }}</b> with <b>{{ winner.variant }}</b>: mean accuracy
 {{ "%.3f"|format(winner.alignment) }} over {{ winner.per_dataset|length }} data set(s)
 ({{ winner.candidates }} candidate(s){% if winner.cost_budget %}, cost budget
-{{ budget(winner.cost_budget) }}{% endif %}).</p>
+{{ budget(winner.cost_budget) }}{% endif %}).{% if winner_baselines %}
+{{ winner_baselines }}{% endif %}</p>
 {% else %}<p>No winner: {{ winner.reason }}.</p>{% endif %}
+{% if labelers %}<p>Labelers: {% for name, info in labelers.items() %}{{ name }}
+({{ size(info.parameters) }}){% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+<h2>Verdicts</h2>
+<div class="scroll"><table class="verdicts main">
+<tr>{% for c in verdict_columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in verdicts %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
+{% for d in datasets %}<ul class="verdict">{% for line in d.verdict %}<li>{{ line }}</li>
+{% endfor %}</ul>{% endfor %}
 {% for d in datasets %}
 <h2>{{ d.name }}</h2>
 <p>{{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; humans prefer the longer
 response in {{ d.human_longer }} of pairs with a clear length gap;
-human ceiling {{ d.ceiling }}.</p>
+human ceiling {{ d.ceiling }}.
+{%- if d.family %} Variants: <code>{{ d.family }}…</code>.{% endif %}</p>
 {% for columns, rows in ((alignment_columns, d.alignment), (bias_columns, d.biases)) %}
 <div class="scroll"><table>
 <tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}
 <tr{% if row[0] in ("baseline", "human ceiling") %} class="baseline"{% endif %}>
-{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
+{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
 {% endfor %}
 {% if d.confidence %}
 <p>Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):</p>
-<table>
+<div class="scroll"><table>
 <tr>{% for c in d.confidence_header %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in d.confidence %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</table>
+{% for row in d.confidence %}<tr>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
 {% endif %}{% endfor %}
 <h2>Figures</h2>
 {% for name, data in images.items() %}
 <figure id="{{ name }}">
 <figcaption><h3>{{ titles[name] }}</h3></figcaption>
 {% if data %}<img alt="{{ titles[name] }}" src="data:image/png;base64,{{ data }}">
+<p>{{ captions.get(name, "") }}</p>
 {% else %}<p>Not applicable to this run.</p>{% endif %}
 </figure>
 {% endfor %}
@@ -340,6 +467,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(autoescape=autoescape, undefined=jinja2.StrictUndefined)
     env.globals["table"] = _markdown_table
     env.globals["budget"] = _budget
+    env.globals["size"] = parameter_text
+    env.globals["two_lines"] = two_lines
     return env
 
 

@@ -17,6 +17,7 @@ ai_pref_a_ba          that order was not run
 human_pref_a          mean over annotators of P(A) (1, 0, 1/2 = tie)
 annotator_prefs       list of each annotator's P(A)
 confidence            TL;DR 1-9 confidence (1 = strongly the first summary), null elsewhere
+task                  optional: the comparison's task (``summarization``, ``instruction``, ...)
 len_a, len_b          response lengths in characters
 prompt_tokens,        tokens read and generated for the row (both orders); seconds spent on it
 gen_tokens, seconds
@@ -74,6 +75,7 @@ def item_columns(comparison: Comparison) -> dict[str, Any]:
     return {
         "item_id": comparison.id,
         "group_id": comparison.group_id,
+        "task": str(comparison.task),
         "pair_key": comparison.pair_key,
         "pair_flipped": comparison.response_a > comparison.response_b,
         "human_pref_a": math.nan if human is None else human,

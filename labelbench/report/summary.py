@@ -25,6 +25,7 @@ SCHEMA = 1
 BASELINE = "baseline"
 CEILING = "human ceiling"
 RULE_BASELINES = ("always-first", "always-longer", "random")
+VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
 PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params")
 
 
@@ -41,6 +42,7 @@ class ReportSettings:
     cost_budget: CostBudget | None = None
     order: dict[str, list[str]] = field(default_factory=dict)
     labeler_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labeler_parameters: dict[str, int] = field(default_factory=dict)  # stated in the config
 
     @classmethod
     def from_config(cls, config: RunConfig) -> ReportSettings:
@@ -61,6 +63,11 @@ class ReportSettings:
             labeler_specs={
                 spec.display: spec.model_dump(mode="json", exclude_none=True)
                 for spec in config.labelers
+            },
+            labeler_parameters={
+                spec.display: spec.parameters
+                for spec in config.labelers
+                if spec.parameters is not None
             },
         )
 
@@ -199,6 +206,72 @@ def versus_reference(
     return {"reference": names[-1], **_dicts(result)}
 
 
+def versus_ceiling(
+    rows: pd.DataFrame, pairs: pd.DataFrame, settings: ReportSettings, *names: str
+) -> dict[str, Any]:
+    """Paired comparison of a cell with the human ceiling: on each multiply-annotated pair
+    (``metrics.ceiling_scores``) the cell's mean credit minus the annotators' leave-one-out
+    agreement, averaged over the pairs both have; the interval resamples groups."""
+    credit = pd.DataFrame(
+        {"pair_key": rows["pair_key"].to_numpy(), "c": _credit(rows).to_numpy()}
+    ).dropna()
+    per_pair = credit.groupby("pair_key")["c"].mean()
+    joined = pairs.join(per_pair, on="pair_key", how="inner").dropna(subset=["score", "c"])
+    if joined.empty:  # no multiply-annotated pair: nothing to compare
+        return {
+            "reference": CEILING,
+            "difference": Estimate(math.nan, math.nan, math.nan, 0).to_dict(),
+        }
+    boot = ClusterBootstrap(
+        joined["group_id"].to_numpy(),
+        n_boot=settings.n_boot,
+        seed=metrics.seed_from(settings.seed, *names),
+        level=settings.level,
+    )
+    diff = (joined["c"] - joined["score"]).to_numpy(float)
+    estimate = metrics.mean_estimate(boot, diff, np.ones(len(diff), bool))
+    return {"reference": CEILING, "difference": estimate.to_dict()}
+
+
+def versus_baselines(
+    rows: pd.DataFrame,
+    baselines: dict[str, pd.DataFrame],
+    ceiling_pairs: pd.DataFrame,
+    settings: ReportSettings,
+    *names: str,
+) -> dict[str, dict[str, Any]]:
+    """A labeler cell against always-longer, always-first (paired over the same items) and the
+    human ceiling (paired over multiply-annotated pairs): ``{baseline: {"difference": ...}}``,
+    the difference being the cell's accuracy minus the baseline's."""
+    out = {
+        name: versus_reference(rows, baselines[name], settings, *names, "vs", name)
+        for name in VERSUS
+    }
+    out[CEILING] = versus_ceiling(rows, ceiling_pairs, settings, *names, "vs", CEILING)
+    return out
+
+
+def _task(data: pd.DataFrame) -> str | None:
+    """The data set's task: the ``task`` column, else the family of its variants' names
+    (``summarization/base-0shot`` -> ``summarization``), else None."""
+    if "task" in data and data["task"].notna().any():
+        tasks = set(data["task"].dropna().astype(str))
+    else:
+        tasks = {v.split("/", 1)[0] if "/" in v else "" for v in data["variant"]}
+    return tasks.pop() if len(tasks) == 1 and "" not in tasks else None
+
+
+def labeler_sizes(results: pd.DataFrame, settings: ReportSettings) -> dict[str, int | None]:
+    """Each labeler's parameter count: the one the run recorded (counted at load, or stated in
+    the config for a served model), else the config's ``parameters``, else None (unknown)."""
+    sizes: dict[str, int | None] = {}
+    for labeler in _ordered(results["labeler"], settings.order.get("labeler", [])):
+        counted = results.loc[results["labeler"] == labeler, "labeler_params"].dropna()
+        stated = settings.labeler_parameters.get(labeler)
+        sizes[labeler] = int(counted.iloc[0]) if not counted.empty else stated
+    return sizes
+
+
 def count_cells(results: pd.DataFrame) -> int:
     """How many tables of metrics ``summarize`` computes (labeler cells and baselines)."""
     cells = results.groupby(["dataset", "labeler", "variant"]).ngroups
@@ -226,6 +299,9 @@ def summarize(
             "reference_variant": settings.reference_variant or "first variant of each labeler",
             "bootstrap_unit": "group_id",
         },
+        "labelers": {
+            name: {"parameters": size} for name, size in labeler_sizes(results, settings).items()
+        },
         "datasets": {},
     }
     timing: dict[str, Any] = {}
@@ -239,7 +315,10 @@ def summarize(
             level=settings.level,
         )
         label = metrics.human_label(items["human_pref_a"].to_numpy(float))
+        baselines = baseline_rows(items, settings.seed)
+        ceiling_pairs = metrics.ceiling_scores(items)
         entry: dict[str, Any] = {
+            "task": _task(data),
             "n_items": len(items),
             "human_ties": int(np.isnan(label).sum() - items["human_pref_a"].isna().sum()),
             "human_ceiling": ceiling.to_dict() if ceiling else None,
@@ -262,10 +341,13 @@ def summarize(
                     ref_rows = mine[mine["variant"] == reference]
                     names = (dataset, labeler, variant, "vs", reference)
                     cell["vs_reference"] = versus_reference(rows, ref_rows, settings, *names)
+                cell["vs_baselines"] = versus_baselines(
+                    rows, baselines, ceiling_pairs, settings, dataset, labeler, variant
+                )
                 entry["cells"].append(cell)
                 done(f"{dataset} {labeler} {variant}")
                 timing[dataset].append({"labeler": labeler, "variant": variant, **_timing(rows)})
-        for name, rows in baseline_rows(items, settings.seed).items():
+        for name, rows in baselines.items():
             cell = {"kind": BASELINE, "labeler": BASELINE, "variant": name}
             cell.update(cell_metrics(rows, settings, dataset, BASELINE, name))
             entry["cells"].append(cell)
