@@ -11,10 +11,15 @@ from labelbench.prompting import answer_token_ids, direct_score_request, list_va
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=["smollm2-135m", "gemma3-270m"])
+@pytest.fixture(
+    scope="module",
+    params=["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"],
+)
 def tokenizer(request: pytest.FixtureRequest):
-    from labelbench.models.registry import load_tokenizer
+    from labelbench.models.registry import is_pulled, load_tokenizer
 
+    if request.param != "smollm2-135m" and not is_pulled(request.param):
+        pytest.skip(f"{request.param} is not pulled (`labelbench models pull {request.param}`)")
     return load_tokenizer(request.param)
 
 
