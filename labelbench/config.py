@@ -25,6 +25,14 @@ CONFIG_NAME = "config.yaml"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+class _LocatedError(ValueError):
+    """A validation error at a key path other than where the validator runs."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +67,10 @@ class DatasetSpec(_Strict):
     seed: int | None = Field(default=None, description="sample seed; the run seed by default")
     variants: list[str] | None = Field(
         default=None, description="variants run on this data set (names or globs); default: all"
+    )
+    labelers: list[str] | None = Field(
+        default=None,
+        description="labelers run on this data set (their names or labels); default: all",
     )
     baselines: dict[str, str] = Field(
         default_factory=dict,
@@ -157,6 +169,19 @@ class RunConfig(_Strict):
     data_dir: Path | None = None
     cost_budget: CostBudget | None = None
     analysis: AnalysisSpec = AnalysisSpec()
+
+    @model_validator(mode="after")
+    def _dataset_labelers_exist(self) -> RunConfig:
+        known = {name for spec in self.labelers for name in (spec.name, spec.display)}
+        for index, dataset in enumerate(self.datasets):
+            for name in dataset.labelers or []:
+                if name not in known:
+                    raise _LocatedError(
+                        ("datasets", index, "labelers"),
+                        f"labeler {name!r} is not one of the run's labelers "
+                        f"({', '.join(spec.display for spec in self.labelers)})",
+                    )
+        return self
 
     @property
     def reference(self) -> str:
@@ -339,6 +364,9 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
     except ValidationError as error:
         first = error.errors()[0]
         loc = [part for part in first["loc"] if isinstance(part, (str, int))]
+        located = (first.get("ctx") or {}).get("error")
+        if isinstance(located, _LocatedError):
+            loc = list(located.loc)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"

@@ -218,6 +218,9 @@ def run(
             if chat is None:
                 chat = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
             for dataset in prepared:
+                chosen = dataset.spec.labelers
+                if chosen and not {labeler.name, labeler.display} & set(chosen):
+                    continue
                 for variant in dataset.variants:
                     planned = plan(
                         dataset.items,

@@ -401,3 +401,34 @@ def test_same_run_twice_gives_identical_summary(
         assert f"Made by `labelbench run {name}.yaml`" in (out / "report.md").read_text()
     assert summaries[0] == summaries[1]
     assert json.loads(summaries[0])["datasets"]["tldr"]["n_items"] == 4
+
+
+def test_a_data_set_can_be_limited_to_some_labelers(
+    data_dir: Path, tiny_lm_dir: Path, tmp_path: Path
+) -> None:
+    """``labelers:`` on a data set runs only those labelers on it (a big labeler on fewer data
+    sets); a name that is not one of the run's labelers is a config error at its line."""
+    import pandas as pd
+
+    from labelbench import sweep
+    from labelbench.config import parse_config
+    from labelbench.errors import InputError
+
+    text = f"""
+        datasets:
+          - {{name: tldr, path: openai_tldr_comparisons/batch13.json, sample: 2}}
+          - {{name: hh, path: anthropic_hh_rlhf/harmless-base_test.jsonl.gz, sample: 2,
+              labelers: [small]}}
+        labelers:
+          - {{name: {tiny_lm_dir}, label: small}}
+          - {{name: {tiny_lm_dir}, label: big, dtype: bfloat16}}
+        variants: [summarization/base-0shot, dialogue_harmless/base-0shot]
+        output_dir: {tmp_path / "run"}
+    """
+    config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
+    out = sweep.run(config, data_dir=data_dir, cache_dir=tmp_path / "cache", progress=False)
+    cells = pd.read_parquet(out / "results.parquet").groupby(["dataset", "labeler"]).size()
+    assert set(cells.index) == {("tldr", "small"), ("tldr", "big"), ("hh", "small")}
+    with pytest.raises(InputError) as caught:
+        parse_config(textwrap.dedent(text).replace("[small]", "[huge]"), tmp_path / "run.yaml")
+    assert "datasets[1].labelers" in str(caught.value) and ":5:" in str(caught.value)
