@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from labelbench.config import ServeSettings
 from labelbench.data.cli import app as data_app
-from labelbench.errors import LabelbenchError
+from labelbench.errors import InputError, LabelbenchError
 from labelbench.labeling.cli import label as label_command
 from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
@@ -73,6 +75,95 @@ def run_command(
     console.print(f"results: {out}")
 
 
+_S = ServeSettings.model_fields
+
+
+def _help(name: str) -> str:
+    return str(_S[name].description)
+
+
+@app.command("serve")
+def serve_command(
+    winner: Annotated[
+        Path | None, typer.Option(help="winner.json of a benchmark: labeler spec, variant, seed.")
+    ] = None,
+    labeler: Annotated[
+        str | None, typer.Option(help="Labeler model (instead of --winner): name, folder, hub id.")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="Prompt variant (with --labeler).")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="With --labeler: transformers, http or vllm.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="With --backend http: the server's .../v1.")
+    ] = None,
+    mode: Annotated[str, typer.Option(help=_help("mode"))] = _S["mode"].default,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option(help=_help("max_batch"))] = _S["max_batch"].default,
+    max_wait_ms: Annotated[float, typer.Option(help=_help("max_wait_ms"))] = _S[
+        "max_wait_ms"
+    ].default,
+    queue_size: Annotated[int, typer.Option(help=_help("queue_size"))] = _S["queue_size"].default,
+    timeout: Annotated[float, typer.Option(help=_help("timeout"))] = _S["timeout"].default,
+    max_body_bytes: Annotated[int, typer.Option(help=_help("max_body_bytes"))] = _S[
+        "max_body_bytes"
+    ].default,
+    max_items: Annotated[int, typer.Option(help=_help("max_items"))] = _S["max_items"].default,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Label cache folder (default: $LABELBENCH_CACHE_DIR or ~/.cache/labelbench)."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the label cache.")
+    ] = False,
+) -> None:
+    """Serve the winning labeler as a reward: POST /score, POST /get_reward (OpenRLHF), GET /health.
+
+    TRL GRPO/RLOO: reward_funcs=\\[labelbench.rewards.LabelbenchReward(url="http://HOST:PORT")]
+
+    OpenRLHF: --reward.remote_url http://HOST:PORT/get_reward (pairwise: label = reference)
+
+    verl: reward.custom_reward_function.path=labelbench/rewards.py name=compute_score
+
+    (verl: +reward.custom_reward_function.reward_kwargs.url=http://HOST:PORT; prompt in extra_info)
+
+    README, section "Serving rewards", has the full recipes and the versions checked.
+    """
+    from labelbench.labeling.labeler import labeler_spec
+    from labelbench.serve import open_engine, serve
+
+    try:
+        settings = ServeSettings(
+            mode=mode,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            queue_size=queue_size,
+            timeout=timeout,
+            max_body_bytes=max_body_bytes,
+            max_items=max_items,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = "--" + "-".join(str(part) for part in first["loc"]).replace("_", "-")
+        raise InputError(option, first["msg"]) from None
+    spec = None
+    if labeler is not None:
+        spec = labeler_spec("--labeler", name=labeler, backend=backend, url=url)
+    engine = open_engine(
+        winner=winner,
+        labeler=spec,
+        variant=variant,
+        mode=settings.mode,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+    )
+    typer.echo(f"labelbench serve: {engine.labeler.identity} on http://{host}:{port}", err=True)
+    serve(engine, settings, host=host, port=port)
+
+
 def run_app(typer_app: typer.Typer, args: list[str] | None = None) -> int:
     """Run a typer app and return its exit code; user errors become one line on stderr, code 2.
 
@@ -92,3 +183,7 @@ def run_app(typer_app: typer.Typer, args: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run_app(app))
+
+
+if __name__ == "__main__":  # python -m labelbench.cli ...
+    main()

@@ -104,7 +104,8 @@ class DatasetSpec(_Strict):
 
 
 class LabelerSpec(_Strict):
-    """A model that labels: a builtin name, a local model folder, a local .gguf file or a hub id."""
+    """A model that labels: a builtin name, a local model folder, a local .gguf file or a hub id
+    (``transformers``, ``vllm``), or the model a server serves (``http``)."""
 
     name: str = Field(min_length=1)
     label: str | None = Field(default=None, description="name shown in reports")
@@ -112,7 +113,17 @@ class LabelerSpec(_Strict):
     chat: bool | None = Field(default=None, description="use the chat template; auto if unset")
     max_tokens: int | None = Field(default=None, gt=0, description="prompt token budget")
     batch_size: int = Field(default=8, gt=0)
-    url: str | None = None
+    url: str | None = Field(default=None, description="http: the server's API base, .../v1")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="http: environment variable holding the API key"
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="http: the served model's tokenizer (built-in name, folder or hub id): "
+        "prompts go as token ids, with the chat template and token budgets of the other backends",
+    )
+    concurrency: int = Field(default=8, gt=0, description="http: requests in flight")
+    timeout: float = Field(default=60.0, gt=0, description="http: seconds per request")
     device: str | None = Field(
         default=None, description="cpu, cuda or cuda:N; default: CUDA when available, else cpu"
     )
@@ -127,16 +138,44 @@ class LabelerSpec(_Strict):
         description="parameter count for the size plots, for backends that cannot count them "
         "(http, vllm); the transformers backend counts them at load and its count is used",
     )
+    identity: str | None = Field(
+        default=None,
+        description="what the weights are, for the label cache (e.g. 'Qwen/Qwen2.5-7B@<commit>'); "
+        "replaces the derived weights hash or endpoint; backend, chat mode and dtype are "
+        "always added",
+    )
 
     @model_validator(mode="after")
     def _url_for_http(self) -> LabelerSpec:
         if self.backend == "http" and not self.url:
             raise ValueError("backend 'http' needs a url")
+        if self.backend == "http" and self.chat and not self.tokenizer:
+            raise ValueError(
+                "backend 'http' with chat needs the served model's tokenizer (set tokenizer) "
+                "for its chat template"
+            )
+        if self.tokenizer and self.backend != "http":
+            raise ValueError("tokenizer is for backend 'http'; the others load the model's own")
         return self
 
     @property
     def display(self) -> str:
         return self.label or self.name
+
+
+Mode = Literal["direct", "pairwise"]
+
+
+class ServeSettings(_Strict):
+    """How ``labelbench serve`` batches, bounds and answers requests (its CLI options)."""
+
+    mode: Mode = Field(default="direct", description="direct score, or pairwise vs a reference")
+    max_batch: int = Field(default=64, gt=0, description="items per engine pass")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="wait for more items to batch")
+    queue_size: int = Field(default=4096, gt=0, description="items waiting; more → 503")
+    timeout: float = Field(default=120.0, gt=0, description="seconds per request; then 504")
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="larger bodies → 413")
+    max_items: int = Field(default=1024, gt=0, description="items per request")
 
 
 class CostBudget(_Strict):

@@ -107,25 +107,6 @@ def prepare(config: RunConfig, data_dir: Path | None) -> list[PreparedDataset]:
     return prepared
 
 
-def _backend(spec: LabelerSpec) -> tuple[Any, Any, int | None]:
-    """The labeling backend, its tokenizer (None when served elsewhere) and parameter count
-    (counted at load in process; for a served model the config's ``parameters``, else None)."""
-    from labelbench.labeling.backends import make_backend
-    from labelbench.labeling.transformers_backend import TransformersBackend
-
-    backend = make_backend(
-        spec.backend,
-        spec.name,
-        base_url=spec.url,
-        max_rows=spec.batch_size,
-        dtype=spec.dtype,
-        device=spec.device,
-    )
-    if not isinstance(backend, TransformersBackend):
-        return backend, None, spec.parameters  # a served model: the count the config states
-    return backend, backend.tokenizer, sum(p.numel() for p in backend.model.parameters())
-
-
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
@@ -198,8 +179,8 @@ def run(
 ) -> Path:
     """Label everything the config asks for and write the results table; returns the run dir.
     ``command`` (the command line) is recorded with the wall time in ``run.json``."""
-    from labelbench.labeling import LabelCache, default_cache_dir, label, preferences
-    from labelbench.prompting import plan
+    from labelbench.labeling import LabelCache, default_cache_dir, preferences
+    from labelbench.labeling.labeler import open_labeler
 
     started = time.perf_counter()
     out = check_writable_dir(Path(config.output_dir), "run directory")
@@ -212,41 +193,44 @@ def run(
     try:
         rows: list[dict[str, Any]] = []
         cached_requests = total_requests = 0
-        for labeler in config.labelers:
-            backend, tokenizer, params = _backend(labeler)
-            chat = labeler.chat
-            if chat is None:
-                chat = bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
-            for dataset in prepared:
-                chosen = dataset.spec.labelers
-                if chosen and not {labeler.name, labeler.display} & set(chosen):
-                    continue
-                for variant in dataset.variants:
-                    planned = plan(
-                        dataset.items,
-                        variant,
-                        tokenizer=tokenizer,
-                        seed=config.seed,
-                        chat=chat,
-                        max_tokens=labeler.max_tokens,
-                    )
-                    result = label(
-                        planned.requests,
-                        backend,
-                        cache=cache,
-                        progress=progress,
-                        description=f"{labeler.display} {dataset.spec.name} {variant.name}",
-                    )
-                    cached_requests += sum(row.cached for row in result.rows)
-                    total_requests += len(result.rows)
-                    rows += _rows(
-                        dataset,
-                        labeler.display,
-                        variant,
-                        preferences(result.rows),
-                        result.rows,
-                        params,
-                    )
+        ran: list[LabelerSpec] = []
+        for spec in config.labelers:
+            datasets = [
+                dataset
+                for dataset in prepared
+                if not dataset.spec.labelers
+                or {spec.name, spec.display} & set(dataset.spec.labelers)
+            ]
+            if not datasets:  # no data set asks for this labeler: not even loaded
+                ran.append(spec)
+                continue
+            labeler = open_labeler(spec)
+            ran.append(labeler.spec)
+            try:
+                for dataset in datasets:
+                    for variant in dataset.variants:
+                        result = labeler.label(
+                            dataset.items,
+                            variant,
+                            cache=cache,
+                            seed=config.seed,
+                            progress=progress,
+                            description=f"{spec.display} {dataset.spec.name} {variant.name}",
+                        )
+                        cached_requests += sum(row.cached for row in result.rows)
+                        total_requests += len(result.rows)
+                        rows += _rows(
+                            dataset,
+                            spec.display,
+                            variant,
+                            preferences(result.rows),
+                            result.rows,
+                            labeler.parameters,
+                        )
+            finally:
+                labeler.close()
+        # the config as it ran: each labeler's chat mode and dtype resolved (winner.json reads it)
+        save_config(config.model_copy(update={"labelers": ran}), out / CONFIG_NAME)
     finally:
         if cache is not None:
             cache.close()

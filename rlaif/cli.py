@@ -46,7 +46,7 @@ def label(
         "smollm2-135m"
     ),
     winner: Annotated[
-        Path | None, typer.Option(help="winner.json naming labeler and variant.")
+        Path | None, typer.Option(help="winner.json: the labeler as benchmarked, and variant.")
     ] = None,
     labeler: Annotated[
         str | None, typer.Option(help="Labeler model (instead of --winner).")
@@ -56,7 +56,12 @@ def label(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Label at most this many items.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Length of sampled responses.")] = 48,
-    chat: Annotated[bool, typer.Option(help="Wrap labeler prompts in its chat template.")] = False,
+    chat: Annotated[
+        bool | None,
+        typer.Option(
+            "--chat/--no-chat", help="Labeler chat template (default: the winner's, else auto)."
+        ),
+    ] = None,
     max_tokens: Annotated[
         int | None, typer.Option(help="Labeler context budget in tokens.")
     ] = None,
@@ -65,19 +70,26 @@ def label(
     """Label a training split with the winning (or a named) labeler, in TRL's preference format."""
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
+    from labelbench.labeling.labeler import labeler_spec, load_winner
     from labelbench.prompting import load_variant
     from rlaif.data import device, existing, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
-    from rlaif.label import label_with_ai, load_winner, sample_pairs
+    from rlaif.label import label_with_ai, sample_pairs
 
     if (data is None) == (prompts is None):
         raise InputError(
             "rlaif label", "give exactly one of --data (pairs) or --prompts (sample pairs)"
         )
     if winner is not None:
-        labeler_spec, variant_name = load_winner(existing(winner, "winner file"))
+        chosen = load_winner(existing(winner, "winner file"))
+        overrides = {"chat": chat, "max_tokens": max_tokens}
+        spec = chosen.labeler.model_copy(
+            update={k: v for k, v in overrides.items() if v is not None}
+        )
+        variant_name, plan_seed = chosen.variant, chosen.seed
     elif labeler and variant:
-        labeler_spec, variant_name = labeler, variant
+        spec = labeler_spec("--labeler", name=labeler, chat=chat, max_tokens=max_tokens)
+        variant_name, plan_seed = variant, seed
     else:
         raise InputError(
             "rlaif label", "name the labeler: --winner winner.json, or --labeler and --variant"
@@ -96,9 +108,7 @@ def label(
         )
         if not comparisons:
             raise InputError(prompts, "the policy produced no distinct non-empty response pairs")
-    dataset = label_with_ai(
-        comparisons, labeler_spec, variant_name, seed=seed, chat=chat, max_tokens=max_tokens
-    )
+    dataset = label_with_ai(comparisons, spec, variant_name, seed=plan_seed)
     dataset.save_to_disk(str(out))
     typer.echo(f"{len(dataset)} labelled pairs (of {len(comparisons)}) -> {out}")
 

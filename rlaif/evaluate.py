@@ -310,6 +310,7 @@ def evaluate_policy(
 
 def _labeler_judgement(items, policy_out, reference_out, length_difference, labeler, variant, seed):
     from labelbench.data.record import Comparison
+    from labelbench.labeling.labeler import labeler_spec
     from rlaif.label import ai_preferences
 
     pairs = [
@@ -324,7 +325,8 @@ def _labeler_judgement(items, policy_out, reference_out, length_difference, labe
         )
         for i, p, r in zip(items, policy_out, reference_out, strict=True)
     ]
-    p_policy, _ = ai_preferences(pairs, labeler, variant, seed=seed)
+    spec = labeler_spec("--labeler", name=labeler)
+    p_policy, _ = ai_preferences(pairs, spec, variant, seed=seed)
     scored = [i for i, p in enumerate(p_policy) if p is not None]
     wins = pairwise_wins([p_policy[i] for i in scored], [0.5] * len(scored))
     return judge_summary(wins, [length_difference[i] for i in scored], seed)

@@ -9,11 +9,11 @@ both the RLAIF and the RLHF reward model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison, PromptItem, content_hash
 from labelbench.errors import InputError
 from rlaif.reward_config import SOFT_LABEL
@@ -38,21 +38,6 @@ def policy_prompt(task: str, context: str, meta: dict[str, Any] | None = None) -
 def policy_response(response: str) -> str:
     """A response as it follows its prompt: one leading space."""
     return " " + response.strip()
-
-
-def load_winner(path: str | Path) -> tuple[str, str]:
-    """(labeler model spec, variant) from a ``winner.json`` written by ``labelbench report``."""
-    try:
-        winner = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, ValueError) as error:
-        raise InputError(path, f"not a JSON file: {error}") from None
-    labeler = winner.get("labeler_spec") or winner.get("labeler")
-    if not labeler or not winner.get("variant"):
-        reason = winner.get("reason", "it names no labeler and variant")
-        raise InputError(path, f"no winner to label with: {reason}", field="labeler")
-    return str(labeler), str(winner["variant"])
 
 
 def split_items(items: Sequence[Any], split: str | None, test_fraction: float, seed: int) -> list:
@@ -259,38 +244,35 @@ def generate(
 
 def ai_preferences(
     comparisons: Sequence[Comparison],
-    labeler: str,
+    labeler: LabelerSpec,
     variant: str,
     *,
     cache_dir: str | Path | None = None,
     seed: int = 0,
-    chat: bool = False,
-    max_tokens: int | None = None,
+    progress: bool = True,
 ) -> tuple[list[float | None], str]:
-    """The labeler's P(A preferred) for each comparison (None: unscored), and its identity."""
-    from labelbench.labeling import LabelCache, default_cache_dir, label, preferences
-    from labelbench.labeling.transformers_backend import TransformersBackend
-    from labelbench.models.registry import load_model
-    from labelbench.prompting import plan
+    """The labeler's P(A preferred) for each comparison (None: unscored), and its identity.
 
-    loaded = load_model(labeler)
-    planned = plan(
-        comparisons,
-        variant,
-        tokenizer=loaded.tokenizer,
-        seed=seed,
-        chat=chat,
-        max_tokens=max_tokens,
-    )
-    backend = TransformersBackend(loaded.model, loaded.tokenizer, loaded.identity)
-    cache = LabelCache(cache_dir or default_cache_dir())
-    result = label(planned.requests, backend, cache=cache, description="AI labels")
-    by_item = {p.item_id: p.p_a for p in preferences(result.rows)}
-    return [by_item.get(c.id) for c in comparisons], loaded.identity
+    The benchmark's labelling path (``labelbench.labeling.labeler``) through the label cache in
+    ``cache_dir`` (default: ``$LABELBENCH_CACHE_DIR``): the same spec, variant and seed give the
+    labels ``labelbench run`` gave the same items.
+    """
+    from labelbench.labeling import LabelCache, default_cache_dir
+    from labelbench.labeling.labeler import open_labeler
+
+    opened = open_labeler(labeler)
+    try:
+        with LabelCache(cache_dir or default_cache_dir()) as cache:
+            p_a = opened.preferences(
+                comparisons, variant, cache=cache, seed=seed, progress=progress
+            )
+    finally:
+        opened.close()
+    return p_a, opened.identity
 
 
 def label_with_ai(
-    comparisons: Sequence[Comparison], labeler: str, variant: str, **options: Any
+    comparisons: Sequence[Comparison], labeler: LabelerSpec, variant: str, **options: Any
 ) -> Any:
     """The preference dataset of ``comparisons`` labelled by a labeler and prompt variant."""
     p_a, identity = ai_preferences(comparisons, labeler, variant, **options)

@@ -88,10 +88,12 @@ def _reward_fn(
         from rlaif.rewards import RewardModelScorer, load_reward_model
 
         return RewardModelScorer(*load_reward_model(reward_model, device()))
+    from labelbench.labeling.labeler import labeler_spec
     from rlaif.rewards import DirectLabelerScorer
 
     tasks = {i.task for i in items}
     if len(tasks) != 1:
         raise InputError("--prompts", f"direct scoring needs one task, found {sorted(tasks)}")
     contexts = {text: item.context for text, item in zip(texts, items, strict=True)}
-    return DirectLabelerScorer(labeler, tasks.pop(), variant, contexts, device())
+    spec = labeler_spec("--labeler", name=labeler, device=str(device()))
+    return DirectLabelerScorer(spec, tasks.pop(), variant, contexts)

@@ -7,7 +7,9 @@ from typing import Any
 
 import torch
 
+from labelbench.config import LabelerSpec
 from labelbench.errors import ModelError
+from labelbench.labeling.cache import LabelCache
 from rlaif.reward_trainer import reward_scores
 
 
@@ -49,44 +51,38 @@ class RewardModelScorer:
 
 
 class DirectLabelerScorer:
-    """``reward_fn`` from a labeler: its expected 1..N rating of the response, scaled to [-1, 1]."""
+    """``reward_fn`` from a labeler: its expected 1..N rating of the response, scaled to [-1, 1]
+    (0 when unscored), through the benchmark's labelling path (``Labeler.direct_scores``)."""
 
     def __init__(
         self,
-        labeler: str,
+        labeler: LabelerSpec,
         task: str,
         variant: str | None = None,
         contexts: dict[str, str] | None = None,
-        device: str | torch.device = "cpu",
+        cache: LabelCache | None = None,
     ) -> None:
-        from labelbench.labeling.transformers_backend import TransformersBackend
-        from labelbench.models.registry import load_model
+        from labelbench.labeling.labeler import open_labeler
         from labelbench.prompting import direct_score_request
 
-        loaded = load_model(labeler)
-        loaded.model.to(device)
-        self.backend = TransformersBackend(loaded.model, loaded.tokenizer, loaded.identity)
-        self.task, self.variant, self.tokenizer = task, variant, loaded.tokenizer
+        self.labeler = open_labeler(labeler)
+        self.task, self.variant, self.cache = task, variant, cache
         self.contexts = contexts or {}
-        direct_score_request("check", "check", task, variant=variant, tokenizer=loaded.tokenizer)
+        direct_score_request(  # the templates and answer tokens are checked before training
+            "check",
+            "check",
+            task,
+            variant=variant,
+            tokenizer=self.labeler.tokenizer,
+            chat=bool(self.labeler.spec.chat),
+        )
 
     def __call__(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        from labelbench.labeling import expected_score, softmax
-        from labelbench.prompting import direct_score_request
-
-        requests = [
-            direct_score_request(
-                self.contexts.get(prompt, prompt),
-                response.strip() or "(empty)",
-                self.task,
-                variant=self.variant,
-                tokenizer=self.tokenizer,
-            )
-            for prompt, response in zip(prompts, responses, strict=True)
-        ]
-        scored = self.backend.score(requests)
-        values = [
-            0.0 if s.logprobs is None else expected_score(softmax(s.logprobs), r.answers)
-            for s, r in zip(scored, requests, strict=True)
-        ]
-        return torch.tensor(values, dtype=torch.float)
+        scores = self.labeler.direct_scores(
+            [self.contexts.get(prompt, prompt) for prompt in prompts],
+            [response.strip() or "(empty)" for response in responses],
+            self.task,
+            variant=self.variant,
+            cache=self.cache,
+        )
+        return torch.tensor([0.0 if s is None else s for s in scores], dtype=torch.float)

@@ -30,26 +30,31 @@ def _unit(*parts: Any) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def top_logprobs(prompt: str, count: int, missing_marker: str) -> dict[str, float]:
-    """Log-probabilities of the first next token, from the prompt's content."""
-    raw = {token: 4.0 * _unit(prompt, token) for token in TOKENS}
+def top_logprobs(
+    prompt: str, count: int, missing_marker: str, weights: str = ""
+) -> dict[str, float]:
+    """Log-probabilities of the first next token, from the prompt's content (and ``weights``,
+    which stands for the served model: servers with other weights answer differently)."""
+    raw = {token: 4.0 * _unit(prompt, token, *([weights] if weights else [])) for token in TOKENS}
     top = max(raw.values())
     norm = top + math.log(sum(math.exp(v - top) for v in raw.values()))
     ranked = sorted(((v - norm, t) for t, v in raw.items()), reverse=True)
     chosen = {token: value for value, token in ranked[:count]}
-    if missing_marker and missing_marker in prompt:
+    if missing_marker and isinstance(prompt, str) and missing_marker in prompt:
         chosen.pop("2", None)  # an answer token outside the returned top logprobs
     return chosen
 
 
-def completion(body: dict[str, Any], missing_marker: str) -> dict[str, Any]:
+def completion(
+    body: dict[str, Any], missing_marker: str, weights: str = "", ignore_n: bool = False
+) -> dict[str, Any]:
     prompt = body["prompt"]
     max_tokens = int(body.get("max_tokens", 16))
     count = int(body.get("logprobs") or 0)
     choices = []
-    for index in range(int(body.get("n", 1))):
+    for index in range(1 if ignore_n else int(body.get("n", 1))):
         if max_tokens == 1:
-            top = top_logprobs(prompt, max(count, 1), missing_marker)
+            top = top_logprobs(prompt, max(count, 1), missing_marker, weights)
             text = max(top, key=top.__getitem__)
         else:
             words = int(3 + 5 * _unit(prompt, body.get("seed"), index, body.get("temperature")))
@@ -61,7 +66,7 @@ def completion(body: dict[str, Any], missing_marker: str) -> dict[str, Any]:
         choices.append(
             {"index": index, "text": text, "logprobs": logprobs, "finish_reason": "length"}
         )
-    prompt_tokens = len(prompt.split())
+    prompt_tokens = len(prompt) if isinstance(prompt, list) else len(prompt.split())
     return {
         "id": "cmpl-fake",
         "object": "text_completion",
@@ -82,7 +87,11 @@ def make_server(
     stall_seconds: float = 3.0,
     api_key: str | None = None,
     missing_marker: str = "",
+    weights: str = "",
+    ignore_n: bool = False,
 ) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1:``port``; ``server.completions`` counts the completions answered,
+    ``server.prompts`` lists their prompts."""
     attempts: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -124,9 +133,15 @@ def make_server(
                     self._reply(500, {"error": {"message": "internal error"}})
                     return
                 time.sleep(stall_seconds)
-            self._reply(200, completion(body, missing_marker))
+            with lock:
+                server.completions += 1
+                server.prompts.append(body["prompt"])
+            self._reply(200, completion(body, missing_marker, weights, ignore_n))
 
-    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.completions = 0
+    server.prompts = []  # every prompt answered: a string, or token ids
+    return server
 
 
 def main() -> None:
@@ -136,6 +151,10 @@ def main() -> None:
     parser.add_argument("--stall-seconds", type=float, default=3.0)
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--missing-marker", default="")
+    parser.add_argument("--weights", default="", help="stands for the served model's weights")
+    parser.add_argument(
+        "--ignore-n", action="store_true", help="one choice a request, as llama-cpp-python"
+    )
     args = parser.parse_args()
     server = make_server(
         args.port,
@@ -143,6 +162,8 @@ def main() -> None:
         stall_seconds=args.stall_seconds,
         api_key=args.api_key,
         missing_marker=args.missing_marker,
+        weights=args.weights,
+        ignore_n=args.ignore_n,
     )
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

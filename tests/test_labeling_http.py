@@ -151,3 +151,16 @@ def test_unreachable_server_gives_up_with_a_model_error():
     backend = HTTPBackend("http://127.0.0.1:9/v1", "fake", timeout=0.5, max_retries=2, backoff=0.01)
     with pytest.raises(ModelError, match="failed 3 times"):
         backend.score([ScoreRequest("a", "b", "c")])
+
+
+def test_servers_that_ignore_n_give_every_sample(monkeypatch):
+    """llama-cpp-python's server drops ``n`` and answers one choice: the backend asks again."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    chains = make_planned(2, variant="cot", rationale={"n": 3, "temperature": 0.7})
+    with serve("--ignore-n") as url:
+        backend = HTTPBackend(url, "fake", api_key_env=KEY_ENV, timeout=30)
+        first = label(chains, backend, progress=False)
+        again = label(chains, backend, progress=False)
+    assert all(len(row.samples) == 3 for row in first.rows)
+    assert all(len({s.rationale for s in row.samples}) > 1 for row in first.rows)
+    assert stable(first.rows) == stable(again.rows)  # seeded: the same samples every time

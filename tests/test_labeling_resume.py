@@ -13,10 +13,11 @@ import time
 import torch
 from test_labeling_helpers import make_planned
 
+from labelbench.config import LabelerSpec
 from labelbench.labeling import LabelCache, label
-from labelbench.labeling.backends import make_backend
 from labelbench.labeling.cache import CACHE_FILE
 from labelbench.labeling.jsonl import write_planned
+from labelbench.labeling.labeler import open_labeler
 
 VOLATILE = ("cached", "seconds")  # where a row came from and how long it took, not the label
 
@@ -77,8 +78,9 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, tiny_lm_dir):
     resumed = [json.loads(line) for line in out.read_text().splitlines()]
 
     assert torch.get_num_threads() == 1  # as the subprocess: bit-identical floating point
+    spec = LabelerSpec(name=str(tiny_lm_dir), device="cpu")
+    backend = open_labeler(spec).backend  # as the CLI opens it
     with LabelCache(tmp_path / "clean") as cache:
-        backend = make_backend("transformers", str(tiny_lm_dir), device="cpu")
         clean = label(planned, backend, cache=cache, progress=False, unit_items=2).records()
         assert len(cache) == total_keys
 

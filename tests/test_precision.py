@@ -75,15 +75,17 @@ def test_bf16_answer_logits_are_computed_in_float32(peaked_lm):
 
 
 def test_cache_never_mixes_precisions(tiny_lm_dir, tmp_path):
-    from labelbench.labeling.backends import make_backend
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
 
     planned = make_planned(4)
     cache = LabelCache(tmp_path / "cache")
     try:
-        fp32 = make_backend("transformers", str(tiny_lm_dir), dtype="float32", device="cpu")
-        bf16 = make_backend("transformers", str(tiny_lm_dir), dtype="bfloat16", device="cpu")
+        spec = LabelerSpec(name=str(tiny_lm_dir), device="cpu")
+        fp32 = open_labeler(spec.model_copy(update={"dtype": "float32"})).backend
+        bf16 = open_labeler(spec.model_copy(update={"dtype": "bfloat16"})).backend
         assert fp32.identity != bf16.identity
-        assert fp32.identity.endswith(":float32") and bf16.identity.endswith(":bfloat16")
+        assert fp32.identity.endswith("dtype=float32") and bf16.identity.endswith("dtype=bfloat16")
         first = label([p for p in planned], fp32, cache=cache, progress=False)
         second = label([p for p in planned], bf16, cache=cache, progress=False)
         again = label([p for p in planned], bf16, cache=cache, progress=False)

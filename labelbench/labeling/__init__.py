@@ -3,6 +3,8 @@
 ``label(planned, backend, cache=...)`` labels ``labelbench.requests.PlannedRequest`` items;
 ``preferences(result.rows)`` turns them into P(A) per item. Backends: ``TransformersBackend``
 (in process), ``HTTPBackend`` (OpenAI-compatible server), ``VLLMBackend`` (optional extra).
+``labeler.open_labeler(spec)`` opens a ``LabelerSpec`` into a ``Labeler``: the one labelling path
+(plan → cache → backend → preferences or direct scores) every user of AI labels goes through.
 """
 
 from labelbench.labeling.answers import expected_score, preference_a, softmax

@@ -26,7 +26,15 @@ def label(
         str, typer.Option(help="http backend: environment variable holding the API key.")
     ] = "OPENAI_API_KEY",
     identity: Annotated[
-        str | None, typer.Option(help="Model identity for the cache (default: from the model).")
+        str | None,
+        typer.Option(help="What the weights are, for the cache (default: derived from the model)."),
+    ] = None,
+    chat: Annotated[
+        bool | None,
+        typer.Option(
+            "--chat/--no-chat",
+            help="Chat mode the requests were planned in (part of the identity; default: auto).",
+        ),
     ] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Label cache directory.")] = None,
     no_cache: Annotated[
@@ -45,27 +53,33 @@ def label(
     ] = None,
 ) -> None:
     """Label every planned request; a killed run resumes from the cache."""
-    from labelbench.labeling.backends import make_backend
     from labelbench.labeling.cache import LabelCache, default_cache_dir
     from labelbench.labeling.jsonl import read_planned, write_result
+    from labelbench.labeling.labeler import labeler_spec, open_labeler
     from labelbench.labeling.runner import label as run_label
 
     planned = read_planned(requests)
-    labeler = make_backend(
-        backend,
-        model,
-        base_url=base_url,
+    spec = labeler_spec(
+        "labelbench label",
+        name=model,
+        backend=backend,
+        url=base_url,
         api_key_env=api_key_env,
         identity=identity,
+        chat=chat,
         concurrency=concurrency,
         timeout=timeout,
         dtype=dtype,
         device=device,
     )
+    labeler = open_labeler(spec)
     cache = None if no_cache else LabelCache(cache_dir or default_cache_dir())
     try:
-        result = run_label(planned, labeler, cache=cache, progress=progress, unit_items=unit_items)
+        result = run_label(
+            planned, labeler.backend, cache=cache, progress=progress, unit_items=unit_items
+        )
     finally:
+        labeler.close()
         if cache is not None:
             cache.close()
     write_result(out, result)

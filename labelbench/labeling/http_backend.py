@@ -1,7 +1,10 @@
 """Labeling through an OpenAI-compatible ``/v1/completions`` server (vLLM, llama.cpp, ...).
 
 Answer tokens are read from the first generated position's ``top_logprobs``; an answer missing
-there is unscorable, so the request is recorded as unscored. The API key is read from the
+there is unscorable, so the request is recorded as unscored. Given the served model's tokenizer,
+prompts are sent as token ids (the OpenAI completions API takes a token array; vLLM and
+llama.cpp do too), so the scored position is the prompt's own last token; without it the server
+tokenizes the text and adds whatever special tokens its tokenizer adds. The API key is read from the
 environment and only ever sent in the Authorization header: never logged, cached or reported.
 """
 
@@ -45,6 +48,7 @@ class HTTPBackend:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         top_logprobs: int = 20,
+        tokenizer: Any = None,
     ) -> None:
         try:
             import httpx
@@ -62,6 +66,7 @@ class HTTPBackend:
         self.max_backoff = max_backoff
         self.top_logprobs = top_logprobs
         self.retries = 0  # retried attempts so far (for reports and tests)
+        self.tokenizer = tokenizer
         key = os.environ.get(api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
@@ -112,10 +117,19 @@ class HTTPBackend:
             f"{self.base_url}/completions failed {self.max_retries + 1} times (last: {failure})"
         )
 
+    def _prompt(self, text: str) -> str | list[int]:
+        """The prompt as sent: token ids when the served model's tokenizer is known here (BOS
+        once, nothing appended: ``prompt_token_ids``), else the text for the server to tokenize."""
+        if self.tokenizer is None:
+            return text
+        from labelbench.prompting import prompt_token_ids
+
+        return prompt_token_ids(self.tokenizer, text)
+
     def _score_text(self, text: str, answers: Sequence[str]) -> Scored:
         body = {
             "model": self.model,
-            "prompt": text,
+            "prompt": self._prompt(text),
             "max_tokens": 1,
             "temperature": 0.0,
             "logprobs": self.top_logprobs,
@@ -129,7 +143,7 @@ class HTTPBackend:
     def _chains(self, request: RationaleRequest, seed: int) -> list[Sample]:
         body: dict[str, Any] = {
             "model": self.model,
-            "prompt": request.text,
+            "prompt": self._prompt(request.text),
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
             "n": request.n,
@@ -139,10 +153,16 @@ class HTTPBackend:
             body["top_k"] = request.top_k
         reply = self._post(body)
         choices = sorted(reply["choices"], key=lambda choice: choice.get("index", 0))
+        generated = int((reply.get("usage") or {}).get("completion_tokens", 0))
+        if len(choices) == 1 and request.n > 1:
+            # a server that ignores ``n`` (llama-cpp-python's) answers one sample a request:
+            # ask for the others one by one, each with its own seed
+            for index in range(1, request.n):
+                extra = self._post({**body, "n": 1, "seed": (seed + index) % 2**31})
+                choices.append(extra["choices"][0])
+                generated += int((extra.get("usage") or {}).get("completion_tokens", 0))
         if len(choices) != request.n:
             raise ModelError(f"{self.base_url}: asked for {request.n} samples, got {len(choices)}")
-        usage = reply.get("usage") or {}
-        generated = int(usage.get("completion_tokens", 0))
         samples = []
         for choice in choices:
             scored = self._score_text(
@@ -153,7 +173,7 @@ class HTTPBackend:
                     rationale=choice["text"],
                     logprobs=scored.logprobs,
                     prompt_tokens=scored.prompt_tokens,
-                    generated_tokens=generated // request.n,
+                    generated_tokens=generated // request.n,  # the server counts per reply
                 )
             )
         return samples

@@ -110,71 +110,95 @@ def _units(planned: Sequence[PlannedRequest], unit_items: int) -> list[list[int]
     ]
 
 
-def _compute(
-    backend: Backend, requests: dict[tuple[str, ...], Request]
-) -> dict[str, dict[str, Any]]:
-    """Run the backend on requests (keyed by their sample keys); returns a value per sample key."""
-    values: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class CachedSample:
+    """One computed sample as the cache stores it: answer log-probabilities (None: unscored),
+    the rationale (None for a score request), token counts and its share of compute seconds."""
+
+    logprobs: tuple[float, ...] | None
+    rationale: str | None
+    prompt_tokens: int
+    generated_tokens: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        value = asdict(self)
+        value["logprobs"] = None if self.logprobs is None else list(self.logprobs)
+        return value
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> CachedSample:
+        raw = value["logprobs"]
+        return cls(
+            logprobs=None if raw is None else tuple(float(x) for x in raw),
+            rationale=value.get("rationale"),
+            prompt_tokens=int(value["prompt_tokens"]),
+            generated_tokens=int(value["generated_tokens"]),
+            seconds=float(value["seconds"]),
+        )
+
+
+def _compute(backend: Backend, requests: dict[tuple[str, ...], Request]) -> dict[str, CachedSample]:
+    """Run the backend on requests (keyed by their sample keys); returns a sample per key."""
+    values: dict[str, CachedSample] = {}
     scores = [(keys, r) for keys, r in requests.items() if isinstance(r, ScoreRequest)]
     chains = [(keys, r) for keys, r in requests.items() if isinstance(r, RationaleRequest)]
     if scores:
         started = time.perf_counter()
         outputs = backend.score([r for _, r in scores])
-        batch: dict[str, dict[str, Any]] = {}
-        for (keys, _), out in zip(scores, outputs, strict=True):
-            batch[keys[0]] = {
-                "logprobs": out.logprobs,
-                "rationale": None,
-                "prompt_tokens": out.prompt_tokens,
-                "generated_tokens": 0,
-            }
+        batch = [
+            (keys[0], out.logprobs, None, out.prompt_tokens, 0)
+            for (keys, _), out in zip(scores, outputs, strict=True)
+        ]
         values.update(_with_seconds(batch, time.perf_counter() - started))
     if chains:
         started = time.perf_counter()
         outputs_n = backend.rationales([r for _, r in chains], [request_seed(r) for _, r in chains])
-        batch = {}
-        for (keys, _), samples in zip(chains, outputs_n, strict=True):
-            for key, sample in zip(keys, samples, strict=True):
-                batch[key] = {
-                    "logprobs": sample.logprobs,
-                    "rationale": sample.rationale,
-                    "prompt_tokens": sample.prompt_tokens,
-                    "generated_tokens": sample.generated_tokens,
-                }
+        batch = [
+            (key, sample.logprobs, sample.rationale, sample.prompt_tokens, sample.generated_tokens)
+            for (keys, _), samples in zip(chains, outputs_n, strict=True)
+            for key, sample in zip(keys, samples, strict=True)
+        ]
         values.update(_with_seconds(batch, time.perf_counter() - started))
     return values
 
 
-def _with_seconds(batch: dict[str, dict[str, Any]], seconds: float) -> dict[str, dict[str, Any]]:
-    """Share a batch's wall time among its values in proportion to the tokens each used."""
-    weights = {k: v["prompt_tokens"] + v["generated_tokens"] + 1 for k, v in batch.items()}
-    total = sum(weights.values())
-    for key, value in batch.items():
-        value["seconds"] = seconds * weights[key] / total
-        if value["logprobs"] is not None:
-            value["logprobs"] = [float(x) for x in value["logprobs"]]
-    return batch
+def _with_seconds(
+    batch: list[tuple[str, tuple[float, ...] | None, str | None, int, int]], seconds: float
+) -> dict[str, CachedSample]:
+    """Share a batch's wall time among its samples in proportion to the tokens each used."""
+    weights = [prompt + generated + 1 for _, _, _, prompt, generated in batch]
+    total = sum(weights)
+    return {
+        key: CachedSample(
+            logprobs=None if logprobs is None else tuple(float(x) for x in logprobs),
+            rationale=rationale,
+            prompt_tokens=prompt,
+            generated_tokens=generated,
+            seconds=seconds * weight / total,
+        )
+        for (key, logprobs, rationale, prompt, generated), weight in zip(
+            batch, weights, strict=True
+        )
+    }
 
 
-def _row(
-    item: PlannedRequest, labeler: str, values: list[dict[str, Any]], cached: bool
-) -> LabelRow:
+def _row(item: PlannedRequest, labeler: str, values: list[CachedSample], cached: bool) -> LabelRow:
     request = item.request
     samples: tuple[SampleResult, ...] = ()
     if isinstance(request, RationaleRequest):
         samples = tuple(
             SampleResult(
-                rationale=v["rationale"],
-                logprobs=None if v["logprobs"] is None else tuple(v["logprobs"]),
-                distribution=None if v["logprobs"] is None else softmax(v["logprobs"]),
+                rationale=v.rationale or "",
+                logprobs=v.logprobs,
+                distribution=None if v.logprobs is None else softmax(v.logprobs),
             )
             for v in values
         )
         distribution = mean_distribution([s.distribution for s in samples])
         logprobs = None
     else:
-        raw = values[0]["logprobs"]
-        logprobs = None if raw is None else tuple(raw)
+        logprobs = values[0].logprobs
         distribution = None if logprobs is None else softmax(logprobs)
     return LabelRow(
         item_id=item.item_id,
@@ -185,9 +209,9 @@ def _row(
         distribution=distribution,
         logprobs=logprobs,
         samples=samples,
-        prompt_tokens=sum(v["prompt_tokens"] for v in values),
-        generated_tokens=sum(v["generated_tokens"] for v in values),
-        seconds=sum(v["seconds"] for v in values),
+        prompt_tokens=sum(v.prompt_tokens for v in values),
+        generated_tokens=sum(v.generated_tokens for v in values),
+        seconds=sum(v.seconds for v in values),
         cached=cached,
     )
 
@@ -241,7 +265,7 @@ def label(
         tuple(request_key(labeler, p.request, s) for s in range(_sample_count(p.request)))
         for p in planned
     ]
-    values: dict[str, dict[str, Any]] = {}
+    values: dict[str, CachedSample] = {}
     fresh: set[str] = set()
     units = _units(planned, unit_items)
     started = time.perf_counter()
@@ -250,7 +274,8 @@ def label(
         for unit in units:
             unit_pairs = len({(planned[i].variant, planned[i].item_id) for i in unit})
             unit_keys = [k for index in unit for k in keys[index]]
-            found = cache.get_many(unit_keys) if cache is not None else {}
+            stored = cache.get_many(unit_keys) if cache is not None else {}
+            found = {key: CachedSample.from_json(value) for key, value in stored.items()}
             missing = {
                 keys[i]: planned[i].request for i in unit if any(k not in found for k in keys[i])
             }
@@ -258,12 +283,12 @@ def label(
                 unit_started = time.perf_counter()
                 computed = _compute(backend, missing)
                 if cache is not None:
-                    cache.put_many(computed)
+                    cache.put_many({key: value.to_json() for key, value in computed.items()})
                 found.update(computed)
                 fresh.update(computed)
                 computed_pairs += unit_pairs
                 computed_seconds += time.perf_counter() - unit_started
-                tokens += sum(v["prompt_tokens"] + v["generated_tokens"] for v in computed.values())
+                tokens += sum(v.prompt_tokens + v.generated_tokens for v in computed.values())
             values.update(found)
             if tick is not None:
                 rate = (

@@ -202,13 +202,17 @@ class TransformersBackend:
     def identity(self) -> str:
         return self._identity
 
+    def set_identity(self, identity: str) -> None:
+        """Set once the labeler's chat mode and precision are known (``open_labeler``)."""
+        self._identity = identity
+
     # -- text and tokens -------------------------------------------------------------------
 
     def encode(self, text: str) -> list[int]:
-        """Tokenise a full prompt; special tokens are added unless the text already has its BOS."""
-        bos = self.tokenizer.bos_token
-        add_special = not (bos and text.startswith(bos))
-        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+        """A prompt's token ids: its BOS once, nothing appended (``prompt_token_ids``)."""
+        from labelbench.prompting import prompt_token_ids
+
+        return prompt_token_ids(self.tokenizer, text)
 
     def answer_ids(self, answers: tuple[str, ...], text: str) -> list[int]:
         """Token ids of the answers as the next token after ``text`` (one mapping, shared with
@@ -613,11 +617,9 @@ def naive_answer_logprobs(
     log-probabilities at its last position. A float32 model's own logits (every position); in a
     lower precision, the decoder's last hidden state through the float32 output layer, as the
     engine reads it."""
-    bos = tokenizer.bos_token
-    add_special = not (bos and text.startswith(bos))
-    ids = tokenizer(text, add_special_tokens=add_special, return_tensors="pt")["input_ids"]
-    from labelbench.prompting import answer_token_ids
+    from labelbench.prompting import answer_token_ids, prompt_token_ids
 
+    ids = torch.tensor([prompt_token_ids(tokenizer, text)])
     config = model.config.get_text_config(decoder=True)
     softcap = getattr(config, "final_logit_softcapping", None)
     answer_ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])

@@ -2,6 +2,8 @@
 
 vLLM's automatic prefix caching reuses the shared prefix (preamble, exemplars, context) across
 orders and items, and continuous batching replaces the length grouping of the transformers backend.
+Prompts are passed as token ids (``labelbench.prompting.prompt_token_ids``), so the scored position
+is the prompt's last token whatever special tokens the tokenizer would add.
 """
 
 from __future__ import annotations
@@ -34,10 +36,16 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
         self._identity = identity or f"vllm:{model}"
         self._answer_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        self.dtype = str(getattr(config, "dtype", "auto")).removeprefix("torch.")
 
     @property
     def identity(self) -> str:
         return self._identity
+
+    def set_identity(self, identity: str) -> None:
+        """Set once the chat mode is resolved from the loaded tokenizer (``open_labeler``)."""
+        self._identity = identity
 
     def _ids(self, answers: tuple[str, ...], text: str) -> list[int]:
         from labelbench.prompting import answer_token_ids
@@ -47,13 +55,18 @@ class VLLMBackend:
             self._answer_ids[key] = answer_token_ids(answers, self.tokenizer, after=key[1])
         return self._answer_ids[key]
 
+    def _prompts(self, texts: Sequence[str]) -> list[dict[str, list[int]]]:
+        from labelbench.prompting import prompt_token_ids
+
+        return [{"prompt_token_ids": prompt_token_ids(self.tokenizer, text)} for text in texts]
+
     def _score_texts(
         self, texts: Sequence[str], answers: Sequence[tuple[str, ...]]
     ) -> list[Scored]:
         # Full-vocabulary log-probabilities of the first generated position are not returned;
         # the answers' ranks are, for the top ``logprobs`` tokens, so ask for enough of them.
         params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
-        outputs = self.llm.generate(list(texts), params, use_tqdm=False)
+        outputs = self.llm.generate(self._prompts(texts), params, use_tqdm=False)
         scored = []
         for text, answer, output in zip(texts, answers, outputs, strict=True):
             top = output.outputs[0].logprobs[0]
@@ -78,7 +91,9 @@ class VLLMBackend:
             )
             for r, seed in zip(requests, seeds, strict=True)
         ]
-        outputs = self.llm.generate([r.text for r in requests], params, use_tqdm=False)
+        outputs = self.llm.generate(
+            self._prompts([r.text for r in requests]), params, use_tqdm=False
+        )
         texts, answers, owners = [], [], []
         for index, (request, output) in enumerate(zip(requests, outputs, strict=True)):
             for sample in output.outputs:

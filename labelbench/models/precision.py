@@ -57,18 +57,15 @@ def _label_once(
     """P(A) per (item, order), seconds and prompt tokens for one precision (model freed after)."""
     import torch
 
-    from labelbench.labeling import label
+    from labelbench.config import LabelerSpec
     from labelbench.labeling.answers import preference_a
-    from labelbench.labeling.backends import make_backend
-    from labelbench.prompting import plan
+    from labelbench.labeling.labeler import open_labeler
 
     if threads:
         torch.set_num_threads(threads)
-    backend = make_backend("transformers", name, dtype=precision, device="cpu")
-    chat = bool(getattr(backend.tokenizer, "chat_template", None))
-    planned = plan(items, variant, tokenizer=backend.tokenizer, chat=chat).requests
+    labeler = open_labeler(LabelerSpec(name=name, dtype=precision, device="cpu"))
     started = time.perf_counter()
-    result = label(planned, backend, cache=None, progress=False)
+    result = labeler.label(items, variant, cache=None)
     seconds = time.perf_counter() - started
     values = {
         (row.item_id, row.order): preference_a(row.distribution, row.order)
@@ -76,7 +73,7 @@ def _label_once(
         if row.distribution is not None
     }
     tokens = sum(row.prompt_tokens for row in result.rows)
-    del backend
+    del labeler
     gc.collect()
     return values, seconds, tokens
 

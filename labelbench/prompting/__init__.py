@@ -12,6 +12,7 @@ from labelbench.prompting.planner import (
     direct_score_request,
     draw_exemplars,
     plan,
+    prompt_token_ids,
 )
 from labelbench.prompting.variants import Variant, VariantSpec, list_variants, load_variant
 
@@ -27,4 +28,5 @@ __all__ = [
     "list_variants",
     "load_variant",
     "plan",
+    "prompt_token_ids",
 ]

@@ -75,22 +75,52 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def answer_token_ids(answers: Sequence[str], tokenizer: Any, after: str = "") -> list[int]:
-    """The one token each answer adds after ``after``; InputError unless single and distinct.
+def _special_prefix(tokenizer: Any) -> list[int]:
+    """The special tokens the tokenizer puts before a text (BOS, or none); those it appends
+    after the text (a post-processor's EOS) are never part of a prompt."""
+    probe = "a"
+    bare = _encode(tokenizer, probe)
+    full = list(tokenizer(probe, add_special_tokens=True)["input_ids"])
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start]
+    return []
 
-    An answer that encodes alone as one token is that token; otherwise (e.g. SentencePiece adds a
-    word-start piece) it must add exactly one token when appended to ``after``.
+
+def prompt_token_ids(tokenizer: Any, text: str) -> list[int]:
+    """The token ids of a prompt as a labeler scores or continues it.
+
+    The tokenizer's leading special tokens (BOS) come first unless the text already starts with
+    them (a chat template that writes its BOS); trailing ones (an EOS appended by the
+    post-processor, as ``add_eos_token=True`` does) are never added, so the last id is the last
+    token of the prompt itself and the next-token distribution is the one right after it.
+    """
+    ids = _encode(tokenizer, text)
+    prefix = _special_prefix(tokenizer)
+    if prefix and ids[: len(prefix)] == prefix:
+        return ids
+    return prefix + ids
+
+
+def answer_token_ids(answers: Sequence[str], tokenizer: Any, after: str = "") -> list[int]:
+    """The one token each answer adds right after ``after`` (the prompt's ending), chosen in
+    context: ``after + answer`` is encoded and the token that follows the ending's tokens is
+    taken, so a vocabulary holding both ``▁1`` and ``1`` yields the form the tokenizer really
+    produces there. Without ``after`` the answer must encode alone as one token.
+
+    Raises InputError (field ``answers``) unless every answer adds exactly one token after the
+    ending, leaving the ending's tokens unchanged, and the tokens are distinct.
     """
     name = getattr(tokenizer, "name_or_path", "") or "the tokenizer"
+    base = _encode(tokenizer, after) if after else []
     ids: list[int] = []
     for answer in answers:
-        alone = _encode(tokenizer, answer)
-        if len(alone) == 1:
-            ids.append(alone[0])
-            continue
-        base, full = _encode(tokenizer, after), _encode(tokenizer, after + answer)
-        if not after or full[: len(base)] != base or len(full) != len(base) + 1:
-            raise InputError(name, f"answer {answer!r} is not a single token", field="answers")
+        full = _encode(tokenizer, after + answer)
+        if full[: len(base)] != base or len(full) != len(base) + 1:
+            where = f" after {after[-24:]!r}" if after else ""
+            raise InputError(
+                name, f"answer {answer!r} is not a single token{where}", field="answers"
+            )
         ids.append(full[-1])
     if len(set(ids)) != len(ids):
         raise InputError(name, f"answers {list(answers)} map to the same token", field="answers")
@@ -103,7 +133,9 @@ def check_answers(variant: Variant, tokenizer: Any) -> list[int]:
     try:
         return answer_token_ids(variant.spec.answers, tokenizer, after=ending)
     except InputError as error:
-        raise variant.error("answers", f"{error.message} in {error.source}") from None
+        raise variant.error(
+            "answers", f"{error.message} (template 'ending') in {error.source}"
+        ) from None
 
 
 def _common(variant: Variant) -> dict[str, Any]:
@@ -276,7 +308,7 @@ def _requests(
 def _counter(tokenizer: Any) -> Counter:
     if tokenizer is None:
         return len
-    return lambda text: len(tokenizer(text)["input_ids"])
+    return lambda text: len(prompt_token_ids(tokenizer, text))
 
 
 def request_length(request: Request, count: Counter) -> int:

@@ -433,8 +433,9 @@ def choose_winner(
         "alignment": metrics.json_number(score),
         "per_dataset": per_dataset,
         **cost,
-        # the model spec (builtin name, folder or hub id) and the labeler's full config entry
-        "labeler_spec": (settings.labeler_specs.get(labeler) or {}).get("name", labeler),
-        "labeler_config": settings.labeler_specs.get(labeler),
+        # the labeler as it ran (a LabelerSpec: backend, url, chat, dtype, ...) and the run
+        # seed, so `rlaif label --winner` and `labelbench serve` reopen exactly this labeler
+        "labeler_spec": settings.labeler_specs.get(labeler) or {"name": labeler},
+        "seed": settings.seed,
         **base,
     }

