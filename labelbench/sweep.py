@@ -32,6 +32,7 @@ from labelbench.data.judges import load_pandalm_judge
 from labelbench.data.loaders import skipped_note
 from labelbench.data.select import Filters, apply_filters, sample
 from labelbench.errors import InputError, check_writable_dir
+from labelbench.labeling.labeler import open_labeler
 from labelbench.prompting import Variant, load_variant
 from labelbench.report.cli import PROVENANCE
 from labelbench.report.results import item_columns
@@ -180,7 +181,6 @@ def run(
     """Label everything the config asks for and write the results table; returns the run dir.
     ``command`` (the command line) is recorded with the wall time in ``run.json``."""
     from labelbench.labeling import LabelCache, default_cache_dir, preferences
-    from labelbench.labeling.labeler import open_labeler
 
     started = time.perf_counter()
     out = check_writable_dir(Path(config.output_dir), "run directory")

@@ -39,7 +39,7 @@ def no_labelling(monkeypatch):
     def labelling_started(*_, **__):
         raise AssertionError("labelling started")
 
-    monkeypatch.setattr(sweep, "_backend", labelling_started)
+    monkeypatch.setattr(sweep, "open_labeler", labelling_started)
 
 
 def write_config(tmp_path: Path, tiny_lm_dir: Path, output_dir: Path) -> Path:

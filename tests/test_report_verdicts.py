@@ -359,11 +359,11 @@ def test_page_at_1200_px_fits_and_every_figure_is_titled(ladder_run: Path, tmp_p
 
 def test_a_served_labeler_takes_its_parameter_count_from_the_config() -> None:
     from labelbench.config import LabelerSpec
-    from labelbench.sweep import _backend
+    from labelbench.labeling.labeler import open_labeler
 
     spec = LabelerSpec(name="m", backend="http", url="http://127.0.0.1:9", parameters=1234)
-    assert _backend(spec)[1:] == (None, 1234)
-    assert _backend(spec.model_copy(update={"parameters": None}))[1:] == (None, None)
+    assert open_labeler(spec).parameters == 1234
+    assert open_labeler(spec.model_copy(update={"parameters": None})).parameters is None
 
 
 def test_labelers_of_one_size_share_a_tick() -> None:
