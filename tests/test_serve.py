@@ -165,7 +165,8 @@ def test_full_queue_is_503_and_a_slow_answer_is_504(tmp_path):
 
     async def calls(client):
         first = asyncio.create_task(client.post("/score", json=body(items(2, seed=1))))
-        await asyncio.sleep(0.1)  # the first request holds the whole queue
+        while service.queued < 2:  # until the first request holds the whole queue
+            await asyncio.sleep(0.005)
         full = await client.post("/score", json=body(items(1, seed=2)))
         return full, await first
 
