@@ -99,7 +99,7 @@ def serve_command(
     ] = None,
     mode: Annotated[str, typer.Option(help=_help("mode"))] = _S["mode"].default,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     max_batch: Annotated[int, typer.Option(help=_help("max_batch"))] = _S["max_batch"].default,
     max_wait_ms: Annotated[float, typer.Option(help=_help("max_wait_ms"))] = _S[
         "max_wait_ms"
@@ -133,7 +133,7 @@ def serve_command(
     README, section "Serving rewards", has the full recipes and the versions checked.
     """
     from labelbench.labeling.labeler import labeler_spec
-    from labelbench.serve import open_engine, serve
+    from labelbench.serve import check_port_free, open_engine, serve
 
     try:
         settings = ServeSettings(
@@ -149,6 +149,7 @@ def serve_command(
         first = error.errors()[0]
         option = "--" + "-".join(str(part) for part in first["loc"]).replace("_", "-")
         raise InputError(option, first["msg"]) from None
+    check_port_free(host, port)  # before the model loads
     spec = None
     if labeler is not None:
         spec = labeler_spec("--labeler", name=labeler, backend=backend, url=url)

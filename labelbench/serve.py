@@ -486,6 +486,20 @@ def open_engine(
     )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """InputError (one line) unless ``host:port`` can be bound now: checked before the model
+    loads, so a busy port or an unknown host costs no loading time."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except (OSError, OverflowError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise InputError("--port", f"cannot listen on {host}:{port} ({reason})") from None
+
+
 def serve(
     engine: RewardEngine, settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000
 ) -> None:

@@ -40,9 +40,13 @@ def label(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
     ] = False,
-    unit_items: Annotated[int, typer.Option(help="Items per stored work unit.")] = 16,
-    concurrency: Annotated[int, typer.Option(help="http backend: requests in flight.")] = 8,
-    timeout: Annotated[float, typer.Option(help="http backend: seconds per request.")] = 60.0,
+    unit_items: Annotated[int, typer.Option(min=1, help="Items per stored work unit.")] = 16,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="http backend: requests in flight.")
+    ] = 8,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="http backend: seconds per request.")
+    ] = 60.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     dtype: Annotated[
         str | None,
@@ -53,12 +57,14 @@ def label(
     ] = None,
 ) -> None:
     """Label every planned request; a killed run resumes from the cache."""
+    from labelbench.errors import check_writable_dir
     from labelbench.labeling.cache import LabelCache, default_cache_dir
     from labelbench.labeling.jsonl import read_planned, write_result
     from labelbench.labeling.labeler import labeler_spec, open_labeler
     from labelbench.labeling.runner import label as run_label
 
     planned = read_planned(requests)
+    check_writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
     spec = labeler_spec(
         "labelbench label",
         name=model,

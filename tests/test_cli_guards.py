@@ -1,0 +1,76 @@
+"""Command-line guards found by trying the tools as a new user: bad option values and unusable
+places fail with one line and exit 2 before any model loads."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "labelbench.cli", *args], capture_output=True, text=True
+    )
+
+
+def test_serve_on_a_busy_port_fails_before_loading(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _run(
+            "serve",
+            "--labeler",
+            str(tmp_path / "no-model"),
+            "--variant",
+            "summarization/base-0shot",
+            "--port",
+            str(port),
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: --port: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_label_rejects_a_unit_size_below_one(tmp_path, value):
+    done = _run(
+        "label",
+        "--requests",
+        str(tmp_path / "r.jsonl"),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--model",
+        "m",
+        "--unit-items",
+        value,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--unit-items" in done.stderr
+
+
+def test_label_checks_its_output_folder_before_loading(tmp_path):
+    from test_labeling_helpers import make_planned
+
+    from labelbench.labeling.jsonl import write_planned
+
+    requests = tmp_path / "r.jsonl"
+    write_planned(requests, make_planned(1))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = _run(
+        "label",
+        "--requests",
+        str(requests),
+        "--out",
+        str(blocker / "o.jsonl"),
+        "--model",
+        str(tmp_path / "no-such-model"),
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "output folder" in line and "not a directory" in line
