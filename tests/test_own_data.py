@@ -481,3 +481,16 @@ def test_tie_agreement_counts_unsure_labels_on_human_ties() -> None:
     assert estimate is not None and estimate.n == 3  # the unscored tie is left out
     assert estimate.value == pytest.approx(2 / 3)
     assert tie_agreement(boot, ai, np.ones(6)) is None
+
+
+def test_a_label_value_mapped_twice_is_an_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="label value 'model1' is mapped twice"):
+        ColumnMap(
+            context="q",
+            response_a="a",
+            response_b="b",
+            label="v",
+            labels="model1:A;model2:B;tie:tie;model1:B",
+        )

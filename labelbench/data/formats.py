@@ -451,6 +451,8 @@ class ColumnMap(BaseModel):
                 source, sep, target = item.rpartition(":")
                 if not sep or not source.strip():
                     raise ValueError(f"expected value:A|B|tie, got {item!r}")
+                if source.strip() in pairs:
+                    raise ValueError(f"label value {source.strip()!r} is mapped twice")
                 pairs[source.strip()] = target.strip()
             return pairs
         return value
