@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -472,6 +473,8 @@ def open_engine(
         raise InputError("labelbench serve", "give --winner, or --labeler with --variant")
     if winner is not None:
         chosen = load_winner(winner)
+        if chosen.warning():
+            print(chosen.warning(), file=sys.stderr)
         labeler, variant, seed = (
             chosen.labeler,
             chosen.variant,

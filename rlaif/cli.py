@@ -82,6 +82,8 @@ def label(
         )
     if winner is not None:
         chosen = load_winner(existing(winner, "winner file"))
+        if chosen.warning():
+            print(chosen.warning(), file=sys.stderr)
         overrides = {"chat": chat, "max_tokens": max_tokens}
         spec = chosen.labeler.model_copy(
             update={k: v for k, v in overrides.items() if v is not None}

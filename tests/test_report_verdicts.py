@@ -397,3 +397,28 @@ def test_every_report_plot_is_labelled_without_clipped_or_overlapping_text(data:
     assert {name: found for name, found in problems.items() if found} == {}
     assert len(drawn) == (6 if data == "ladder" else 8)
     assert not [w for w in caught if "constrained_layout not applied" in str(w.message)]
+
+
+def test_a_winner_that_loses_to_a_baseline_is_flagged_where_it_is_used(tmp_path: Path) -> None:
+    """The report says the best cell is not a labeler to train with, and loading its winner.json
+    (``rlaif label --winner``, ``labelbench serve --winner``) warns in one line."""
+    from labelbench.labeling.labeler import load_winner
+    from labelbench.report.render import winner_against_baselines
+
+    winner = {
+        "labeler": "small",
+        "labeler_spec": {"name": "smollm2-135m"},
+        "variant": "summarization/base-0shot",
+        "beats": {"always-longer": False, "always-first": True, "human ceiling": False},
+    }
+    sentence = winner_against_baselines(winner)
+    assert "It does not beat always-longer: the best cell of this run" in sentence
+    path = tmp_path / "winner.json"
+    path.write_text(json.dumps(winner))
+    loaded = load_winner(path)
+    assert loaded.loses_to == ("always-longer",)
+    assert loaded.warning().startswith("warning: smollm2-135m / summarization/base-0shot does not")
+    winner["beats"] = {"always-longer": True, "always-first": True, "human ceiling": False}
+    path.write_text(json.dumps(winner))
+    assert load_winner(path).warning() is None
+    assert "does not beat" not in winner_against_baselines(winner)

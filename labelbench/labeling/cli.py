@@ -41,9 +41,7 @@ def label(
         bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
     ] = False,
     unit_items: Annotated[int, typer.Option(min=1, help="Items per stored work unit.")] = 16,
-    concurrency: Annotated[
-        int, typer.Option(min=1, help="http backend: requests in flight.")
-    ] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="http backend: requests in flight.")] = 8,
     timeout: Annotated[
         float, typer.Option(min=0.001, help="http backend: seconds per request.")
     ] = 60.0,

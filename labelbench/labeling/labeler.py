@@ -267,6 +267,18 @@ class Winner:
     labeler: LabelerSpec
     variant: str
     seed: int = 0
+    loses_to: tuple[str, ...] = ()
+    """Trivial baselines it does not beat on its benchmark (``winner.json`` ``beats``)."""
+
+    def warning(self) -> str | None:
+        """A one-line warning when the benchmark's best cell does not beat a trivial baseline."""
+        if not self.loses_to:
+            return None
+        return (
+            f"warning: {self.labeler.display} / {self.variant} does not beat "
+            f"{' or '.join(self.loses_to)} on its benchmark (winner.json): its labels may be "
+            "worse than that rule's"
+        )
 
 
 def load_winner(path: str | Path) -> Winner:
@@ -290,7 +302,11 @@ def load_winner(path: str | Path) -> Winner:
         detail = str(error).splitlines()[-2 if isinstance(error, ValidationError) else 0].strip()
         raise InputError(path, f"not a labeler spec: {detail}", field="labeler_spec") from None
     seed = winner.get("seed", 0)
-    return Winner(labeler, str(winner["variant"]), seed if isinstance(seed, int) else 0)
+    beats = winner.get("beats") if isinstance(winner.get("beats"), dict) else {}
+    loses_to = tuple(
+        name for name, value in beats.items() if value is False and name != "human ceiling"
+    )
+    return Winner(labeler, str(winner["variant"]), seed if isinstance(seed, int) else 0, loses_to)
 
 
 __all__ = [

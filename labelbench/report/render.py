@@ -206,11 +206,18 @@ def winner_against_baselines(winner: dict[str, Any]) -> str:
     if not beats:
         return ""
     words = {True: "yes", False: "no", None: "n/a"}
-    return (
+    sentence = (
         "Beats, on every data set it ran on: "
         + "; ".join(f"{name}: {words[value]}" for name, value in beats.items())
         + "."
     )
+    lost = [name for name, value in beats.items() if value is False and name != "human ceiling"]
+    if lost:
+        sentence += (
+            f" It does not beat {' or '.join(lost)}: the best cell of this run, not a labeler "
+            "to train with."
+        )
+    return sentence
 
 
 def _family(entry: dict[str, Any]) -> str:
@@ -328,7 +335,7 @@ Made by `{{ provenance.command }}` in {{ "%.0f"|format(provenance.wall_seconds /
 Reference variant: `{{ settings.reference_variant }}`; seed {{ settings.seed }}; \
 {{ settings.bootstrap }} bootstrap resamples by `{{ settings.bootstrap_unit }}`.
 
-## Winner
+## Best labeler cell (winner.json)
 
 {% if winner.labeler -%}
 **{{ winner.labeler }}** with **{{ winner.variant }}**: \
@@ -408,7 +415,7 @@ figure { margin: 1.5em 0; }
 {{ provenance.machine }}).</p>{% endif %}
 <p>Reference variant <code>{{ settings.reference_variant }}</code>; seed {{ settings.seed }};
 {{ settings.bootstrap }} bootstrap resamples by <code>{{ settings.bootstrap_unit }}</code>.</p>
-<h2>Winner</h2>
+<h2>Best labeler cell (winner.json)</h2>
 {% if winner.labeler %}
 <p><b>{{ winner.labeler }}</b> with <b>{{ winner.variant }}</b>: mean accuracy
 {{ "%.3f"|format(winner.alignment) }} over {{ winner.per_dataset|length }} data set(s)
