@@ -325,6 +325,18 @@ def _labeler_problem(spec: LabelerSpec, builtins: list[str] | None) -> str | Non
     return f"unknown labeler {spec.name!r}; builtins: {known}, or a folder, .gguf file or hub id"
 
 
+def _device_problem(device: str) -> str | None:
+    """Why ``device`` cannot be used on this machine (no CUDA, unknown name), or None."""
+    from labelbench.errors import ModelError
+    from labelbench.models.registry import resolve_device
+
+    try:
+        resolve_device(device)
+    except ModelError as error:
+        return str(error)
+    return None
+
+
 def _check_names(
     config: RunConfig,
     path: Path,
@@ -363,6 +375,10 @@ def _check_names(
         problem = _labeler_problem(labeler, known_builtins)
         if problem:
             raise _error(path, root, ["labelers", index, "name"], problem)
+        if labeler.device is not None and known_builtins is not None:
+            problem = _device_problem(labeler.device)
+            if problem:
+                raise _error(path, root, ["labelers", index, "device"], problem)
         if labeler.display in shown:
             raise _error(path, root, ["labelers", index], f"duplicate labeler {labeler.display!r}")
         shown.add(labeler.display)

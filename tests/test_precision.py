@@ -196,3 +196,20 @@ def test_engine_on_cuda_in_bf16_equals_a_plain_forward_at_real_size(tiny_tokeniz
     for p, scored in zip(planned, engine.score([p.request for p in planned]), strict=True):
         plain = naive_answer_logprobs(model, tiny_tokenizer, p.request.text, p.request.answers)
         assert _p_a(scored.logprobs, p.order) == pytest.approx(_p_a(plain, p.order), abs=1e-3)
+
+
+def test_config_names_a_device_this_machine_lacks(tmp_path, monkeypatch):
+    from labelbench.config import load_config
+    from labelbench.errors import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "datasets: [{name: d, path: x.jsonl}]\n"
+        "labelers:\n  - name: smollm2-135m\n    device: cuda\n"
+        "variants: [summarization/base-0shot]\noutput_dir: out\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_config(config)
+    text = str(caught.value)
+    assert ":4:" in text and "labelers[0].device" in text and "no CUDA device" in text
