@@ -21,6 +21,7 @@ import pandas as pd
 
 from labelbench.config import (
     CONFIG_NAME,
+    DATA_DIR_ENV,
     DatasetSpec,
     LabelerSpec,
     RunConfig,
@@ -50,6 +51,14 @@ class PreparedDataset:
 
 def _load_dataset(spec: DatasetSpec, data_dir: Path | None, seed: int) -> list[Comparison]:
     source = resolve_data_path(spec.path, data_dir)
+    if Path(source).suffix and not Path(source).exists():  # a file name, found nowhere
+        searched = f"{data_dir} or the current folder" if data_dir else "the current folder"
+        raise InputError(
+            spec.path,
+            f"no such file in {searched}; pass --data-dir (or set {DATA_DIR_ENV}) to the "
+            "folder holding it, or give its full path",
+            field=f"datasets.{spec.name}.path",
+        )
     loaded = load_comparisons(
         source,
         spec.format,

@@ -74,3 +74,17 @@ def test_label_checks_its_output_folder_before_loading(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "output folder" in line and "not a directory" in line
+
+
+def test_a_data_file_found_nowhere_says_where_it_looked(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "datasets: [{name: tldr, path: openai_tldr_comparisons/batch13.json}]\n"
+        "labelers: [{name: smollm2-135m}]\nvariants: [summarization/base-0shot]\n"
+        f"output_dir: {tmp_path / 'out'}\n"
+    )
+    done = _run("run", str(config), "--data-dir", str(tmp_path / "nowhere"))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "field 'datasets.tldr.path'" in line and str(tmp_path / "nowhere") in line
+    assert "--data-dir" in line
