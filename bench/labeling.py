@@ -130,6 +130,11 @@ def main() -> None:
     parser.add_argument(
         "--dtype", default=None, help="float32 | bfloat16 (default: the model's default precision)"
     )
+    parser.add_argument(
+        "--skip-fp32",
+        action="store_true",
+        help="no float32 engine (when memory cannot hold both copies of a large model)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -149,7 +154,8 @@ def main() -> None:
     precision = resolve_precision(args.model, args.dtype)
     dtype = getattr(torch, precision)
     lm = load_model(args.model, dtype=dtype)
-    lm32 = lm if precision == "float32" else load_model(args.model, dtype=torch.float32)
+    with_fp32 = precision != "float32" and not args.skip_fp32
+    lm32 = load_model(args.model, dtype=torch.float32) if with_fp32 else lm
     config = lm.model.config.get_text_config(decoder=True)
     shape = (config.hidden_size, config.intermediate_size)
     everything = load_comparisons(TLDR)
@@ -173,7 +179,8 @@ def main() -> None:
     # Warm-up on other items, so no method pays first-call costs in the timing.
     warm = planned_for("summarization/base-0shot", everything[-2:])
     run_engine(engine(), warm)
-    run_engine(engine(lm32), warm)
+    if with_fp32:
+        run_engine(engine(lm32), warm)
     naive_answer_logprobs(lm.model, lm.tokenizer, warm[0].request.text, ("1", "2"))
 
     timer, measured = Timer(), [rates()]
@@ -203,7 +210,7 @@ def main() -> None:
             ),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
-        if precision != "float32":
+        if with_fp32:
             methods.append(
                 (
                     "engine_fp32",
@@ -260,7 +267,9 @@ def main() -> None:
         "precision": precision,
         "speedup_vs_naive": seconds["naive_0shot"] / seconds["engine_0shot"],
         "fraction_of_limit": work / rate / seconds["engine_0shot"],
-        "speedup_vs_fp32_engine": fp32_seconds / seconds["engine_0shot"],
+        "speedup_vs_fp32_engine": (
+            fp32_seconds / seconds["engine_0shot"] if with_fp32 else None
+        ),
         "fewshot2_cost_ratio": seconds["engine_2shot"] / seconds["engine_0shot"],
         "selfconsistency4_cost_ratio": (
             seconds["cot_sc4"] / seconds["cot_single"] if args.cot_pairs else None
@@ -268,7 +277,7 @@ def main() -> None:
         "fraction_of_limit_at_peak_matmul": work
         / max(r for r, _ in measured)
         / seconds["engine_0shot"],
-        "fraction_of_limit_fp32": work / rate32 / fp32_seconds,
+        "fraction_of_limit_fp32": work / rate32 / fp32_seconds if with_fp32 else None,
         "max_abs_pref_diff_vs_naive": max_diff,
         "pairs": len(items),
         "cot_pairs": args.cot_pairs,
@@ -291,7 +300,7 @@ def main() -> None:
         "model": lm.identity,
         "load_average": os.getloadavg()[0],
     }
-    if precision != "float32":
+    if with_fp32:
         largest, mean, flips, compared = compare(per_order(fp32_rows), per_order(engine_rows))
         figures |= {
             "max_abs_delta_p_vs_fp32": largest,

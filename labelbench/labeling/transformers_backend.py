@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -584,12 +585,24 @@ class TransformersBackend:
         return int(torch.multinomial(probs, 1, generator=generator))
 
 
+_FLOAT32_HEADS: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def output_layer(model: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The output layer's weight [vocab, dim] and bias (or None) in float32: the weight itself for
-    a float32 model, a float32 copy otherwise (4 bytes x vocab x dim: 0.9 GB for Qwen2.5 1.5B)."""
+    a float32 model, a float32 copy otherwise (4 bytes x vocab x dim: 0.9 GB for Qwen2.5 1.5B),
+    made once per model however many backends share it."""
     head = model.get_output_embeddings()
+    version = (head.weight.data_ptr(), head.weight.dtype, head.weight._version)
+    cached = _FLOAT32_HEADS.get(head)
+    if cached is not None and cached[0] == hash(version):
+        return cached[1]
     bias = getattr(head, "bias", None)
-    return head.weight.float(), None if bias is None else bias.float()
+    layer = (head.weight.float(), None if bias is None else bias.float())
+    _FLOAT32_HEADS[head] = (hash(version), layer)
+    return layer
 
 
 def output_logprobs(
