@@ -422,3 +422,25 @@ def test_a_winner_that_loses_to_a_baseline_is_flagged_where_it_is_used(tmp_path:
     path.write_text(json.dumps(winner))
     assert load_winner(path).warning() is None
     assert "does not beat" not in winner_against_baselines(winner)
+
+
+@pytest.mark.parametrize(("pairs", "defined"), [(4, False), (40, True)])
+def test_the_human_ceiling_is_compared_only_on_30_pairs_or_more(pairs: int, defined: bool) -> None:
+    import pandas as pd
+
+    from labelbench.report.summary import ReportSettings, versus_ceiling
+
+    keys = [f"p{i}" for i in range(pairs)]
+    rows = pd.DataFrame(
+        {
+            "item_id": keys,
+            "pair_key": keys,
+            "human_pref_a": [1.0] * pairs,
+            "ai_pref_a": [0.9 if i % 3 else 0.2 for i in range(pairs)],
+        }
+    )
+    ceiling = pd.DataFrame({"pair_key": keys, "group_id": keys, "score": [1.0] * pairs})
+    result = versus_ceiling(rows, ceiling, ReportSettings(n_boot=50), "l", "v")
+    assert (result["difference"]["value"] is not None) == defined
+    if not defined:
+        assert "only 4 multiply-annotated pairs" in result["difference"]["reason"]

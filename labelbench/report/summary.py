@@ -24,6 +24,9 @@ from labelbench.report.results import baseline_columns
 SCHEMA = 1
 BASELINE = "baseline"
 CEILING = "human ceiling"
+CEILING_MIN_PAIRS = 30
+"""A labeler is compared with the human ceiling only on at least this many multiply-annotated
+pairs (the plots draw the ceiling from the same number on)."""
 RULE_BASELINES = ("always-first", "always-longer", "random")
 VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
 PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params")
@@ -221,6 +224,12 @@ def versus_ceiling(
         return {
             "reference": CEILING,
             "difference": Estimate(math.nan, math.nan, math.nan, 0).to_dict(),
+        }
+    if len(joined) < CEILING_MIN_PAIRS:
+        reason = f"only {len(joined)} multiply-annotated pairs (fewer than {CEILING_MIN_PAIRS})"
+        return {
+            "reference": CEILING,
+            "difference": Estimate.undefined(reason, len(joined)).to_dict(),
         }
     boot = ClusterBootstrap(
         joined["group_id"].to_numpy(),
