@@ -18,6 +18,16 @@ from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
 from labelbench.report.cli import report
 
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Label cache folder (default: $LABELBENCH_CACHE_DIR or ~/.cache/labelbench)."
+    ),
+]
+NoCacheOption = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the label cache.")
+]
+
 app = typer.Typer(
     help="Benchmark AI labelers against human preferences, then train with the winner (RLAIF).",
     no_args_is_help=True,
@@ -40,15 +50,8 @@ def run_command(
             help="Folder with local copies of the original data files (also LABELBENCH_DATA_DIR).",
         ),
     ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Label cache folder (default: $LABELBENCH_CACHE_DIR or ~/.cache/labelbench)."
-        ),
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the label cache.")
-    ] = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
     with_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the report after labelling.")
     ] = True,
@@ -110,15 +113,8 @@ def serve_command(
         "max_body_bytes"
     ].default,
     max_items: Annotated[int, typer.Option(help=_help("max_items"))] = _S["max_items"].default,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Label cache folder (default: $LABELBENCH_CACHE_DIR or ~/.cache/labelbench)."
-        ),
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the label cache.")
-    ] = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Serve the winning labeler as a reward: POST /score, POST /get_reward (OpenRLHF), GET /health.
 
