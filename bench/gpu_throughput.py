@@ -34,7 +34,7 @@ class _Tokens:
     ):
         import torch
 
-        ids = [int(t) for t in text.split()]
+        ids = [int(t) if t.isdigit() else 1 + sum(map(ord, t)) for t in text.split()]
         return {"input_ids": torch.tensor([ids]) if return_tensors == "pt" else ids}
 
     def decode(self, ids, skip_special_tokens: bool = False) -> str:

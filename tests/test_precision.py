@@ -178,24 +178,84 @@ def test_device_is_resolved_and_checked(monkeypatch):
     assert registry.resolve_device(None) == "cuda"
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_engine_on_cuda_in_bf16_equals_a_plain_forward_at_real_size(tiny_tokenizer):
-    """Qwen2.5 1.5B's architecture with random weights, in bf16 on CUDA: the engine's packed
-    passes and attention equal a plain forward pass on the same device within 1e-3 in P(A)."""
+def _engine_against_plain_forwards(device: str, layers: int, tokenizer) -> dict[str, float]:
+    """Qwen2.5 1.5B's architecture with random weights (``layers`` of its 28) on ``device``: the
+    largest |ΔP(A)| over 16 both-order requests between the bf16 engine, plain bf16 forwards
+    through transformers' SDPA and eager attention, and a plain float32 forward."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from labelbench.models.shapes import qwen2_1_5b_config
 
     torch.manual_seed(0)
-    config = AutoConfig.for_model(**qwen2_1_5b_config())
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).to("cuda").eval()
+    config = AutoConfig.for_model(**{**qwen2_1_5b_config(), "num_hidden_layers": layers})
+    model32 = AutoModelForCausalLM.from_config(config, dtype=torch.float32).to(device).eval()
+    model16 = copy.deepcopy(model32).to(torch.bfloat16)
+    eager16 = copy.deepcopy(model16)
+    eager16.set_attn_implementation("eager")
     planned = make_planned(16, repeat_context_every=4)
-    engine = TransformersBackend(model, tiny_tokenizer, "qwen2-1.5b-random:bfloat16")
-    assert engine.device.type == "cuda"
+    engine = TransformersBackend(model16, tokenizer, "qwen2-1.5b-random:bfloat16")
+    assert engine.device.type == torch.device(device).type
+    gaps: dict[str, list[float]] = {
+        "engine_vs_plain": [],
+        "sdpa_vs_eager": [],
+        "engine_vs_fp32": [],
+        "plain_vs_fp32": [],
+    }
     for p, scored in zip(planned, engine.score([p.request for p in planned]), strict=True):
-        plain = naive_answer_logprobs(model, tiny_tokenizer, p.request.text, p.request.answers)
-        assert _p_a(scored.logprobs, p.order) == pytest.approx(_p_a(plain, p.order), abs=1e-3)
+
+        def plain(model, p=p):
+            return _p_a(
+                naive_answer_logprobs(model, tokenizer, p.request.text, p.request.answers), p.order
+            )
+
+        ours, sdpa, eager, full = (
+            _p_a(scored.logprobs, p.order),
+            plain(model16),
+            plain(eager16),
+            plain(model32),
+        )
+        for name, a, b in (
+            ("engine_vs_plain", ours, sdpa),
+            ("sdpa_vs_eager", sdpa, eager),
+            ("engine_vs_fp32", ours, full),
+            ("plain_vs_fp32", sdpa, full),
+        ):
+            gaps[name].append(abs(a - b))
+    figures = {f"max_{name}": max(values) for name, values in gaps.items()}
+    figures |= {f"mean_{name}": sum(values) / len(values) for name, values in gaps.items()}
+    print("engine-vs-plain", device, layers, figures)
+    return figures
+
+
+@pytest.mark.parametrize(
+    "device, layers",
+    [
+        pytest.param("cpu", 2, marks=pytest.mark.slow),
+        pytest.param(
+            "cuda",
+            28,
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+            ],
+        ),
+    ],
+)
+def test_bf16_engine_agrees_with_plain_forwards_at_real_size(device, layers, tiny_tokenizer):
+    """At Qwen2.5 1.5B's width bf16 rounding alone moves P(A) by 1e-3 to 1e-2 between two plain
+    forwards that differ only in their attention kernel (SDPA vs eager; on an H200 at 28 layers
+    the largest gap was 0.015), so a fixed 1e-3 cannot hold between any two bf16 paths. The
+    engine (packed passes, its own attention, float32 answer logits) must instead (1) differ
+    from a plain bf16 forward on the same device by no more, on average, than 1.5 times the
+    SDPA-vs-eager gap measured in the same run (1e-3 where that is smaller), (2) be no farther
+    from the float32 forward than the plain bf16 forward is (mean and largest gap, 25% and 1e-3
+    slack), and (3) stay within the recorded precision bound of float32."""
+    f = _engine_against_plain_forwards(device, layers, tiny_tokenizer)
+    assert f["mean_engine_vs_plain"] <= max(1e-3, 1.5 * f["mean_sdpa_vs_eager"])
+    for stat in ("mean", "max"):
+        assert f[f"{stat}_engine_vs_fp32"] <= 1.25 * f[f"{stat}_plain_vs_fp32"] + 1e-3
+    assert f["max_engine_vs_fp32"] <= registry.PRECISION_BOUNDS["max_abs_delta_p"]
+    assert f["max_plain_vs_fp32"] > 0  # bf16 really ran: the test can fail
 
 
 def test_config_names_a_device_this_machine_lacks(tmp_path, monkeypatch):
