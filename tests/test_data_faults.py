@@ -117,6 +117,27 @@ def test_multi_line_csv_record_is_reported_at_its_first_line(tmp_path: Path, cap
     assert code == 2 and f"{path}:4: field 'winner'" in err
 
 
+@pytest.mark.parametrize("fmt", [None, "columns"])
+def test_unclosed_quote_names_the_line_it_opens_on(tmp_path: Path, capsys, fmt) -> None:
+    # line 3 opens a quoted value that never closes: csv would swallow lines 3-5 into it
+    path = tmp_path / "q.csv"
+    path.write_text('prompt,r1,r2,winner\nq,a,b,1\nq2,"unclosed,d,2\nq3,e,f,1\nq4,g,h,2\n')
+    args = ["data", "inspect", str(path), "--map"]
+    args += ["context=prompt,response_a=r1,response_b=r2,label=winner"]
+    code = run_app(app, args + (["--format", fmt] if fmt else []))
+    err = one_error_line(capsys)
+    assert code == 2
+    assert f"{path}:3: field 'r1': malformed CSV: the quote (\") that opens this" in err
+    assert "never closed" in err
+    # a quote inside an unquoted value is text, not an opening quote
+    path.write_text('prompt,r1,r2,winner\nq,a 5" screen,b,1\n')
+    assert load_comparisons(path, columns=args[-1])[0].response_a == 'a 5" screen'
+    # the opening quote is on a later line than the row's start; CRLF line ends
+    path.write_bytes(b'prompt,r1,r2,winner\r\nq,"two\r\nlines",b,1\r\nq,a,"open\r\nmore\r\n')
+    with pytest.raises(InputError, match=r"q\.csv:4: field 'r2': .*never closed"):
+        load_comparisons(path, columns=args[-1])
+
+
 # ---------------------------------------------------------------------------- HH-RLHF divergence
 
 

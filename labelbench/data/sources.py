@@ -11,6 +11,7 @@ import gzip
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,14 +106,86 @@ def _json_array(text: str, source: str) -> Iterator[RawRecord]:
         yield place, value
 
 
+class _Lines:
+    """The lines of a text for ``csv.reader`` (line endings kept, as with ``newline=""``),
+    remembering those of the row being read and whether the text has run out."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text, newline="")
+        self.row: list[str] = []
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._lines.readline()
+        if not line:
+            self.ended = True
+            raise StopIteration
+        self.row.append(line)
+        return line
+
+    def rest(self) -> str:
+        """The lines of the row being read and every line after it."""
+        return "".join(self.row) + self._lines.read()
+
+
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"(?!")')
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _unclosed_quote(text: str) -> tuple[int, int] | None:
+    """Where a quoted value opens and is never closed, as (line within ``text`` counted from 1,
+    column index within its row); None when every quoted value is closed. ``text`` starts at the
+    beginning of a row; the reading is that of ``csv.reader``'s default dialect: a quote opens a
+    value only as the value's first character, and after a closing quote the value runs on to
+    the next comma or line end."""
+    at, column = 0, 0
+    while at < len(text):
+        if text[at] == '"':
+            closed = _QUOTED.match(text, at)
+            if closed is None:
+                return len(_LINE_BREAK.findall(text, 0, at)) + 1, column
+            at = closed.end()
+        at = _UNQUOTED.match(text, at).end()  # type: ignore[union-attr]  # matches empty
+        if text.startswith("\r\n", at):
+            at, column = at + 2, 0
+        elif at < len(text):
+            column = column + 1 if text[at] == "," else 0
+            at += 1
+    return None
+
+
 def _csv(text: str, source: str) -> Iterator[RawRecord]:
     """Rows as dicts by header; each row's place is the line it starts on (a quoted value may
-    span several lines). Blank lines are skipped; missing values are None."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    span several lines). Blank lines are skipped; missing values are None. A quoted value that
+    is never closed is an error at the line its opening quote is on (``csv`` would read the rest
+    of the file into it)."""
+    lines = _Lines(text)
+    reader = csv.reader(lines)
     header: list[str] | None = None
     start = 1
+
+    def unclosed(rest: str) -> InputError | None:
+        found = _unclosed_quote(rest)
+        if found is None:
+            return None
+        line, column = found
+        name = header[column] if header is not None and column < len(header) else None
+        return InputError(
+            source,
+            'malformed CSV: the quote (") that opens this value is never closed',
+            line=start + line - 1,
+            field=name,
+        )
+
     try:
         for row in reader:
+            if lines.ended and (error := unclosed("".join(lines.row))) is not None:
+                raise error
+            lines.row.clear()
             place = Place(source, line=start)
             start = reader.line_num + 1
             if not row:
@@ -125,7 +198,9 @@ def _csv(text: str, source: str) -> Iterator[RawRecord]:
                 continue
             yield place, dict(itertools.zip_longest(header, row))
     except csv.Error as error:
-        raise InputError(source, f"malformed CSV: {error}", line=start) from None
+        raise unclosed(lines.rest()) or InputError(
+            source, f"malformed CSV: {error}", line=start
+        ) from None
 
 
 def _table(rows: Iterator[dict[str, Any]], source: str) -> Iterator[RawRecord]:
