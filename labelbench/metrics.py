@@ -11,8 +11,9 @@ Conventions (the report restates them):
   independent. Every statistic here is a function of per-group sums, so one matrix of resample
   counts serves them all; the resamples are seeded from the run seed and the cell's names.
 - A figure the data cannot support is undefined, never a made-up number: no rows (or all human
-  ties) → no value; rows from one group only → a value without an interval; no variation in a
-  covariate (length) → no length-corrected figure. Undefined is NaN here, null in summary.json,
+  ties) → no value; rows from one group only → a value without an interval, and no
+  length-controlled figure (one group cannot take length out); no variation in a covariate
+  (length) → no length-corrected figure. Undefined is NaN here, null in summary.json,
   and the estimate's ``reason`` says why ("n/a (reason)" in reports).
 """
 
@@ -325,6 +326,16 @@ def _separated(x: Array, y: Array) -> bool:
     return bool(low.max() <= high.min() or high.max() <= low.min())
 
 
+ONE_GROUP = "pairs from one group only"
+"""Why a length-controlled figure is undefined when its pairs share one group."""
+
+
+def _one_group(boot: ClusterBootstrap, mask: Array) -> bool:
+    """Whether the rows where ``mask`` holds (at least one) all come from a single group."""
+    mask = np.asarray(mask, dtype=bool)
+    return bool(mask.any()) and np.unique(boot.codes[mask]).size < 2
+
+
 def length_controlled(
     boot: ClusterBootstrap,
     p: Array,
@@ -344,6 +355,9 @@ def length_controlled(
     response / length of the other), and report sigmoid(b0), the agreement predicted for a pair of
     equal lengths; ``slope`` is b1 (> 0: agrees more when humans chose the longer response).
     Undefined (None) when length alone decides agreement, as for always-longer.
+
+    Each is undefined, with its reason, when the pairs behind it come from one group only (one
+    post, one prompt): there is then no interval, and the figure would rest on one cluster.
     """
     la, lb = np.asarray(len_a, float), np.asarray(len_b, float)
     c = credit(p, label)
@@ -359,12 +373,19 @@ def length_controlled(
     if balanced.n and not balanced.defined:
         side = "longer" if stats[:, 1].sum() == 0 else "shorter"
         balanced = Estimate.undefined(f"humans never chose the {side} response", balanced.n)
-    matched = mean_estimate(boot, c, usable & (relative_gap(la, lb) <= gap))
+    elif _one_group(boot, usable & (d != 0)):
+        balanced = Estimate.undefined(ONE_GROUP, balanced.n)
+    near = usable & (relative_gap(la, lb) <= gap)
+    matched = mean_estimate(boot, c, near)
+    if _one_group(boot, near):
+        matched = Estimate.undefined(f"length-matched {ONE_GROUP}", matched.n)
     n = int(usable.sum())
     x, y = d[usable], c[usable]
     reason = (
         "no rows"
         if n == 0
+        else ONE_GROUP
+        if _one_group(boot, usable)
         else "no variation in the length ratio"
         if np.ptp(x) == 0
         else "length alone decides agreement"

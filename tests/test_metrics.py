@@ -350,6 +350,34 @@ def test_kappa_without_variation_is_undefined() -> None:
     assert math.isnan(kappa.value) and "no variation" in kappa.reason
 
 
+def test_length_controlled_figures_from_one_group_are_n_a_not_zero() -> None:
+    from labelbench.report.render import NOTES, fmt
+
+    # rows 0-1 (post "a") are the only length-matched pairs (gaps 0% and 5%), both wrong: their
+    # accuracy would read 0.000. Rows 2-3 (post "b") have wide gaps (humans chose the longer
+    # response in row 2, the shorter in row 3).
+    p = np.array([0.9, 0.1, 0.9, 0.1])
+    label = metrics.human_label(np.array([0.0, 1.0, 1.0, 1.0]))
+    len_a, len_b = np.array([50.0, 100, 200, 100]), np.array([50.0, 95, 100, 300])
+    boot = boot_for(4, groups=["a", "a", "b", "b"])
+    result = metrics.length_controlled(boot, p, label, len_a, len_b, gap=0.1)
+    matched = result["matched"].to_dict()
+    assert matched["value"] is None and matched["n"] == 2
+    assert matched["reason"] == "length-matched pairs from one group only"
+    assert fmt(matched) == "n/a (length-matched pairs from one group only)"
+    # the same table in one group: nothing is balanced or corrected across groups either
+    one = metrics.length_controlled(boot_for(4, groups=["a"] * 4), p, label, len_a, len_b, 0.1)
+    for key in ("matched", "balanced", "corrected", "slope"):
+        assert one[key].to_dict()["value"] is None, key
+        assert "one group only" in fmt(one[key].to_dict())
+    assert any("n/a when its pairs come from one group only" in note for note in NOTES)
+    # two groups behind the matched pairs: a value again
+    two = metrics.length_controlled(
+        boot_for(4, groups=["a", "c", "b", "b"]), p, label, len_a, len_b, 0.1
+    )
+    assert two["matched"].value == 0.0 and two["matched"].reason is None
+
+
 def test_report_shows_undefined_as_n_a_with_the_reason() -> None:
     from labelbench.report.render import fmt
 

@@ -61,7 +61,8 @@ NOTES = (
     "accuracy on pairs where humans chose the longer and where they chose the shorter response. "
     "Length-corrected accuracy is the agreement a logistic fit on log(length of the "
     "human-preferred / the other) predicts for equal lengths (undefined when length alone "
-    "decides, as for always-longer).",
+    "decides, as for always-longer). Each of the three is n/a when its pairs come from one group "
+    "only (one post or prompt): one group cannot take length out.",
     "Same slot: share of pairs where the same position wins in both orders, the slot it favours "
     "and a two-sided binomial test of first vs second slot. 'vs reference': accuracy difference "
     "to the reference variant on common items, with McNemar's exact p-value.",
