@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from labelbench.config import ServeSettings
 from labelbench.data.cli import app as data_app
-from labelbench.errors import InputError, LabelbenchError
+from labelbench.errors import InputError, run_app
 from labelbench.labeling.cli import label as label_command
 from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
@@ -161,25 +161,8 @@ def serve_command(
     serve(engine, settings, host=host, port=port)
 
 
-def run_app(typer_app: typer.Typer, args: list[str] | None = None) -> int:
-    """Run a typer app and return its exit code; user errors become one line on stderr, code 2.
-
-    Usage errors are typer's own (code 2, with the usage line)."""
-    try:
-        typer_app(args=args)
-    except LabelbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as done:
-        if done.code is None or isinstance(done.code, int):
-            return done.code or 0
-        print(done.code, file=sys.stderr)
-        return 1
-    return 0
-
-
 def main() -> None:
-    sys.exit(run_app(app))
+    sys.exit(run_app(app, prog_name="labelbench"))
 
 
 if __name__ == "__main__":  # python -m labelbench.cli ...

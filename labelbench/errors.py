@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 
 class LabelbenchError(Exception):
@@ -70,3 +76,45 @@ def check_writable_dir(path: str | Path, what: str) -> Path:
         reason = error.strerror or type(error).__name__
         raise InputError(path, f"the {what} is not writable ({reason} in {place})") from None
     return path
+
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+def interrupted_line(args: Sequence[str]) -> str:
+    """The one line printed after Ctrl-C: what was kept and how to go on."""
+    if "--no-cache" in args:
+        return "interrupted (Ctrl-C); with --no-cache the labels computed so far are not kept"
+    return (
+        "interrupted (Ctrl-C): the labels computed so far are kept in the label cache; "
+        "run the same command again to resume from them"
+    )
+
+
+def run_app(
+    typer_app: typer.Typer, args: list[str] | None = None, *, prog_name: str | None = None
+) -> int:
+    """Run a typer app (``labelbench``, ``rlaif``) and return its exit code.
+
+    A user error (LabelbenchError) is one line on stderr, code 2; Ctrl-C is one line saying what
+    is kept, code 130 (typer turns KeyboardInterrupt into a silent exit 130). Usage errors are
+    typer's own (code 2, with the usage line)."""
+    argv = sys.argv[1:] if args is None else args
+    try:
+        typer_app(args=args, prog_name=prog_name)
+    except LabelbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # outside the command, where typer does not catch it
+        print(interrupted_line(argv), file=sys.stderr)
+        return INTERRUPTED
+    except SystemExit as done:
+        if done.code == INTERRUPTED:
+            print(interrupted_line(argv), file=sys.stderr)
+            return INTERRUPTED
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
+    return 0

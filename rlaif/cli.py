@@ -15,8 +15,7 @@ from typing import Annotated
 
 import typer
 
-from labelbench.cli import run_app
-from labelbench.errors import InputError
+from labelbench.errors import InputError, run_app
 from rlaif.data import DataOptions
 from rlaif.evaluate import EvaluateConfig
 from rlaif.options import config_options
@@ -220,7 +219,7 @@ def evaluate(
 
 
 def main() -> None:
-    sys.exit(run_app(app))
+    sys.exit(run_app(app, prog_name="rlaif"))
 
 
 if __name__ == "__main__":  # accelerate launch -m rlaif.cli ppo ...

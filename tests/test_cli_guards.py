@@ -88,3 +88,35 @@ def test_a_data_file_found_nowhere_says_where_it_looked(tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert "field 'datasets.tldr.path'" in line and str(tmp_path / "nowhere") in line
     assert "--data-dir" in line
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        (["run", "config.yaml"], "labelbench.config.load_config"),
+        (["run", "config.yaml", "--no-cache"], "labelbench.config.load_config"),
+        (
+            ["label", "--requests", "r.jsonl", "--out", "o.jsonl", "--model", "m"],
+            "labelbench.labeling.jsonl.read_planned",
+        ),
+    ],
+)
+def test_ctrl_c_says_what_is_kept_and_exits_130(monkeypatch, capsys, args, target):
+    from labelbench.cli import app, run_app
+
+    monkeypatch.setattr(target, _interrupt)
+    assert run_app(app, args) == 130
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    if "--no-cache" in args:
+        assert lines == [
+            "interrupted (Ctrl-C); with --no-cache the labels computed so far are not kept"
+        ]
+    else:
+        assert lines[0].startswith("interrupted (Ctrl-C): the labels computed so far are kept in")
+        assert "label cache; run the same command again to resume from them" in lines[0]

@@ -6,6 +6,8 @@ import json
 import math
 import random
 
+import pytest
+
 from labelbench.cli import run_app
 from rlaif.cli import app
 
@@ -59,6 +61,26 @@ def test_help_lists_the_commands(capsys):
     assert code == 0
     for command in ("label", "reward", "ppo", "evaluate"):
         assert command in out
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model"),
+        (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo"),
+    ],
+)
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupt)
+    code, _, err = run(args, capsys)
+    assert code == 130
+    assert err.strip().splitlines() == [
+        "interrupted (Ctrl-C): the labels computed so far are kept in the label cache; "
+        "run the same command again to resume from them"
+    ]
 
 
 def test_reward_rejects_missing_and_malformed_data(tmp_path, tiny_lm_dir, capsys):

@@ -2,7 +2,7 @@
 
 import sys
 
-from labelbench.cli import run_app
+from labelbench.errors import run_app
 from labelbench.labeling.cli import app
 
 sys.exit(run_app(app))
