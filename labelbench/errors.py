@@ -92,29 +92,64 @@ def interrupted_line(args: Sequence[str]) -> str:
     )
 
 
+def usage_lines(error: Exception, prog_name: str | None) -> list[str]:
+    """A typer/click usage error (unknown option, missing argument, bad value) as one line naming
+    the command and the problem, and a line pointing at the command's --help."""
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else prog_name or "command"
+    problem = " ".join(str(error.format_message()).split())  # type: ignore[attr-defined]
+    return [f"error: {command}: {problem}", f"Try '{command} --help' for help."]
+
+
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """click's UsageError and ClickException as this typer uses them (typer 0.29 carries its own
+    copy of click, older typer uses click itself)."""
+    import typer
+
+    found = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return found["UsageError"], found["ClickException"]
+
+
 def run_app(
     typer_app: typer.Typer, args: list[str] | None = None, *, prog_name: str | None = None
 ) -> int:
     """Run a typer app (``labelbench``, ``rlaif``) and return its exit code.
 
-    A user error (LabelbenchError) is one line on stderr, code 2; Ctrl-C is one line saying what
-    is kept, code 130 (typer turns KeyboardInterrupt into a silent exit 130). Usage errors are
-    typer's own (code 2, with the usage line)."""
+    A user error (LabelbenchError) is one line on stderr, code 2; so is a usage error (unknown
+    option, missing argument, bad value), with a line pointing at --help. Ctrl-C is one line
+    saying what is kept, code 130."""
+    import typer
+
+    usage_error, click_error = _click_errors()
     argv = sys.argv[1:] if args is None else args
     try:
-        typer_app(args=args, prog_name=prog_name)
+        result = typer_app(args=args, prog_name=prog_name, standalone_mode=False)
     except LabelbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # outside the command, where typer does not catch it
+    except usage_error as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare command: its help
+            shown = str(error.format_message())  # type: ignore[attr-defined]
+            if shown.strip():  # with rich, typer has printed the help already
+                print(shown, file=sys.stderr)
+        else:
+            print("\n".join(usage_lines(error, prog_name)), file=sys.stderr)
+        return int(error.exit_code)  # type: ignore[attr-defined]
+    except click_error as error:
+        print(f"error: {_one_line(error.format_message())}", file=sys.stderr)  # type: ignore[attr-defined]
+        return int(error.exit_code)  # type: ignore[attr-defined]
+    except (KeyboardInterrupt, typer.Abort) as error:  # older typer: Ctrl-C becomes Abort
+        if isinstance(error, typer.Abort) and not isinstance(error.__cause__, KeyboardInterrupt):
+            print("error: aborted", file=sys.stderr)
+            return 1
         print(interrupted_line(argv), file=sys.stderr)
         return INTERRUPTED
     except SystemExit as done:
-        if done.code == INTERRUPTED:
-            print(interrupted_line(argv), file=sys.stderr)
-            return INTERRUPTED
         if done.code is None or isinstance(done.code, int):
             return done.code or 0
         print(done.code, file=sys.stderr)
         return 1
-    return 0
+    if result == INTERRUPTED:  # recent typer turns Ctrl-C into a silent exit 130
+        print(interrupted_line(argv), file=sys.stderr)
+        return INTERRUPTED
+    return result if isinstance(result, int) else 0

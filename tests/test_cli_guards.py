@@ -120,3 +120,21 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(monkeypatch, capsys, args, targe
     else:
         assert lines[0].startswith("interrupted (Ctrl-C): the labels computed so far are kept in")
         assert "label cache; run the same command again to resume from them" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["run", "--bogus"], "labelbench run: No such option: --bogus"),
+        (["run"], "labelbench run: Missing argument 'config'."),
+        (["models", "list", "--x"], "labelbench models list: No such option: --x"),
+        (["serve", "--port", "0"], "labelbench serve: Invalid value for '--port': Input should"),
+    ],
+)
+def test_usage_errors_are_one_line_and_a_hint(args, problem):
+    done = _run(*args)
+    assert done.returncode == 2
+    error, hint = done.stderr.strip().splitlines()
+    assert error.startswith(f"error: {problem}")
+    command = problem.split(":")[0]
+    assert hint == f"Try '{command} --help' for help."

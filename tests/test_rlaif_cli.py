@@ -83,6 +83,21 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target):
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["reward"], "rlaif reward: Missing argument 'train'."),
+        (["ppo", "--bogus"], "rlaif ppo: No such option: --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line_and_a_hint(capsys, args, problem):
+    capsys.readouterr()
+    assert run_app(app, args, prog_name="rlaif") == 2
+    error, hint = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith(f"error: {problem}")
+    assert hint == f"Try '{problem.split(':')[0]} --help' for help."
+
+
 def test_reward_rejects_missing_and_malformed_data(tmp_path, tiny_lm_dir, capsys):
     from datasets import Dataset
 
