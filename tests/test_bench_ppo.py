@@ -16,9 +16,11 @@ from ppo import (
     ModelShape,
     build_reward_model,
     flop_floor,
+    median_update_seconds,
     model_shape,
     prompt_token_counts,
     tldr_prompts,
+    update_intervals,
 )
 
 from labelbench.errors import InputError
@@ -120,3 +122,12 @@ def test_real_scale_defaults_are_the_issue_settings():
     assert (config.response_length, config.batch_size) == (48, 16)
     assert (config.num_minibatches, config.ppo_epochs) == (4, 2)
     assert config.max_prompt_tokens == 256 and config.value_from_reward_model
+
+
+def test_time_per_update_leaves_out_the_warm_up():
+    """Ends of updates at 10, 12, 15 and 16 s after a start at 0: intervals 10, 2, 3, 1; the
+    median after the first (warm-up) is 2; one update alone is its own figure."""
+    ends = [10.0, 12.0, 15.0, 16.0]
+    assert update_intervals(ends, 0.0) == [10.0, 2.0, 3.0, 1.0]
+    assert median_update_seconds(ends, 0.0) == 2.0
+    assert median_update_seconds([7.0], 0.0) == 7.0
