@@ -2,18 +2,54 @@
 
 TRL 1.13+ no longer ships PPO, so this script installs trl==1.12.0 into its own virtual environment
 (``--venv``; it sees this interpreter's packages, torch pinned to the installed version) and runs
-TRL's trainer there, on the same tiny random Llama, batch, minibatches, epochs and response length.
-Both run in this one invocation, one after the other, on the same number of CPU threads. The
-bundled trainer runs in float32 and again under bfloat16 autocast (``--precisions``).
+TRL's trainer there, with the same models, prompts, batch, minibatches, epochs and response length.
+Both run in this one invocation, one after the other, on the same number of CPU threads, each
+trainer (and each bundled precision) in its own worker process, so each peak memory figure (the
+worker's RSS high-water mark, ``ru_maxrss``) is that trainer's alone.
+
+Two modes:
+
+- tiny (default, used in CI): a random two-layer Llama (``--hidden``, ``--layers``) with a 512-token
+  vocabulary and made-up prompts; the bundled trainer runs in float32 and again under bfloat16
+  autocast (``--precisions``).
+- real scale (``--model NAME``, any registry name or model directory): the policy is the model as
+  ``labelbench.models.registry.load_model`` loads it; the reward model and the value model are the
+  same weights as a sequence-classification model with one output whose head is drawn from
+  ``--seed`` (saved once, read by both trainers). The prompts are TL;DR posts of
+  ``openai_tldr_comparisons/batch13.json`` (first posts in data order whose summarisation prompt,
+  ``rlaif.label.policy_prompt``, has at least ``--max-prompt-tokens`` tokens), each cut to its
+  last ``--max-prompt-tokens`` tokens (default 256), so every prompt is about that long.
+  Defaults: 48-token responses, batch 16, 4 minibatches, 2 PPO epochs, 3 updates, float32.
 
     python bench/ppo.py                     # prints settings, the timings; last line is JSON
     python bench/ppo.py --total-updates 8 --response-length 64
+    OMP_NUM_THREADS=1 python bench/ppo.py --model smollm2-135m --total-updates 3
 
 The PPO settings are ``rlaif.ppo_config.PPOConfig``'s fields (same names as ``rlaif ppo``), with
-this bench's defaults; the TRL run is given the same values.
+this bench's defaults for the mode; the TRL run is given the same values.
 
 Time per update is the median over updates after the first (warm-up) of the wall time between the
-ends of consecutive updates (rollout, scoring, advantages and all minibatch epochs).
+ends of consecutive updates (rollout, scoring, advantages and all minibatch epochs). The same is
+measured in CPU time of the worker process (``*_cpu_seconds_per_update``,
+``speedup_vs_trl112_cpu_time``, ``fraction_of_limit_cpu_time``): with one thread it is the time
+the trainer computed, so on a shared machine, where one trainer may get less of a core than the
+other (other jobs, a lower priority), it is the fair comparison; the wall-time figures are the
+headline on an idle machine.
+
+``fraction_of_limit`` (real scale): the FLOP floor of one bundled update over its time, where,
+with N = non-embedding parameters of the policy, E = parameters of its output layer, B = batch
+size, P = mean prompt tokens, R = mean response tokens (up to and including EOS, as the bundled
+run sampled them) and T = P + R::
+
+    generation = 2 * B * (N * (P + R - 1) + E * R)     prefill, then one token at a time
+    scoring    = 4 * 2 * N * B * T                     policy, reference, value, reward forwards
+    training   = ppo_epochs * 2 * 3 * 2 * N * B * T    forward + backward of policy and value
+    floor_s    = (generation + scoring + training) / matmul_rate
+
+``matmul_rate`` is the float32 FLOP/s of ``F.linear`` on the model's MLP shape (512 tokens x
+hidden -> intermediate), ``bench/labeling.py``'s ``matmul_flops``, measured in this run before and
+after each trainer and averaged. The floor leaves out attention, the output layer outside
+generation, the optimizer and padding, so it is a lower bound on the work.
 """
 
 from __future__ import annotations
@@ -22,12 +58,16 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rlaif.options import add_arguments, from_arguments
 from rlaif.ppo_config import PPOConfig
@@ -88,53 +128,223 @@ def prompts(n: int) -> list[str]:
     return [f"{PROMPT_WORDS[i % 5]} {PROMPT_WORDS[(i * 3 + 1) % 5]} {i}" for i in range(n)]
 
 
+# ---------------------------------------------------------------------------------------------
+# Real scale: a registry model, a reward/value model from its weights, TL;DR prompts.
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the FLOP floor needs of a causal LM: parameter counts and its MLP shape."""
+
+    non_embedding_parameters: int
+    output_layer_parameters: int
+    hidden_size: int
+    intermediate_size: int
+
+
+def model_shape(model: Any) -> ModelShape:
+    """``model``'s parameters outside the input/output embeddings, its output layer's size
+    (vocabulary x hidden, tied to the input embedding or not) and its MLP shape."""
+    from labeling import non_embedding_parameters
+
+    config = model.config.get_text_config(decoder=True)
+    return ModelShape(
+        non_embedding_parameters=non_embedding_parameters(model),
+        output_layer_parameters=model.get_output_embeddings().weight.numel(),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+    )
+
+
+@dataclass(frozen=True)
+class FlopFloor:
+    """FLOPs one PPO update cannot do without (see the module docstring), by phase."""
+
+    generation: float
+    scoring: float
+    training: float
+
+    @property
+    def total(self) -> float:
+        return self.generation + self.scoring + self.training
+
+
+def flop_floor(
+    shape: ModelShape,
+    batch_size: int,
+    prompt_tokens: float,
+    response_tokens: float,
+    ppo_epochs: int,
+) -> FlopFloor:
+    """The FLOP floor of one update: ``batch_size`` prompts of ``prompt_tokens`` tokens (mean),
+    responses of ``response_tokens`` tokens (mean), ``ppo_epochs`` passes; a forward pass is
+    2 x parameters x tokens, a forward and backward pass 3 forwards. Raises ValueError when a
+    count is below 1."""
+    if min(batch_size, prompt_tokens, response_tokens, ppo_epochs) < 1:
+        raise ValueError("a PPO update needs a batch, prompt and response tokens and an epoch")
+    n, e = shape.non_embedding_parameters, shape.output_layer_parameters
+    forward = 2 * n * batch_size * (prompt_tokens + response_tokens)
+    generation = 2 * batch_size * (n * (prompt_tokens + response_tokens - 1) + e * response_tokens)
+    return FlopFloor(
+        generation=generation,
+        scoring=4 * forward,  # policy, reference, value, reward
+        training=ppo_epochs * 2 * 3 * forward,  # policy and value, forward + backward
+    )
+
+
+def tldr_prompts(comparisons: Sequence[Any], tokenizer: Any, budget: int, count: int) -> list[str]:
+    """Summarisation prompts (``rlaif.label.policy_prompt``) of the first ``count`` distinct posts,
+    in data order, whose prompt has at least ``budget`` tokens, each cut to its last ``budget``
+    tokens (``rlaif.label.truncate_prompts``: the "TL;DR:" ending is kept). Raises InputError when
+    fewer posts are that long."""
+    from labelbench.errors import InputError
+    from rlaif.label import policy_prompt, truncate_prompts
+
+    seen: set[str] = set()
+    chosen: list[str] = []
+    for item in comparisons:
+        if item.group_id in seen:
+            continue
+        seen.add(item.group_id)
+        text = policy_prompt(item.task, item.context, item.meta)
+        if len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= budget:
+            chosen.append(text)
+        if len(chosen) == count:
+            return truncate_prompts(chosen, tokenizer, budget)
+    raise InputError(
+        "prompts", f"only {len(chosen)} posts have {budget} prompt tokens or more; {count} needed"
+    )
+
+
+def build_reward_model(model_dir: Path, tokenizer: Any, seed: int, out: Path) -> None:
+    """The model at ``model_dir`` as a one-output sequence classifier whose head is drawn
+    (normal, the model's ``initializer_range``) from ``seed``; saved with ``tokenizer`` to
+    ``out``, so both trainers read the same reward and value model."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the score head is new, as intended: no warning about it
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=1, dtype=torch.float32, use_safetensors=True
+    )
+    hf_logging.set_verbosity(verbosity)
+    std = getattr(model.config.get_text_config(), "initializer_range", 0.02)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.score.weight.copy_(torch.randn(model.score.weight.shape, generator=generator) * std)
+        if model.score.bias is not None:
+            model.score.bias.zero_()
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two trainers, each run in a worker process.
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """One trainer's figures, as its worker prints them (one JSON line)."""
+
+    seconds_per_update: float
+    update_seconds: list[float]
+    peak_rss_mib: float
+    cpu_seconds_per_update: float
+    update_cpu_seconds: list[float]
+    mean_response_tokens: float | None = None
+
+
+class UpdateClock:
+    """Wall and CPU (``time.process_time``: this process, all its threads) time at the start and
+    at the end of each update."""
+
+    def __init__(self) -> None:
+        self.start = self.start_cpu = 0.0
+        self.ends: list[float] = []
+        self.cpu_ends: list[float] = []
+
+    def begin(self) -> None:
+        self.start, self.start_cpu = time.perf_counter(), time.process_time()
+
+    def tick(self) -> None:
+        self.ends.append(time.perf_counter())
+        self.cpu_ends.append(time.process_time())
+
+    def result(self, mean_response_tokens: float | None = None) -> WorkerResult:
+        return WorkerResult(
+            seconds_per_update=median_update_seconds(self.ends, self.start),
+            update_seconds=update_intervals(self.ends, self.start),
+            peak_rss_mib=peak_rss_mib(),
+            cpu_seconds_per_update=median_update_seconds(self.cpu_ends, self.start_cpu),
+            update_cpu_seconds=update_intervals(self.cpu_ends, self.start_cpu),
+            mean_response_tokens=mean_response_tokens,
+        )
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-set high-water mark (Linux reports KiB), in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def update_intervals(ends: list[float], start: float) -> list[float]:
+    return [b - a for a, b in zip([start, *ends[:-1]], ends, strict=True)]
+
+
 def median_update_seconds(ends: list[float], start: float) -> float:
-    intervals = [b - a for a, b in zip([start, *ends[:-1]], ends, strict=True)]
+    intervals = update_intervals(ends, start)
     return statistics.median(intervals[1:] if len(intervals) > 1 else intervals)
 
 
-def run_bundled(directory: Path, config: PPOConfig, threads: int) -> float:
+def run_bundled(
+    policy_path: str, reward_dir: Path, texts: list[str], config: PPOConfig, threads: int
+) -> WorkerResult:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.ppo_trainer import PPOTrainer
+    from labelbench.models.registry import load_model
+    from rlaif.ppo_trainer import PPOTrainer, ValueModel
     from rlaif.rewards import RewardModelScorer, load_reward_model
 
     torch.set_num_threads(threads)
-    policy = AutoModelForCausalLM.from_pretrained(directory / "policy")
-    tokenizer = AutoTokenizer.from_pretrained(directory / "policy")
-    reward = RewardModelScorer(*load_reward_model(directory / "reward"))
-    trainer = PPOTrainer(config, policy, tokenizer, reward, prompts(4 * config.batch_size))
-    start, ends = time.perf_counter(), []
+    loaded = load_model(policy_path)
+    policy, tokenizer = loaded.model, loaded.tokenizer
+    reward = RewardModelScorer(*load_reward_model(reward_dir))
+    value = None
+    if config.value_from_reward_model:
+        value = ValueModel.from_reward_model(reward.model, policy)
+    trainer = PPOTrainer(config, policy, tokenizer, reward, texts, value_model=value)
+    clock, lengths = UpdateClock(), []
+    clock.begin()
     for _ in range(config.total_updates):
-        trainer.train_step()
-        ends.append(time.perf_counter())
-    return median_update_seconds(ends, start)
+        lengths.append(trainer.train_step()["response_length"])
+        clock.tick()
+    timed = lengths[1:] or lengths
+    return clock.result(mean_response_tokens=sum(timed) / len(timed))
 
 
-def run_trl(directory: Path, ppo: PPOConfig, threads: int) -> float:
+def run_trl(
+    policy_path: str, reward_dir: Path, texts: list[str], ppo: PPOConfig, threads: int
+) -> WorkerResult:
     """Runs inside the trl==1.12.0 environment, with the bundled run's settings."""
     import torch
     from datasets import Dataset
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        TrainerCallback,
-    )
+    from transformers import AutoModelForSequenceClassification, TrainerCallback
     from trl.experimental.ppo import PPOConfig as TRLPPOConfig
     from trl.experimental.ppo import PPOTrainer
 
+    from labelbench.models.registry import load_model
+
     torch.set_num_threads(threads)
-    tokenizer = AutoTokenizer.from_pretrained(directory / "policy")
+    loaded = load_model(policy_path)
+    policy, tokenizer = loaded.model, loaded.tokenizer
     tokenizer.padding_side = "left"
-    policy = AutoModelForCausalLM.from_pretrained(directory / "policy")
-    reward = AutoModelForSequenceClassification.from_pretrained(directory / "reward", num_labels=1)
-    value = AutoModelForSequenceClassification.from_pretrained(directory / "reward", num_labels=1)
-    texts = prompts(4 * ppo.batch_size)
-    dataset = Dataset.from_dict(
-        {"input_ids": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]}
-    )
+    reward = AutoModelForSequenceClassification.from_pretrained(reward_dir, num_labels=1)
+    value = AutoModelForSequenceClassification.from_pretrained(reward_dir, num_labels=1)
+    keep = ppo.max_prompt_tokens  # the bundled trainer keeps a prompt's last tokens too
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"][-keep:] for t in texts]
+    dataset = Dataset.from_dict({"input_ids": ids})
     config = TRLPPOConfig(
         output_dir=tempfile.mkdtemp(),
         per_device_train_batch_size=ppo.minibatch_size,
@@ -169,15 +379,15 @@ def run_trl(directory: Path, ppo: PPOConfig, threads: int) -> float:
         dataloader_pin_memory=False,
     )
 
-    class Clock(TrainerCallback):
+    class Clock(TrainerCallback, UpdateClock):
         def __init__(self) -> None:
-            self.start, self.ends = 0.0, []
+            UpdateClock.__init__(self)
 
         def on_train_begin(self, *_, **__):
-            self.start = time.perf_counter()
+            self.begin()
 
         def on_step_end(self, *_, **__):
-            self.ends.append(time.perf_counter())
+            self.tick()
 
     clock = Clock()
     trainer = PPOTrainer(
@@ -193,7 +403,7 @@ def run_trl(directory: Path, ppo: PPOConfig, threads: int) -> float:
     trainer.train()
     if len(clock.ends) != ppo.total_updates:
         raise RuntimeError(f"TRL ran {len(clock.ends)} updates, expected {ppo.total_updates}")
-    return median_update_seconds(clock.ends, clock.start)
+    return clock.result()
 
 
 def trl_environment(venv: Path) -> Path:
@@ -213,6 +423,36 @@ def trl_environment(venv: Path) -> Path:
     return python
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What both trainers read: the policy (a path for ``load_model``), the reward/value model's
+    directory and a JSON file of prompt texts."""
+
+    policy: str
+    reward_dir: Path
+    prompts_file: Path
+
+
+def run_worker(
+    python: Path | str, kind: str, work: Workload, config: PPOConfig, threads: int
+) -> WorkerResult:
+    """One trainer (``kind``: bundled or trl) in a fresh process of ``python``; its figures from
+    the worker's last line of output. Raises RuntimeError (with its stderr's end) if it fails."""
+    worker = [str(python), __file__, "--worker", kind, f"--worker-policy={work.policy}"]
+    worker += [f"--worker-reward={work.reward_dir}", f"--worker-prompts={work.prompts_file}"]
+    worker += [f"--threads={threads}"]
+    for key, value in config.to_dict().items():
+        flag = key.replace("_", "-")
+        boolean = f"--{'' if value else 'no-'}{flag}"
+        worker.append(boolean if isinstance(value, bool) else f"--{flag}={value}")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(worker, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
+        raise RuntimeError(f"the {kind} worker failed (exit {done.returncode})")
+    return WorkerResult(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 BENCH_DEFAULTS = dict(
     response_length=32,
     total_updates=6,
@@ -222,68 +462,205 @@ BENCH_DEFAULTS = dict(
     learning_rate=3e-6,
     progress=False,
 )
-"""This bench's PPO settings where they differ from PPOConfig's defaults."""
+"""This bench's PPO settings where they differ from PPOConfig's defaults (tiny mode)."""
+
+MODEL_DEFAULTS = dict(
+    BENCH_DEFAULTS,
+    response_length=48,
+    batch_size=16,
+    num_minibatches=4,
+    ppo_epochs=2,
+    total_updates=3,
+    max_prompt_tokens=256,
+    value_from_reward_model=True,
+)
+"""Real-scale (``--model``) settings: issue 15's 48-token responses, batch 16, 4 minibatches,
+2 epochs and prompts of about 256 tokens; the value model starts from the reward model (TRL's
+rule)."""
+
+
+def load_average() -> list[float]:
+    """1-, 5- and 15-minute load averages of the machine."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _model_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="Real scale: a registry name or model directory (default: a tiny random Llama).",
+    )
+    return parser
+
+
+def _prepare_real(
+    spec: str, config: PPOConfig, directory: Path
+) -> tuple[Workload, ModelShape, list[int]]:
+    """The workload of a real-scale run (the reward/value model and the prompts written to
+    ``directory``), the policy's shape and each prompt's token count."""
+    from labeling import TLDR
+
+    from labelbench.data import load_comparisons
+    from labelbench.models.registry import load_model
+
+    loaded = load_model(spec)
+    shape, tokenizer, path = model_shape(loaded.model), loaded.tokenizer, loaded.path
+    del loaded  # the workers load their own copies
+    build_reward_model(path, tokenizer, config.seed, directory / "reward")
+    budget = config.max_prompt_tokens
+    texts = tldr_prompts(load_comparisons(TLDR), tokenizer, budget, 4 * config.batch_size)
+    prompts_file = directory / "prompts.json"
+    prompts_file.write_text(json.dumps(texts), encoding="utf-8")
+    counts = prompt_token_counts(texts, tokenizer, budget)
+    return Workload(str(path), directory / "reward", prompts_file), shape, counts
+
+
+def prompt_token_counts(texts: Sequence[str], tokenizer: Any, limit: int) -> list[int]:
+    """Tokens of each prompt as the trainers read it (at most ``limit``, its last ones)."""
+    return [min(len(tokenizer(t, add_special_tokens=False)["input_ids"]), limit) for t in texts]
 
 
 def main() -> None:
+    known, _ = _model_option(argparse.ArgumentParser(add_help=False)).parse_known_args()
+    real = known.model is not None
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser, PPOConfig, BENCH_DEFAULTS)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
+    add_arguments(parser, PPOConfig, MODEL_DEFAULTS if real else BENCH_DEFAULTS)
+    _model_option(parser)
+    parser.add_argument("--hidden", type=int, default=64, help="Tiny mode: hidden size.")
+    parser.add_argument("--layers", type=int, default=2, help="Tiny mode: layers.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--precisions", default="float32,bfloat16", help="Bundled runs, comma-separated."
+        "--precisions",
+        default="float32" if real else "float32,bfloat16",
+        help="Bundled runs, comma-separated.",
     )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     parser.add_argument("--venv", type=Path, default=cache / "labelbench" / "venv-trl112")
-    parser.add_argument("--worker", choices=["trl"], help=argparse.SUPPRESS)
-    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["trl", "bundled"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker-policy", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-reward", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-prompts", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     config = from_arguments(PPOConfig, args)
 
-    if args.worker == "trl":
-        print(json.dumps({"seconds_per_update": run_trl(args.model_dir, config, args.threads)}))
+    if args.worker:
+        texts = json.loads(args.worker_prompts.read_text(encoding="utf-8"))
+        run = run_trl if args.worker == "trl" else run_bundled
+        result = run(args.worker_policy, args.worker_reward, texts, config, args.threads)
+        print(json.dumps(dataclasses.asdict(result)))
         return
 
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load_at_start = load_average()
     python = trl_environment(args.venv)
-    settings = {
+    settings: dict[str, Any] = {
         **{k: getattr(config, k) for k in ("batch_size", "num_minibatches", "ppo_epochs")},
         "response_length": config.response_length,
         "updates": config.total_updates,
-        **{k: getattr(args, k) for k in ("hidden", "layers", "threads")},
     }
-    bundled: dict[str, float] = {}
+    settings |= {"model": args.model} if real else {"hidden": args.hidden, "layers": args.layers}
+    settings["threads"] = args.threads
+    bundled: dict[str, WorkerResult] = {}
+    rates: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        build_models(directory, args.hidden, args.layers, config.seed)
+        if real:
+            work, shape, counts = _prepare_real(args.model, config, directory)
+            prompt_tokens = sum(counts) / len(counts)
+            settings |= {
+                "prompts": len(counts),
+                "prompt_tokens_mean": round(prompt_tokens, 2),
+                "prompt_tokens_range": [min(counts), max(counts)],
+            }
+        else:
+            build_models(directory, args.hidden, args.layers, config.seed)
+            work = Workload(
+                str(directory / "policy"), directory / "reward", directory / "prompts.json"
+            )
+            work.prompts_file.write_text(json.dumps(prompts(4 * config.batch_size)), "utf-8")
+        print(json.dumps(settings), file=sys.stderr)
+
+        def measure_rate() -> None:
+            if real:
+                from labeling import matmul_flops
+
+                shape_args = (shape.hidden_size, shape.intermediate_size, torch.float32)
+                rates.append(matmul_flops(*shape_args))
+
+        measure_rate()
         for precision in args.precisions.split(","):
             run_config = dataclasses.replace(config, precision=precision)
-            bundled[precision] = run_bundled(directory, run_config, args.threads)
-            print(f"bundled PPO, {precision}: {bundled[precision]:.3f} s/update", file=sys.stderr)
-        worker = [str(python), __file__, "--worker", "trl", "--model-dir", str(directory)]
-        worker += [f"--threads={args.threads}"]
-        for key, value in config.to_dict().items():
-            flag = key.replace("_", "-")
-            boolean = f"--{'' if value else 'no-'}{flag}"
-            worker.append(boolean if isinstance(value, bool) else f"--{flag}={value}")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        done = subprocess.run(worker, check=True, capture_output=True, text=True, env=env)
-        trl = json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_update"]
-        print(f"trl {TRL_VERSION} PPOTrainer: {trl:.3f} s/update", file=sys.stderr)
+            bundled[precision] = run_worker(
+                sys.executable, "bundled", work, run_config, args.threads
+            )
+            measure_rate()
+            seconds = bundled[precision].seconds_per_update
+            print(f"bundled PPO, {precision}: {seconds:.3f} s/update", file=sys.stderr)
+        trl = run_worker(python, "trl", work, config, args.threads)
+        measure_rate()
+        seconds = trl.seconds_per_update
+        print(f"trl {TRL_VERSION} PPOTrainer: {seconds:.3f} s/update", file=sys.stderr)
     reference = bundled.get("float32", next(iter(bundled.values())))
-    result = {
+    result: dict[str, Any] = {
         **settings,
         "device": "cpu",
-        "bundled_seconds_per_update": round(reference, 4),
+        "bundled_seconds_per_update": round(reference.seconds_per_update, 4),
         **{
-            f"bundled_{precision}_seconds_per_update": round(seconds, 4)
-            for precision, seconds in bundled.items()
+            f"bundled_{precision}_seconds_per_update": round(run.seconds_per_update, 4)
+            for precision, run in bundled.items()
         },
-        "trl112_seconds_per_update": round(trl, 4),
-        "speedup_vs_trl112": round(trl / reference, 3),
+        "trl112_seconds_per_update": round(trl.seconds_per_update, 4),
+        "speedup_vs_trl112": round(trl.seconds_per_update / reference.seconds_per_update, 3),
+        "bundled_cpu_seconds_per_update": round(reference.cpu_seconds_per_update, 4),
+        "trl112_cpu_seconds_per_update": round(trl.cpu_seconds_per_update, 4),
+        "speedup_vs_trl112_cpu_time": round(
+            trl.cpu_seconds_per_update / reference.cpu_seconds_per_update, 3
+        ),
     }
     if "float32" in bundled and "bfloat16" in bundled:
-        result["bf16_speedup"] = round(bundled["float32"] / bundled["bfloat16"], 3)
+        result["bf16_speedup"] = round(
+            bundled["float32"].seconds_per_update / bundled["bfloat16"].seconds_per_update, 3
+        )
+    if real:
+        response_tokens = reference.mean_response_tokens or float(config.response_length)
+        floor = flop_floor(
+            shape, config.batch_size, prompt_tokens, response_tokens, config.ppo_epochs
+        )
+        rate = sum(rates) / len(rates)
+        floor_seconds = floor.total / rate
+        result |= {
+            "fraction_of_limit": round(floor_seconds / reference.seconds_per_update, 4),
+            "fraction_of_limit_cpu_time": round(
+                floor_seconds / reference.cpu_seconds_per_update, 4
+            ),
+            "floor_seconds_per_update": round(floor_seconds, 2),
+            "floor_tflop": {
+                "generation": round(floor.generation / 1e12, 3),
+                "scoring": round(floor.scoring / 1e12, 3),
+                "training": round(floor.training / 1e12, 3),
+            },
+            "bundled_mean_response_tokens": round(response_tokens, 2),
+            "matmul_gflops_fp32_mean": round(rate / 1e9, 2),
+            "matmul_gflops_fp32_range": [round(min(rates) / 1e9, 2), round(max(rates) / 1e9, 2)],
+            "matmul_shape": [512, shape.hidden_size, shape.intermediate_size],
+            "non_embedding_parameters": shape.non_embedding_parameters,
+            "output_layer_parameters": shape.output_layer_parameters,
+        }
+    result |= {
+        "bundled_update_seconds": [round(s, 2) for s in reference.update_seconds],
+        "trl112_update_seconds": [round(s, 2) for s in trl.update_seconds],
+        "bundled_update_cpu_seconds": [round(s, 2) for s in reference.update_cpu_seconds],
+        "trl112_update_cpu_seconds": [round(s, 2) for s in trl.update_cpu_seconds],
+        **{
+            f"bundled_{precision}_peak_rss_mib": round(run.peak_rss_mib, 1)
+            for precision, run in bundled.items()
+        },
+        "trl112_peak_rss_mib": round(trl.peak_rss_mib, 1),
+        "load_average_start": load_at_start,
+        "load_average_end": load_average(),
+    }
     print(json.dumps(result))
 
 
