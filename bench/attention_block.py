@@ -15,8 +15,6 @@ import json
 import os
 import time
 
-TLDR = "openai_tldr_comparisons/batch13.json"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -24,12 +22,10 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--blocks", type=int, nargs="+", default=[32, 64, 128, 512])
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("LABELBENCH_DATA_DIR", "../shared/data")
-    )
     args = parser.parse_args()
 
     import torch
+    from labeling import TLDR  # bench/labeling.py: the data file and its location
 
     from labelbench.data import load_comparisons
     from labelbench.labeling import label
@@ -39,7 +35,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     lm = load_model(args.model, dtype=getattr(torch, args.dtype))
-    items = load_comparisons(os.path.join(args.data_dir, TLDR))[: args.pairs]
+    items = load_comparisons(TLDR)[: args.pairs]
     planned = plan(items, "summarization/base-0shot", tokenizer=lm.tokenizer).requests
     engines = {
         b: TransformersBackend(lm.model, lm.tokenizer, lm.identity, causal_block=b)
