@@ -14,9 +14,14 @@ same engine in float32 over this precision),
 agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
 order) and the float32 figures (``fraction_of_limit_fp32``).
 
-The floor is (unique tokens of the run: positions of the token trie of all its prompts)
-x 2 x (non-embedding parameters) / (matrix-multiply FLOP/s measured in this run, in the run's
-precision, on the model's own MLP shape: 512 tokens x hidden -> intermediate size).
+The floor is the run's necessary matrix-multiply work over the matrix-multiply FLOP/s measured
+in this run, in the run's precision, on the model's own MLP shape (512 tokens x hidden ->
+intermediate size). The work: every position of the token trie of all its prompts (what any
+exact method must compute) through the linear layers, 2 x (non-embedding parameters) FLOPs
+each, plus its attention scores and weighted values, 4 x heads x head size x (keys it attends
+to: its depth in the trie, itself included, at most the window on a sliding-window layer) FLOPs
+per layer. ``fraction_of_limit_linear_only`` leaves attention out (the floor used before
+2026-11-30, evening).
 The naive loop runs one prompt at a time, the full prompt for each order: in float32 the model's
 own forward pass (logits at every position); in bfloat16 the decoder and the float32 output layer
 at the last position (the engine's rule for reading answers).
@@ -89,6 +94,36 @@ def unique_tokens(sequences: Sequence[Sequence[int]]) -> int:
                 count += 1
             node = node[token]
     return count
+
+
+def attended_keys(sequences: Sequence[Sequence[int]], window: int | None = None) -> int:
+    """Keys attended to, summed over the positions of the token trie of all prompts: each
+    position's depth (itself included), at most ``window`` when given."""
+    root: dict[int, Any] = {}
+    total = 0
+    for sequence in sequences:
+        node = root
+        for depth, token in enumerate(sequence, start=1):
+            if token not in node:
+                node[token] = {}
+                total += depth if window is None else min(depth, window)
+            node = node[token]
+    return total
+
+
+def attention_flops(config: Any, sequences: Sequence[Sequence[int]]) -> float:
+    """Attention's matrix-multiply FLOPs over the token trie of ``sequences`` for a decoder with
+    ``config`` (a transformers text config): per layer, 2 x heads x head size per key for the
+    scores and as many for the weighted values. Layers whose ``layer_types`` entry is
+    ``sliding_attention`` see at most ``sliding_window`` keys."""
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
+    local = sum(1 for kind in types if kind == "sliding_attention")
+    keys = attended_keys(sequences) * (len(types) - local)
+    if local:
+        keys += attended_keys(sequences, config.sliding_window) * local
+    return 4.0 * heads * head_dim * keys
 
 
 def slices(planned: Sequence[Any], contexts: dict[str, str], pairs: int) -> list[set[str]]:
@@ -270,9 +305,12 @@ def main() -> None:
 
     seconds = timer.seconds
     zero_engine = engines["engine_0shot"]
-    tokens = unique_tokens([zero_engine.encode(p.request.text) for p in zero])
+    sequences = [zero_engine.encode(p.request.text) for p in zero]
+    tokens = unique_tokens(sequences)
     params = non_embedding_parameters(lm.model)
-    work = tokens * 2 * params
+    linear_work = tokens * 2 * params
+    attention_work = attention_flops(lm.model.config.get_text_config(decoder=True), sequences)
+    work = linear_work + attention_work
     rate = sum(r for r, _ in measured) / len(measured)
     rate32 = sum(r for _, r in measured) / len(measured)
     fp32_seconds = seconds.get("engine_fp32", seconds["engine_0shot"])
@@ -292,6 +330,8 @@ def main() -> None:
         / max(r for r, _ in measured)
         / seconds["engine_0shot"],
         "fraction_of_limit_fp32": work / rate32 / fp32_seconds if with_fp32 else None,
+        "fraction_of_limit_linear_only": linear_work / rate / seconds["engine_0shot"],
+        "attention_share_of_work": attention_work / work,
         "max_abs_pref_diff_vs_naive": max_diff,
         "pairs": len(items),
         "cot_pairs": args.cot_pairs,

@@ -50,6 +50,11 @@ run sampled them) and T = P + R::
 hidden -> intermediate), ``bench/labeling.py``'s ``matmul_flops``, measured in this run before and
 after each trainer and averaged. The floor leaves out attention, the output layer outside
 generation, the optimizer and padding, so it is a lower bound on the work.
+
+Memory (bundled, real scale): ``bundled_setup_rss_mib`` is the worker's RSS once the trainer is
+built, and ``bundled_state_floor_mib`` what an update cannot hold less of (``state_floor_bytes``:
+weights, gradients and AdamW's two moments of policy and value model, weights of the reference
+policy and reward model), beside the peak RSS of each trainer.
 """
 
 from __future__ import annotations
@@ -255,6 +260,8 @@ class WorkerResult:
     cpu_seconds_per_update: float
     update_cpu_seconds: list[float]
     mean_response_tokens: float | None = None
+    setup_rss_mib: float | None = None  # bundled: RSS with the trainer built, before updating
+    state_floor_mib: float | None = None  # bundled: ``state_floor_bytes``
 
 
 class UpdateClock:
@@ -273,7 +280,7 @@ class UpdateClock:
         self.ends.append(time.perf_counter())
         self.cpu_ends.append(time.process_time())
 
-    def result(self, mean_response_tokens: float | None = None) -> WorkerResult:
+    def result(self, mean_response_tokens: float | None = None, **memory: float) -> WorkerResult:
         return WorkerResult(
             seconds_per_update=median_update_seconds(self.ends, self.start),
             update_seconds=update_intervals(self.ends, self.start),
@@ -281,12 +288,31 @@ class UpdateClock:
             cpu_seconds_per_update=median_update_seconds(self.cpu_ends, self.start_cpu),
             update_cpu_seconds=update_intervals(self.cpu_ends, self.start_cpu),
             mean_response_tokens=mean_response_tokens,
+            **memory,
         )
 
 
 def peak_rss_mib() -> float:
     """This process's resident-set high-water mark (Linux reports KiB), in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    """This process's resident set now, in MiB (Linux ``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def state_floor_bytes(trained: Sequence[Any], frozen: Sequence[Any]) -> int:
+    """Bytes a PPO update cannot hold less of: the weights, gradients and AdamW's two moments
+    (each the parameter's size and dtype) of the ``trained`` modules (policy and value model),
+    and the weights of the ``frozen`` ones (reference policy, reward model). Activations, the
+    rollout and the runtime come on top."""
+
+    def size(modules: Sequence[Any]) -> int:
+        return sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
+
+    return 4 * size(trained) + size(frozen)
 
 
 def update_intervals(ends: list[float], start: float) -> list[float]:
@@ -315,13 +341,18 @@ def run_bundled(
     if config.value_from_reward_model:
         value = ValueModel.from_reward_model(reward.model, policy)
     trainer = PPOTrainer(config, policy, tokenizer, reward, texts, value_model=value)
+    memory = {
+        "setup_rss_mib": rss_mib(),
+        "state_floor_mib": state_floor_bytes([trainer.model], [trainer.ref_policy, reward.model])
+        / 2**20,
+    }
     clock, lengths = UpdateClock(), []
     clock.begin()
     for _ in range(config.total_updates):
         lengths.append(trainer.train_step()["response_length"])
         clock.tick()
     timed = lengths[1:] or lengths
-    return clock.result(mean_response_tokens=sum(timed) / len(timed))
+    return clock.result(mean_response_tokens=sum(timed) / len(timed), **memory)
 
 
 def run_trl(
@@ -477,6 +508,10 @@ MODEL_DEFAULTS = dict(
 """Real-scale (``--model``) settings: issue 15's 48-token responses, batch 16, 4 minibatches,
 2 epochs and prompts of about 256 tokens; the value model starts from the reward model (TRL's
 rule)."""
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def load_average() -> list[float]:
@@ -658,6 +693,8 @@ def main() -> None:
             for precision, run in bundled.items()
         },
         "trl112_peak_rss_mib": round(trl.peak_rss_mib, 1),
+        "bundled_setup_rss_mib": _round(reference.setup_rss_mib),
+        "bundled_state_floor_mib": _round(reference.state_floor_mib),
         "load_average_start": load_at_start,
         "load_average_end": load_average(),
     }

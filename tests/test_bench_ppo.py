@@ -19,6 +19,8 @@ from ppo import (
     median_update_seconds,
     model_shape,
     prompt_token_counts,
+    rss_mib,
+    state_floor_bytes,
     tldr_prompts,
     update_intervals,
 )
@@ -131,3 +133,23 @@ def test_time_per_update_leaves_out_the_warm_up():
     assert update_intervals(ends, 0.0) == [10.0, 2.0, 3.0, 1.0]
     assert median_update_seconds(ends, 0.0) == 2.0
     assert median_update_seconds([7.0], 0.0) == 7.0
+
+
+def test_state_floor_counts_four_copies_of_what_trains_and_one_of_what_is_frozen():
+    """A float32 Linear(3, 2) trained (8 parameters: weights, gradients, two AdamW moments) and a
+    bfloat16 Linear(2, 1) frozen (3 parameters, 2 bytes each)."""
+    import torch
+
+    trained = torch.nn.Linear(3, 2)
+    frozen = torch.nn.Linear(2, 1).to(torch.bfloat16)
+    assert state_floor_bytes([trained], [frozen]) == 4 * 8 * 4 + 3 * 2
+    assert state_floor_bytes([], []) == 0
+
+
+def test_rss_grows_with_a_touched_allocation():
+    import torch
+
+    before = rss_mib()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, written
+    assert rss_mib() - before > 48
+    del block
