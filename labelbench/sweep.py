@@ -197,7 +197,8 @@ def run(
         check_writable_dir(cache_dir or default_cache_dir(), "label cache directory")
     prepared = prepare(config, data_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / CONFIG_NAME)
+    # config.yaml is written with the results, at the end: a rerun into a finished run's folder
+    # that stops early leaves that run's config beside its results
     cache = LabelCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
         rows: list[dict[str, Any]] = []

@@ -122,6 +122,39 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(monkeypatch, capsys, args, targe
         assert "label cache; run the same command again to resume from them" in lines[0]
 
 
+def test_ctrl_c_before_results_keeps_the_run_folders_config(tmp_path, monkeypatch, capsys):
+    """A rerun into a finished run's folder, stopped before it writes results, leaves that
+    folder's config.yaml as the one its results.parquet came from (issue: the new config was
+    written first, so `labelbench report` rendered the old results under the new settings)."""
+    import json
+    import textwrap
+
+    from labelbench import sweep
+    from labelbench.cli import app, run_app
+
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"question {i}", "chosen": "yes", "rejected": "no"} for i in range(3)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("the finished run's config\n", encoding="utf-8")
+    config = tmp_path / "rerun.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            datasets: [{{name: mine, path: {data}}}]
+            labelers: [{{name: smollm2-135m}}]
+            variants: [instruction/detailed-0shot]
+            output_dir: {run_dir}
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(sweep, "open_labeler", _interrupt)
+    assert run_app(app, ["run", str(config), "--cache-dir", str(tmp_path / "cache")]) == 130
+    assert (run_dir / "config.yaml").read_text(encoding="utf-8") == "the finished run's config\n"
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
