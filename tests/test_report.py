@@ -250,6 +250,23 @@ def test_jsonl_results_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err) == 1 and "no results" in err[0]
 
 
+def test_report_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run folder where the report cannot be written (here summary.json is a folder; a
+    read-only file fails the same way): one line naming the file, exit 2 (issue: a
+    PermissionError or IsADirectoryError traceback, exit 1)."""
+    from labelbench.cli import run_app
+
+    run_dir = make_run(tmp_path / "run", synthetic_results(6))
+    (run_dir / "summary.json").mkdir()
+    assert run_app(app, [str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: {run_dir / 'summary.json'}: cannot write the report")
+
+
 def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
     from labelbench.data.judges import load_pandalm_judge
 

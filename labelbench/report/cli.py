@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from labelbench.errors import InputError, check_writable_dir
+
 SUMMARY, TIMING, WINNER = "summary.json", "timing.json", "winner.json"
 PROVENANCE = "run.json"  # written by `labelbench run`: its command line and wall time
 MARKDOWN, HTML, PLOTS = "report.md", "report.html", "plots"
@@ -20,7 +22,8 @@ def _dump(data: Any, path: Path) -> None:
 def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     """Read ``RUN_DIR/results.*`` (and ``config.yaml`` when present); write summary.json,
     timing.json, winner.json, report.md, report.html and plots/*.png. Returns the paths.
-    ``progress`` shows a progress bar on stderr."""
+    ``progress`` shows a progress bar on stderr. Raises InputError (one line naming the folder
+    or file) when there are no results or the report cannot be written."""
     from labelbench.config import load_run_config
     from labelbench.report.plots import draw_all
     from labelbench.report.render import render_html, render_markdown
@@ -30,6 +33,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
 
     run_dir = Path(run_dir)
     results = load_results(run_dir)
+    check_writable_dir(run_dir, "run directory")  # before the metrics, which take a while
     config = load_run_config(run_dir)
     settings = ReportSettings.from_config(config) if config else ReportSettings()
     with _progress(progress) as bar:
@@ -42,30 +46,34 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
         bar.update(task, description="figures")
         images = draw_all(summary)
         bar.update(task, advance=1, description="report")
-    (run_dir / PLOTS).mkdir(exist_ok=True)
-    for stale in (run_dir / PLOTS).glob("*.png"):  # figures of an older report version
-        if stale.stem not in images:
-            stale.unlink()
-    plot_files: dict[str, str | None] = {}
-    for name, data in images.items():
-        target = run_dir / PLOTS / f"{name}.png"
-        if data:
-            target.write_bytes(data)
-            plot_files[name] = f"{PLOTS}/{name}.png"
-        else:
-            target.unlink(missing_ok=True)
-            plot_files[name] = None
-    title = f"labelbench report: {run_dir.resolve().name}"
-    paths = {name: run_dir / name for name in (SUMMARY, TIMING, WINNER, MARKDOWN, HTML)}
-    _dump(summary, paths[SUMMARY])
-    _dump(timing, paths[TIMING])
-    _dump(winner, paths[WINNER])
-    provenance_file = run_dir / PROVENANCE
-    provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else None
-    markdown = render_markdown(title, summary, timing, winner, plot_files, provenance)
-    paths[MARKDOWN].write_text(markdown, encoding="utf-8")
-    html = render_html(title, summary, timing, winner, images, provenance)
-    paths[HTML].write_text(html, encoding="utf-8")
+    try:
+        (run_dir / PLOTS).mkdir(exist_ok=True)
+        for stale in (run_dir / PLOTS).glob("*.png"):  # figures of an older report version
+            if stale.stem not in images:
+                stale.unlink()
+        plot_files: dict[str, str | None] = {}
+        for name, data in images.items():
+            target = run_dir / PLOTS / f"{name}.png"
+            if data:
+                target.write_bytes(data)
+                plot_files[name] = f"{PLOTS}/{name}.png"
+            else:
+                target.unlink(missing_ok=True)
+                plot_files[name] = None
+        title = f"labelbench report: {run_dir.resolve().name}"
+        paths = {name: run_dir / name for name in (SUMMARY, TIMING, WINNER, MARKDOWN, HTML)}
+        _dump(summary, paths[SUMMARY])
+        _dump(timing, paths[TIMING])
+        _dump(winner, paths[WINNER])
+        provenance_file = run_dir / PROVENANCE
+        provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else None
+        markdown = render_markdown(title, summary, timing, winner, plot_files, provenance)
+        paths[MARKDOWN].write_text(markdown, encoding="utf-8")
+        html = render_html(title, summary, timing, winner, images, provenance)
+        paths[HTML].write_text(html, encoding="utf-8")
+    except OSError as error:  # a read-only folder or file, a full disk
+        reason = error.strerror or type(error).__name__
+        raise InputError(error.filename or run_dir, f"cannot write the report ({reason})") from None
     return paths
 
 
