@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -88,7 +89,12 @@ def config_options(func: F) -> F:
 
 
 def build(config_type: type[C], values: dict[str, Any]) -> C:
-    """``config_type(**values)``; a failed check (``ValueError``) is an ``InputError``."""
+    """``config_type(**values)``; a failed check (``ValueError``) is an ``InputError``, and so is
+    a number that is not finite (nan, inf), which would pass every ``< 0`` check."""
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise InputError("options", f"{flag} must be a finite number, not {value}")
     try:
         return config_type(**values)
     except ValueError as error:

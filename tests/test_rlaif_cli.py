@@ -83,6 +83,33 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target):
     ]
 
 
+REWARD = ["reward", "t.jsonl", "--out", "o"]
+PPO = ["ppo", "--prompts", "p.jsonl", "--out", "o"]
+EVALUATE = ["evaluate", "--policy", "p", "--prompts", "p.jsonl", "--out", "o.json"]
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        ([*REWARD, "--learning-rate", "nan"], "rlaif.reward.train_reward_model"),
+        ([*REWARD, "--epochs", "inf"], "rlaif.reward.train_reward_model"),
+        ([*PPO, "--kl-coef", "nan"], "rlaif.ppo.run_ppo"),
+        ([*PPO, "--cliprange", "NaN"], "rlaif.ppo.run_ppo"),
+        ([*EVALUATE, "--temperature", "inf"], "rlaif.evaluate.evaluate_policy"),
+    ],
+)
+def test_options_that_are_not_finite_numbers_are_refused(monkeypatch, capsys, args, target):
+    """nan and inf pass every `< 0` and `<= 0` check (issue: `--learning-rate nan` was a torch
+    ValueError traceback, exit 1; `--kl-coef nan` went into training)."""
+
+    def trained(*_, **__):
+        raise AssertionError("the command ran")
+
+    monkeypatch.setattr(target, trained)
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, args[-2], "finite")
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
