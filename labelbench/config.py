@@ -260,6 +260,36 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
+def _repeated_key(
+    node: yaml.Node | None,
+    loc: tuple[str | int, ...] = (),
+    visited: set[int] | None = None,
+) -> tuple[tuple[str | int, ...], int, int] | None:
+    """The first mapping key given twice under ``node``: its key path, the 1-based line of the
+    repeat and of the first one; None when every key is given once. (YAML itself keeps the
+    last value without a word.) An aliased node is looked at once, so a recursive one ends."""
+    visited = set() if visited is None else visited
+    if id(node) in visited:
+        return None
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    return (*loc, key.value), key.start_mark.line + 1, seen[key.value]
+                seen[key.value] = key.start_mark.line + 1
+            found = _repeated_key(value, (*loc, str(key.value)), visited)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            found = _repeated_key(value, (*loc, index), visited)
+            if found:
+                return found
+    return None
+
+
 def _error(
     path: Path, root: yaml.Node | None, loc: Sequence[str | int], message: str
 ) -> InputError:
@@ -414,6 +444,12 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
         raise InputError(path, f"invalid YAML: {problem}", line=line) from None
     if not isinstance(data, dict):
         raise InputError(path, "expected a mapping of settings (datasets, labelers, variants, ...)")
+    repeated = _repeated_key(root)
+    if repeated:
+        loc, line, first = repeated
+        raise InputError(
+            path, f"given twice (first on line {first})", line=line, field=_key_path(loc)
+        )
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as error:

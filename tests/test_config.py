@@ -81,6 +81,10 @@ def test_good_config_expands_variants_and_defaults_reference() -> None:
             "url",
         ),
         ("    label: hub-model\n", "    label: smollm2-135m\n", "labelers[1]", 10, "duplicate"),
+        # a key given twice: YAML keeps the last one without a word (issue: silently run)
+        ("seed: 3\n", "seed: 3\nseed: 4\n", "seed", 15, "given twice (first on line 14)"),
+        ("    sample: 40\n", "    sample: 40\n    sample: 4\n", "datasets[0].sample", 7, "twice"),
+        ("variants:\n", "variants: [instruction/x]\nvariants:\n", "variants", 13, "twice"),
     ],
 )
 def test_bad_config_names_key_and_line(
@@ -122,6 +126,10 @@ def test_invalid_yaml_reports_line() -> None:
     error = error_of("datasets: [\n  - name: x\nlabelers: {\n")
     assert error.line is not None
     assert "invalid YAML" in error.message
+
+
+def test_repeated_key_check_ends_on_a_recursive_alias() -> None:
+    assert error_of("a: &x\n  - *x\n").field == "datasets"
 
 
 def test_not_a_mapping() -> None:
