@@ -132,6 +132,17 @@ def test_repeated_key_check_ends_on_a_recursive_alias() -> None:
     assert error_of("a: &x\n  - *x\n").field == "datasets"
 
 
+def test_label_map_keys_may_be_yaml_numbers() -> None:
+    """`labels: {1: A, 2: B, 0: tie}` is how YAML writes a label map of a numeric column; the
+    keys arrive as numbers (issue: "Input should be a valid string" at 'map.labels[1].[key]')."""
+    own = "    map: {context: q, response_a: a, response_b: b, label: v,\n"
+    own += "          labels: {1: A, 2: B, 0: tie, 0.5: 0.5}}\n"
+    config = parse(GOOD.replace("    format: openai-comparisons\n", own))
+    labels = config.datasets[0].map.labels
+    assert labels == {"1": "A", "2": "B", "0": "tie", "0.5": 0.5}
+    assert config.datasets[0].map.label_map() == {"1": 1.0, "2": 0.0, "0": 0.5, "0.5": 0.5}
+
+
 def test_not_a_mapping() -> None:
     assert "mapping" in error_of("- a\n- b\n").message
 

@@ -455,6 +455,11 @@ class ColumnMap(BaseModel):
                     raise ValueError(f"label value {source.strip()!r} is mapped twice")
                 pairs[source.strip()] = target.strip()
             return pairs
+        if isinstance(value, dict):  # YAML reads `{1: A, 2: B}` with numbers as keys
+            return {
+                str(key) if isinstance(key, int | float) else key: target
+                for key, target in value.items()
+            }
         return value
 
     @field_validator("labels")
