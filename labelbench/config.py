@@ -10,12 +10,21 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from labelbench.data.formats import ColumnMap
 from labelbench.errors import InputError
@@ -33,8 +42,25 @@ class _LocatedError(ValueError):
         self.loc = loc
 
 
+def _types(annotation: object) -> set[object]:
+    """The plain types a field annotation is made of (``int | None`` -> {int, NoneType})."""
+    args = typing.get_args(annotation)
+    return set().union(*(_types(arg) for arg in args)) if args else {annotation}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """YAML reads yes/no/true/false as booleans, which pydantic would take for 1 and 0
+        (``sample: true`` would draw one item); a number field refuses them."""
+        if isinstance(value, bool) and info.field_name is not None:
+            types = _types(cls.model_fields[info.field_name].annotation)
+            if bool not in types and types & {int, float}:
+                raise ValueError(f"expected a number, not the yes/no value {str(value).lower()}")
+        return value
 
 
 class DatasetSpec(_Strict):

@@ -85,6 +85,11 @@ def test_good_config_expands_variants_and_defaults_reference() -> None:
         ("seed: 3\n", "seed: 3\nseed: 4\n", "seed", 15, "given twice (first on line 14)"),
         ("    sample: 40\n", "    sample: 40\n    sample: 4\n", "datasets[0].sample", 7, "twice"),
         ("variants:\n", "variants: [instruction/x]\nvariants:\n", "variants", 13, "twice"),
+        # YAML's yes/no/true/false for a number (issue: taken for 1 and 0, e.g. `sample: true`)
+        ("    sample: 40\n", "    sample: true\n", "datasets[0].sample", 6, "yes/no value"),
+        ("    batch_size: 4\n", "    batch_size: yes\n", "labelers[0].batch_size", 9, "yes/no"),
+        ("seed: 3\n", "seed: false\n", "seed", 14, "yes/no"),
+        ("    sample: 40\n", "    max_chars: yes\n", "datasets[0].max_chars", 6, "yes/no"),
     ],
 )
 def test_bad_config_names_key_and_line(
