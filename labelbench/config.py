@@ -491,14 +491,17 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
     return _check_names(config, path, root, **checks)
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read config: {error}") from None
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; raises InputError naming the file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read config: {error}") from None
-    return parse_config(text, path)
+    return parse_config(_read_text(path), path)
 
 
 def save_config(config: RunConfig, path: Path) -> None:
@@ -528,12 +531,11 @@ def resolve_data_path(path: str, data_dir: Path | None) -> str:
 
 def load_run_config(run_dir: Path) -> RunConfig | None:
     """The config a run saved in its folder (schema only: models and variants are not looked
-    up again), or None when the folder has none."""
+    up again), or None when the folder has none. Raises InputError naming the file."""
     path = Path(run_dir) / CONFIG_NAME
     if not path.exists():
         return None
-    text = path.read_text(encoding="utf-8")
-    return parse_config(text, path, variants=_none, builtins=_none, formats=_none)
+    return parse_config(_read_text(path), path, variants=_none, builtins=_none, formats=_none)
 
 
 def _none() -> None:

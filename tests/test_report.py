@@ -267,6 +267,26 @@ def test_report_that_cannot_be_written_is_one_line(
     assert line.startswith(f"error: {run_dir / 'summary.json'}: cannot write the report")
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("config.yaml", b"\xff\xfedatasets"), ("run.json", b"{truncated"), ("run.json", b"\xff")],
+)
+def test_unreadable_run_files_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, name: str, content: bytes
+) -> None:
+    """A run folder's config.yaml saved in another encoding, or a truncated run.json: one line
+    naming the file, exit 2 (issue: UnicodeDecodeError or JSONDecodeError traceback, exit 1)."""
+    from labelbench.cli import run_app
+
+    run_dir = make_run(tmp_path / "run", synthetic_results(6))
+    (run_dir / name).write_bytes(content)
+    assert run_app(app, [str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: {run_dir / name}: ")
+
+
 def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
     from labelbench.data.judges import load_pandalm_judge
 

@@ -19,6 +19,20 @@ def _dump(data: Any, path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
+def _read_provenance(path: Path) -> dict[str, Any] | None:
+    """``run.json`` (the command line and wall time of the run), None when there is none.
+    Raises InputError naming the file when it is not a JSON object."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: malformed JSON or not UTF-8
+        raise InputError(path, f"cannot read the run record: {error}") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "cannot read the run record: expected a JSON object")
+    return data
+
+
 def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     """Read ``RUN_DIR/results.*`` (and ``config.yaml`` when present); write summary.json,
     timing.json, winner.json, report.md, report.html and plots/*.png. Returns the paths.
@@ -35,6 +49,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     results = load_results(run_dir)
     check_writable_dir(run_dir, "run directory")  # before the metrics, which take a while
     config = load_run_config(run_dir)
+    provenance = _read_provenance(run_dir / PROVENANCE)
     settings = ReportSettings.from_config(config) if config else ReportSettings()
     with _progress(progress) as bar:
         task = bar.add_task("metrics", total=count_cells(results) + 1)
@@ -65,8 +80,6 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
         _dump(summary, paths[SUMMARY])
         _dump(timing, paths[TIMING])
         _dump(winner, paths[WINNER])
-        provenance_file = run_dir / PROVENANCE
-        provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else None
         markdown = render_markdown(title, summary, timing, winner, plot_files, provenance)
         paths[MARKDOWN].write_text(markdown, encoding="utf-8")
         html = render_html(title, summary, timing, winner, images, provenance)
