@@ -178,6 +178,26 @@ def _provenance(command: str, seconds: float, cached: float) -> dict[str, Any]:
     }
 
 
+def _datasets_of(spec: LabelerSpec, prepared: list[PreparedDataset]) -> list[PreparedDataset]:
+    """The data sets a labeler runs on: all, or those whose ``labelers:`` name it."""
+    return [
+        dataset
+        for dataset in prepared
+        if not dataset.spec.labelers or {spec.name, spec.display} & set(dataset.spec.labelers)
+    ]
+
+
+def _check_pulled(labelers: list[LabelerSpec]) -> None:
+    """Every built-in model the run loads (a labeler's weights, a served model's tokenizer) is
+    in the cache; raises ModelError naming the first one that is not, before any labelling."""
+    from labelbench.models.registry import BUILTIN, resolve
+
+    for spec in labelers:
+        for name in (spec.name if spec.backend == "transformers" else None, spec.tokenizer):
+            if name in BUILTIN:
+                resolve(name)  # a built-in name: only checks that it was pulled
+
+
 def run(
     config: RunConfig,
     *,
@@ -196,6 +216,7 @@ def run(
     if use_cache:
         check_writable_dir(cache_dir or default_cache_dir(), "label cache directory")
     prepared = prepare(config, data_dir)
+    _check_pulled([spec for spec in config.labelers if _datasets_of(spec, prepared)])
     out.mkdir(parents=True, exist_ok=True)
     # config.yaml is written with the results, at the end: a rerun into a finished run's folder
     # that stops early leaves that run's config beside its results
@@ -205,12 +226,7 @@ def run(
         cached_requests = total_requests = 0
         ran: list[LabelerSpec] = []
         for spec in config.labelers:
-            datasets = [
-                dataset
-                for dataset in prepared
-                if not dataset.spec.labelers
-                or {spec.name, spec.display} & set(dataset.spec.labelers)
-            ]
+            datasets = _datasets_of(spec, prepared)
             if not datasets:  # no data set asks for this labeler: not even loaded
                 ran.append(spec)
                 continue

@@ -122,7 +122,9 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(monkeypatch, capsys, args, targe
         assert "label cache; run the same command again to resume from them" in lines[0]
 
 
-def test_ctrl_c_before_results_keeps_the_run_folders_config(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_before_results_keeps_the_run_folders_config(
+    tmp_path, tiny_lm_dir, monkeypatch, capsys
+):
     """A rerun into a finished run's folder, stopped before it writes results, leaves that
     folder's config.yaml as the one its results.parquet came from (issue: the new config was
     written first, so `labelbench report` rendered the old results under the new settings)."""
@@ -143,7 +145,7 @@ def test_ctrl_c_before_results_keeps_the_run_folders_config(tmp_path, monkeypatc
         textwrap.dedent(
             f"""
             datasets: [{{name: mine, path: {data}}}]
-            labelers: [{{name: smollm2-135m}}]
+            labelers: [{{name: {tiny_lm_dir}}}]
             variants: [instruction/detailed-0shot]
             output_dir: {run_dir}
             """
@@ -153,6 +155,42 @@ def test_ctrl_c_before_results_keeps_the_run_folders_config(tmp_path, monkeypatc
     monkeypatch.setattr(sweep, "open_labeler", _interrupt)
     assert run_app(app, ["run", str(config), "--cache-dir", str(tmp_path / "cache")]) == 130
     assert (run_dir / "config.yaml").read_text(encoding="utf-8") == "the finished run's config\n"
+
+
+def test_a_builtin_labeler_not_pulled_fails_before_any_labelling(
+    tmp_path, tiny_lm_dir, monkeypatch, capsys
+):
+    """The second labeler is a built-in model that is not in the cache: the run says so before
+    the first labeler starts (issue: after the first labeler had labelled everything)."""
+    import json
+    import textwrap
+
+    from labelbench import sweep
+    from labelbench.cli import app, run_app
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "q", "chosen": "yes", "rejected": "no"}) + "\n")
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            datasets: [{{name: mine, path: {data}}}]
+            labelers: [{{name: {tiny_lm_dir}}}, {{name: gemma3-270m}}]
+            variants: [instruction/base-0shot]
+            output_dir: {tmp_path / "run"}
+            """
+        )
+    )
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "empty-cache"))
+
+    def labelling_started(*_, **__):
+        raise AssertionError("labelling started")
+
+    monkeypatch.setattr(sweep, "open_labeler", labelling_started)
+    assert run_app(app, ["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    (line,) = err.strip().splitlines()
+    assert "'gemma3-270m' is not in the cache" in line and "labelbench models pull" in line
 
 
 @pytest.mark.parametrize(
