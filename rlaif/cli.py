@@ -79,6 +79,10 @@ def label(
         raise InputError(
             "rlaif label", "give exactly one of --data (pairs) or --prompts (sample pairs)"
         )
+    if winner is not None and (labeler or variant):
+        raise InputError(
+            "rlaif label", "give --winner winner.json, or --labeler and --variant, not both"
+        )
     if winner is not None:
         chosen = load_winner(existing(winner, "winner file"))
         if chosen.warning():

@@ -110,6 +110,18 @@ def test_options_that_are_not_finite_numbers_are_refused(monkeypatch, capsys, ar
     assert_one_line_error(code, err, args[-2], "finite")
 
 
+@pytest.mark.parametrize("extra", [["--labeler", "m"], ["--variant", "v"]])
+def test_label_refuses_winner_with_labeler_or_variant(tmp_path, capsys, monkeypatch, extra):
+    """--winner with --labeler or --variant: which one labels? (issue: the winner's, and the
+    named labeler or variant was dropped without a word)"""
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    winner = tmp_path / "winner.json"
+    winner.write_text(json.dumps({"labeler": "smollm2-135m", "variant": "instruction/base-0shot"}))
+    args = ["label", "--data", tmp_path / "d.jsonl", "--out", tmp_path / "o", "--winner", winner]
+    code, _, err = run([*args, *extra], capsys)
+    assert_one_line_error(code, err, "rlaif label", "--winner", "not both")
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
