@@ -464,13 +464,16 @@ def open_engine(
     seed: int | None = None,
 ) -> RewardEngine:
     """The engine for ``winner.json`` (its labeler spec, variant and seed), or for a labeler spec
-    and variant; InputError unless exactly one source is given, ModelError when the model
-    cannot be opened. The variant is checked before the model loads."""
+    and variant; InputError unless exactly one source is given (a variant beside a winner is a
+    second one), ModelError when the model cannot be opened. The variant is checked before the
+    model loads."""
     from labelbench.labeling.labeler import load_winner, open_labeler
     from labelbench.prompting import load_variant
 
     if (winner is None) == (labeler is None):
         raise InputError("labelbench serve", "give --winner, or --labeler with --variant")
+    if winner is not None and variant is not None:
+        raise InputError("labelbench serve", "give --winner, or --labeler with --variant, not both")
     if winner is not None:
         chosen = load_winner(winner)
         if chosen.warning():

@@ -36,6 +36,20 @@ def test_serve_on_a_busy_port_fails_before_loading(tmp_path):
     ]
 
 
+def test_serve_refuses_winner_with_variant(tmp_path):
+    """--winner with --variant: which variant scores? (issue: the winner's; --variant was
+    dropped without a word)"""
+    import json
+
+    winner = tmp_path / "winner.json"
+    spec = {"labeler": str(tmp_path / "no-model"), "variant": "summarization/base-0shot"}
+    winner.write_text(json.dumps(spec))
+    done = _run("serve", "--winner", str(winner), "--variant", "summarization/detailed-0shot")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: labelbench serve:") and "not both" in line
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_label_rejects_a_unit_size_below_one(tmp_path, value):
     done = _run(
