@@ -516,12 +516,15 @@ def resolve_data_dir(option: Path | None, config: RunConfig | None = None) -> Pa
     if option is not None:
         return option
     if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV])
-    return config.data_dir if config is not None else None
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    return config.data_dir.expanduser() if config is not None and config.data_dir else None
 
 
 def resolve_data_path(path: str, data_dir: Path | None) -> str:
-    """A data file under ``data_dir`` when it is there, else the path or hub id as given."""
+    """A data file under ``data_dir`` when it is there, else the path or hub id as given;
+    ``~`` at the start is the home folder, as in a shell."""
+    if path.startswith("~"):
+        return str(Path(path).expanduser())
     if data_dir is not None and not Path(path).is_absolute():
         local = Path(data_dir) / path
         if local.exists():

@@ -233,6 +233,18 @@ def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert cfg.resolve_data_path("org/hub-id", tmp_path) == "org/hub-id"
 
 
+def test_home_folder_in_data_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`path: ~/mine.jsonl` and `data_dir: ~/data` in a config are under the home folder, as
+    a labeler's `~/models/x.gguf` is (issue: "no such file in the current folder")."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(cfg.DATA_DIR_ENV, raising=False)
+    (tmp_path / "mine.jsonl").write_text("")
+    for data_dir in (None, Path("/elsewhere")):
+        assert cfg.resolve_data_path("~/mine.jsonl", data_dir) == str(tmp_path / "mine.jsonl")
+    config = parse(GOOD + "data_dir: ~/data\n")
+    assert cfg.resolve_data_dir(None, config) == tmp_path / "data"
+
+
 def test_saved_config_round_trips(tmp_path: Path) -> None:
     config = parse(GOOD)
     cfg.save_config(config, tmp_path / cfg.CONFIG_NAME)
