@@ -48,7 +48,10 @@ def _types(annotation: object) -> set[object]:
     return set().union(*(_types(arg) for arg in args)) if args else {annotation}
 
 
-class _Strict(BaseModel):
+class StrictYamlModel(BaseModel):
+    """Settings read from YAML (run configs, prompt variants): unknown keys are errors, and a
+    number field refuses YAML's yes/no values."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("*", mode="before")
@@ -63,7 +66,7 @@ class _Strict(BaseModel):
         return value
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictYamlModel):
     """One human-preference data set and how to cut it."""
 
     name: str = Field(min_length=1, description="label used in reports; unique in the run")
@@ -129,7 +132,7 @@ class DatasetSpec(_Strict):
         return self
 
 
-class LabelerSpec(_Strict):
+class LabelerSpec(StrictYamlModel):
     """A model that labels: a builtin name, a local model folder, a local .gguf file or a hub id
     (``transformers``, ``vllm``), or the model a server serves (``http``)."""
 
@@ -192,7 +195,7 @@ class LabelerSpec(_Strict):
 Mode = Literal["direct", "pairwise"]
 
 
-class ServeSettings(_Strict):
+class ServeSettings(StrictYamlModel):
     """How ``labelbench serve`` batches, bounds and answers requests (its CLI options)."""
 
     mode: Mode = Field(default="direct", description="direct score, or pairwise vs a reference")
@@ -204,14 +207,14 @@ class ServeSettings(_Strict):
     max_items: int = Field(default=1024, gt=0, description="items per request")
 
 
-class CostBudget(_Strict):
+class CostBudget(StrictYamlModel):
     """Limits on cost per labelled pair for choosing the winner."""
 
     max_tokens_per_pair: float | None = Field(default=None, gt=0)
     max_seconds_per_pair: float | None = Field(default=None, gt=0)
 
 
-class AnalysisSpec(_Strict):
+class AnalysisSpec(StrictYamlModel):
     """How the metrics are computed."""
 
     bootstrap: int = Field(default=1000, ge=10, description="bootstrap resamples")
@@ -222,7 +225,7 @@ class AnalysisSpec(_Strict):
     calibration_bins: int = Field(default=10, ge=2)
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictYamlModel):
     """A benchmark run: data sets x labelers x prompt variants."""
 
     datasets: list[DatasetSpec] = Field(min_length=1)
@@ -286,7 +289,7 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
-def _repeated_key(
+def repeated_yaml_key(
     node: yaml.Node | None,
     loc: tuple[str | int, ...] = (),
     visited: set[int] | None = None,
@@ -305,12 +308,12 @@ def _repeated_key(
                 if key.value in seen:
                     return (*loc, key.value), key.start_mark.line + 1, seen[key.value]
                 seen[key.value] = key.start_mark.line + 1
-            found = _repeated_key(value, (*loc, str(key.value)), visited)
+            found = repeated_yaml_key(value, (*loc, str(key.value)), visited)
             if found:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
-            found = _repeated_key(value, (*loc, index), visited)
+            found = repeated_yaml_key(value, (*loc, index), visited)
             if found:
                 return found
     return None
@@ -470,7 +473,7 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
         raise InputError(path, f"invalid YAML: {problem}", line=line) from None
     if not isinstance(data, dict):
         raise InputError(path, "expected a mapping of settings (datasets, labelers, variants, ...)")
-    repeated = _repeated_key(root)
+    repeated = repeated_yaml_key(root)
     if repeated:
         loc, line, first = repeated
         raise InputError(

@@ -111,6 +111,9 @@ def test_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
         ("include: summarization/base-0shot\nshots: 7\n", "shots", "exemplar pool has 6"),
         ("include: summarization/base-0shot\nshots: -1\n", "shots", "greater than or equal"),
         ("include: summarization/base-0shot\npositon: fixed\n", "positon", "not permitted"),
+        # YAML keeps the last of two equal keys, and pydantic takes true for 1 (issue: silent)
+        ("include: summarization/base-0shot\nshots: 2\nshots: 0\n", "shots", "given twice"),
+        ("include: summarization/base-0shot\nshots: true\n", "shots", "yes/no value"),
         ("include: summarization/base-0shot\nanswers: ['1', '1']\n", None, "distinct"),
         (
             "include: summarization/base-0shot\nself_consistency: {n: 4, temperature: 0.7}\n",

@@ -12,8 +12,9 @@ from typing import Any, Literal
 import jinja2
 import yaml
 from jinja2.sandbox import SecurityError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from labelbench.config import StrictYamlModel, repeated_yaml_key
 from labelbench.data.record import TaskKind
 from labelbench.errors import InputError
 from labelbench.prompting.render import names_used, render
@@ -31,8 +32,8 @@ def prompt_roots() -> list[Path]:
     return roots
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictYamlModel):
+    pass
 
 
 class Templates(_Strict):
@@ -183,12 +184,18 @@ def _read_yaml(path: Path) -> Any:
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
+        repeated = repeated_yaml_key(yaml.compose(text))
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise InputError(path, f"invalid YAML: {error.problem}", line=line) from None
     except yaml.YAMLError as error:
         raise InputError(path, f"invalid YAML: {error}") from None
+    if repeated:
+        loc, line, first = repeated
+        field = ".".join(str(part) for part in loc)
+        raise InputError(path, f"given twice (first on line {first})", line=line, field=field)
+    return data
 
 
 def _resolve_files(value: Any, path: Path, field: str = "") -> Any:
@@ -336,7 +343,8 @@ def load_variant(name: str | Path) -> Variant:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
         source = _origin(files, field, path) if field else path
-        raise InputError(source, f"variant {_name_of(path)}: {first['msg']}", field=field) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(source, f"variant {_name_of(path)}: {message}", field=field) from None
     variant = Variant(_name_of(path), path, spec, files)
     if spec.preamble not in spec.preambles:
         known = ", ".join(sorted(spec.preambles))
