@@ -14,7 +14,8 @@ from rlaif.reward_trainer import reward_scores
 
 
 def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, Any]:
-    """A sequence-classification reward model (one output) and its tokenizer."""
+    """A sequence-classification reward model (one output) and its tokenizer. Raises ModelError
+    when the folder is not one, e.g. a causal LM, whose score head would be drawn at random."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from labelbench.models.registry import check_directory, resolve
@@ -22,12 +23,21 @@ def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> t
     resolved = resolve(path)
     check_directory(resolved.path)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(resolved.path, num_labels=1)
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            resolved.path, num_labels=1, output_loading_info=True
+        )
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     except Exception as error:
         raise ModelError(
             f"{resolved.path}: not a reward model ({type(error).__name__}: {error})"
         ) from error
+    missing = sorted(loading.get("missing_keys") or ())
+    if missing:
+        raise ModelError(
+            f"{resolved.path}: not a reward model: its weights lack {', '.join(missing[:3])}, "
+            "which would be drawn at random (a causal LM? train a reward model on it with "
+            "`rlaif reward`)"
+        )
     if model.config.num_labels != 1:
         raise ModelError(
             f"{resolved.path}: a reward model has one output, this has {model.config.num_labels}"

@@ -180,6 +180,17 @@ def test_ppo_rejects_missing_inputs_and_a_policy_without_eos(tmp_path, tiny_lm_d
     assert not (tmp_path / "ppo" / "log.jsonl").exists()
 
 
+def test_a_causal_lm_is_not_taken_for_a_reward_model(tmp_path, tiny_lm_dir, capsys):
+    """A causal LM folder given as --reward-model (issue: loaded with a freshly drawn score head,
+    and PPO trained against, or evaluate judged by, that random reward without a word)."""
+    from labelbench.errors import ModelError
+    from rlaif.rewards import load_reward_model
+
+    with pytest.raises(ModelError, match=r"score\.weight") as caught:
+        load_reward_model(tiny_lm_dir)
+    assert "not a reward model" in str(caught.value) and "rlaif reward" in str(caught.value)
+
+
 def test_label_and_evaluate_reject_incomplete_requests(tmp_path, tiny_lm_dir, capsys):
     data = write_comparisons(tmp_path / "c.jsonl")
     code, _, err = run(["label", "--out", tmp_path / "l", "--data", data], capsys)
