@@ -212,6 +212,19 @@ def test_config_for_an_unknown_architecture_names_the_directory(tiny_lm_dir):
     assert str(tiny_lm_dir) in str(caught.value)
 
 
+def test_a_reward_model_is_not_taken_for_a_causal_lm(tmp_path, tiny_lm_dir):
+    """A sequence classifier's folder (`rlaif reward` output) given as a labeler or policy
+    (issue: loaded with a freshly drawn output layer: random labels without a word)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    reward = AutoModelForSequenceClassification.from_pretrained(tiny_lm_dir, num_labels=1)
+    reward.save_pretrained(tmp_path / "rm")
+    AutoTokenizer.from_pretrained(tiny_lm_dir).save_pretrained(tmp_path / "rm")
+    with pytest.raises(ModelError, match="not a causal language model") as caught:
+        load_model(tmp_path / "rm")
+    assert str(tmp_path / "rm") in str(caught.value) and "lm_head.weight" in str(caught.value)
+
+
 # ---------------------------------------------------------------- wheels and checksums
 
 

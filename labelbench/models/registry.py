@@ -849,7 +849,8 @@ def load_model(
     """The causal LM (in eval mode, on ``device``), its tokenizer and identity.
 
     ``dtype`` is a torch dtype or a precision name (``PRECISIONS``); None: float32. The cache
-    holds one float32 copy per model, cast while loading. Raises ModelError."""
+    holds one float32 copy per model, cast while loading. Raises ModelError, also when the
+    weights lack part of the model (e.g. a reward model's folder: no language-model head)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -860,14 +861,22 @@ def load_model(
     identity = _identity(resolved)
     tokenizer = _load_tokenizer(resolved, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model, loading = AutoModelForCausalLM.from_pretrained(
             resolved.path,
             dtype=dtype or torch.float32,
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
     except Exception as error:
         raise _load_error(resolved, "model", error) from error
+    missing = sorted(loading.get("missing_keys") or ())
+    if missing:  # transformers would draw them at random and only log it
+        raise ModelError(
+            f"{resolved.path}: not a causal language model: its weights lack "
+            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (a reward model or "
+            "another head? a labeler or policy needs the model's language-model head)"
+        )
     if device is not None and device != "cpu":
         model = model.to(resolve_device(device))
     return LoadedModel(model.eval(), tokenizer, identity, resolved.path)
