@@ -376,6 +376,22 @@ def test_markdown_names_winner_and_budget(report_dir: Path) -> None:
     )
 
 
+def test_a_pipe_in_a_name_keeps_the_markdown_tables_in_shape() -> None:
+    """A labeler label or data set name holding '|' (issue: it split its cell in report.md,
+    shifting every figure after it into the next column)."""
+    from labelbench.report.render import render_markdown
+
+    frame = synthetic_results(6)
+    frame["labeler"] = frame["labeler"].replace("small", "small | v2")
+    summary, timing = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
+    winner = choose_winner(summary, timing, ReportSettings())
+    text = render_markdown("t", summary, timing, winner, {})
+    assert "small \\| v2" in text
+    for block in re.findall(r"(?:^\|.*\n?)+", text, flags=re.MULTILINE):
+        widths = {len(re.split(r"(?<!\\)\|", line)) for line in block.strip().splitlines()}
+        assert len(widths) == 1, block
+
+
 def test_trend_plots_follow_the_shipped_variant_names() -> None:
     from labelbench.report import plots
 

@@ -266,9 +266,15 @@ def _budget(limits: dict[str, float]) -> str:
     return ", ".join(f"{key.replace('_', ' ')} <= {value:g}" for key, value in limits.items())
 
 
+def _markdown_cell(text: str) -> str:
+    """A '|' in a name (a labeler's label, a data set) would end its cell: escaped; a line
+    break would end the row: a space."""
+    return " ".join(str(text).replace("|", "\\|").split("\n"))
+
+
 def _markdown_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
