@@ -15,12 +15,17 @@ from typing import Annotated
 
 import typer
 
-from labelbench.errors import InputError, run_app
+from labelbench.errors import INTERRUPTED, InputError, interrupted_line, run_app
 from rlaif.data import DataOptions
-from rlaif.evaluate import EvaluateConfig
 from rlaif.options import config_options
 from rlaif.ppo_config import PPOConfig
-from rlaif.reward import RewardRunConfig
+
+try:  # torch, transformers and trl load here, for seconds: Ctrl-C meanwhile is one line too
+    from rlaif.evaluate import EvaluateConfig
+    from rlaif.reward import RewardRunConfig
+except KeyboardInterrupt:
+    print(interrupted_line(sys.argv[1:]), file=sys.stderr)
+    sys.exit(INTERRUPTED)
 
 app = typer.Typer(
     help="RLAIF with the winning labeler: label, train a reward model, run PPO, evaluate.",

@@ -122,6 +122,29 @@ def test_label_refuses_winner_with_labeler_or_variant(tmp_path, capsys, monkeypa
     assert_one_line_error(code, err, "rlaif label", "--winner", "not both")
 
 
+def test_ctrl_c_while_torch_loads_is_one_line():
+    """`rlaif` loads torch, transformers and trl for seconds before any command runs; Ctrl-C
+    then (issue: a KeyboardInterrupt traceback from inside an import, exit -2)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "rlaif.evaluate":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["rlaif", "ppo", "--help"]
+from rlaif.cli import main
+main()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("interrupted (Ctrl-C)")
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
