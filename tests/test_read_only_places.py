@@ -59,6 +59,29 @@ def write_config(tmp_path: Path, tiny_lm_dir: Path, output_dir: Path) -> Path:
     return config
 
 
+def test_a_read_only_label_cache_file_fails_when_opened(tmp_path):
+    """labels.sqlite read-only in a writable folder (copied from a read-only place, another
+    user's): one line when the cache opens (issue: a sqlite3.OperationalError traceback after
+    the first unit was labelled, whose labels were lost)."""
+    from labelbench.errors import InputError
+    from labelbench.labeling import LabelCache
+
+    LabelCache(tmp_path).close()
+    file = tmp_path / "labels.sqlite"
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(file)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only file as root here (no chattr)")
+    else:
+        file.chmod(0o444)
+    try:
+        with pytest.raises(InputError, match=r"cannot open the label cache.*readonly") as caught:
+            LabelCache(tmp_path)
+        assert caught.value.source == str(file)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(file)], check=True)
+
+
 def test_labelbench_run_into_a_read_only_run_directory(
     tmp_path, tiny_lm_dir, data_dir, read_only, capsys, monkeypatch
 ):

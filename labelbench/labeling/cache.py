@@ -57,7 +57,8 @@ def request_key(identity: str, request: Request, sample: int = 0) -> str:
 
 
 class LabelCache:
-    """Maps request keys to JSON values; one SQLite file in ``directory``."""
+    """Maps request keys to JSON values; one SQLite file in ``directory``. Opening it raises
+    InputError when the file cannot be read or written."""
 
     def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory) / CACHE_FILE
@@ -70,6 +71,8 @@ class LabelCache:
                 "CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
             self._db.commit()
+            with self._db:  # a write that changes nothing: a read-only file fails here, not
+                self._db.execute("DELETE FROM labels WHERE 0")  # after a unit is labelled
         except (OSError, sqlite3.Error) as error:
             raise InputError(self.path, f"cannot open the label cache: {error}") from error
 
