@@ -213,6 +213,9 @@ def run(
 
     started = time.perf_counter()
     out = check_writable_dir(Path(config.output_dir), "run directory")
+    for name in (CONFIG_NAME, RESULTS, PROVENANCE):  # an earlier run's, replaced at the end
+        if (out / name).exists() and not os.access(out / name, os.W_OK):
+            raise InputError(out / name, "read-only: the run could not replace it at the end")
     if use_cache:
         check_writable_dir(cache_dir or default_cache_dir(), "label cache directory")
     prepared = prepare(config, data_dir)

@@ -93,6 +93,32 @@ def test_labelbench_run_into_a_read_only_run_directory(
     assert_one_line_error(code, err, str(read_only / "run"), "run directory is not writable")
 
 
+def test_labelbench_run_over_a_read_only_results_file(
+    tmp_path, tiny_lm_dir, data_dir, capsys, monkeypatch
+):
+    """A rerun into a run folder whose results.parquet cannot be replaced: one line before any
+    labelling (issue: a PermissionError traceback once everything was labelled)."""
+    no_labelling(monkeypatch)
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = run_dir / "results.parquet"
+    results.write_bytes(b"an earlier run's results")
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(results)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only file as root here (no chattr)")
+    else:
+        results.chmod(0o444)
+    try:
+        config = write_config(tmp_path, tiny_lm_dir, run_dir)
+        code = run_app(labelbench_app, ["run", str(config), "--data-dir", str(data_dir)])
+        err = capsys.readouterr().err
+        assert_one_line_error(code, err, str(results), "read-only")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(results)], check=True)
+
+
 def test_labelbench_run_with_a_read_only_cache(
     tmp_path, tiny_lm_dir, data_dir, read_only, capsys, monkeypatch
 ):
