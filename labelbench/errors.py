@@ -116,8 +116,9 @@ def run_app(
     """Run a typer app (``labelbench``, ``rlaif``) and return its exit code.
 
     A user error (LabelbenchError) is one line on stderr, code 2; so is a usage error (unknown
-    option, missing argument, bad value), with a line pointing at --help. Ctrl-C is one line
-    saying what is kept, code 130."""
+    option, missing argument, bad value), with a line pointing at --help, and a file that could
+    not be read or written (OSError: permissions, a full disk) that no check caught first.
+    Ctrl-C is one line saying what is kept, code 130."""
     import typer
 
     usage_error, click_error = _click_errors()
@@ -126,6 +127,10 @@ def run_app(
         result = typer_app(args=args, prog_name=prog_name, standalone_mode=False)
     except LabelbenchError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file that cannot be written late (read-only, a full disk)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {_one_line(where + (error.strerror or str(error)))}", file=sys.stderr)
         return 2
     except usage_error as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # a bare command: its help

@@ -122,6 +122,26 @@ def test_label_refuses_winner_with_labeler_or_variant(tmp_path, capsys, monkeypa
     assert_one_line_error(code, err, "rlaif label", "--winner", "not both")
 
 
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model"),
+        (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo"),
+    ],
+)
+def test_a_file_that_cannot_be_written_late_is_one_line(monkeypatch, capsys, args, target):
+    """A read-only file in an existing output folder, or a full disk, when the model or data
+    set is saved at the end (issue: a PermissionError traceback, exit 1)."""
+    import errno
+
+    def unwritable(*_, **__):
+        raise PermissionError(errno.EPERM, "Operation not permitted", "o/model.safetensors")
+
+    monkeypatch.setattr(target, unwritable)
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, "o/model.safetensors: Operation not permitted")
+
+
 def test_ctrl_c_while_torch_loads_is_one_line():
     """`rlaif` loads torch, transformers and trl for seconds before any command runs; Ctrl-C
     then (issue: a KeyboardInterrupt traceback from inside an import, exit -2)."""
