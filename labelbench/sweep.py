@@ -22,6 +22,7 @@ import pandas as pd
 from labelbench.config import (
     CONFIG_NAME,
     DATA_DIR_ENV,
+    HUB_ID,
     DatasetSpec,
     LabelerSpec,
     RunConfig,
@@ -187,15 +188,19 @@ def _datasets_of(spec: LabelerSpec, prepared: list[PreparedDataset]) -> list[Pre
     ]
 
 
-def _check_pulled(labelers: list[LabelerSpec]) -> None:
-    """Every built-in model the run loads (a labeler's weights, a served model's tokenizer) is
-    in the cache; raises ModelError naming the first one that is not, before any labelling."""
+def _check_models(labelers: list[LabelerSpec]) -> None:
+    """Every built-in or hub model the run loads (a labeler's weights, a served model's
+    tokenizer) is here: pulled, or in (or fetched now into) the hub cache. Raises ModelError
+    naming the first one that is not, before any labelling."""
     from labelbench.models.registry import BUILTIN, resolve
 
     for spec in labelers:
         for name in (spec.name if spec.backend == "transformers" else None, spec.tokenizer):
-            if name in BUILTIN:
-                resolve(name)  # a built-in name: only checks that it was pulled
+            if name is None:
+                continue
+            hub_id = HUB_ID.match(name) and not Path(name).expanduser().exists()
+            if name in BUILTIN or hub_id:
+                resolve(name)  # a built-in: checks it was pulled; a hub id: once per process
 
 
 def run(
@@ -219,7 +224,7 @@ def run(
     if use_cache:
         check_writable_dir(cache_dir or default_cache_dir(), "label cache directory")
     prepared = prepare(config, data_dir)
-    _check_pulled([spec for spec in config.labelers if _datasets_of(spec, prepared)])
+    _check_models([spec for spec in config.labelers if _datasets_of(spec, prepared)])
     out.mkdir(parents=True, exist_ok=True)
     # config.yaml is written with the results, at the end: a rerun into a finished run's folder
     # that stops early leaves that run's config beside its results

@@ -171,16 +171,31 @@ def test_ctrl_c_before_results_keeps_the_run_folders_config(
     assert (run_dir / "config.yaml").read_text(encoding="utf-8") == "the finished run's config\n"
 
 
-def test_a_builtin_labeler_not_pulled_fails_before_any_labelling(
-    tmp_path, tiny_lm_dir, monkeypatch, capsys
+@pytest.mark.parametrize(
+    ("second", "problem"),
+    [
+        ("gemma3-270m", "'gemma3-270m' is not in the cache"),
+        ("someone/missing", "someone/missing: not a built-in name or local directory"),
+    ],
+)
+def test_a_labeler_model_not_here_fails_before_any_labelling(
+    tmp_path, tiny_lm_dir, monkeypatch, capsys, second, problem
 ):
-    """The second labeler is a built-in model that is not in the cache: the run says so before
-    the first labeler starts (issue: after the first labeler had labelled everything)."""
+    """The second labeler is a built-in model that is not pulled, or a hub id the hub cannot
+    provide (offline): the run says so before the first labeler starts (issue: after the first
+    labeler had labelled everything)."""
     import json
     import textwrap
 
+    from huggingface_hub import constants
+
     from labelbench import sweep
     from labelbench.cli import app, run_app
+    from labelbench.models import registry
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    registry._resolve_hub.cache_clear()
 
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "q", "chosen": "yes", "rejected": "no"}) + "\n")
@@ -189,7 +204,7 @@ def test_a_builtin_labeler_not_pulled_fails_before_any_labelling(
         textwrap.dedent(
             f"""
             datasets: [{{name: mine, path: {data}}}]
-            labelers: [{{name: {tiny_lm_dir}}}, {{name: gemma3-270m}}]
+            labelers: [{{name: {tiny_lm_dir}}}, {{name: {second}}}]
             variants: [instruction/base-0shot]
             output_dir: {tmp_path / "run"}
             """
@@ -204,7 +219,7 @@ def test_a_builtin_labeler_not_pulled_fails_before_any_labelling(
     assert run_app(app, ["run", str(config)]) == 2
     err = capsys.readouterr().err
     (line,) = err.strip().splitlines()
-    assert "'gemma3-270m' is not in the cache" in line and "labelbench models pull" in line
+    assert problem in line
 
 
 @pytest.mark.parametrize(
