@@ -4,6 +4,7 @@ score), with its inputs checked before any model is trained."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ def run_ppo(
         raise InputError(
             out, "holds a PPO run already; continue it with --resume or use a new --out"
         )
+    settings: dict[str, Any] = {
+        "policy": policy,
+        "reward_model": str(reward_model) if reward_model else None,
+        "labeler": labeler,
+        "variant": variant,
+        "prompts": str(prompts),
+        **config.to_dict(),
+    }
+    if resume:
+        _check_resume(out / "ppo_config.json", settings)
     if reward_model is not None:
         existing(reward_model, "reward model directory")
     check_writable_dir(out, "output directory")
@@ -68,17 +79,37 @@ def run_ppo(
         value_model=value_model,
     )
     out.mkdir(parents=True, exist_ok=True)
-    settings = {
-        "policy": policy,
-        "reward_model": str(reward_model) if reward_model else None,
-        "labeler": labeler,
-        "variant": variant,
-        "prompts": str(prompts),
-        "n_prompts": len(texts),
-        **config.to_dict(),
-    }
+    settings["n_prompts"] = len(texts)
     (out / "ppo_config.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
     return trainer.train(resume=resume)
+
+
+RESUME_MAY_CHANGE = ("total_updates", "save_every", "progress", "prompts", "n_prompts")
+"""Settings a resumed run may change: how long it runs, how it reports, and how the prompts
+file is spelled (a path relative to another folder)."""
+
+
+def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
+    """``--resume`` continues the run as it was set up: a setting that differs from the run's
+    ``ppo_config.json`` (other than ``RESUME_MAY_CHANGE``) is an InputError naming it."""
+    if not saved_file.exists():
+        return
+    try:
+        saved = json.loads(saved_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(saved_file, f"cannot read the run's settings: {error}") from None
+    for key, value in settings.items():
+        if key in RESUME_MAY_CHANGE or key not in saved:
+            continue
+        was = saved[key]
+        if key in ("policy", "reward_model") and was and value:
+            was, value = os.path.normpath(was), os.path.normpath(value)
+        if was != value:
+            raise InputError(
+                saved_file,
+                f"--resume: {key} is {saved[key]!r} in this run, not {settings[key]!r}; "
+                "resume with the run's settings or start a new --out",
+            )
 
 
 def _reward_fn(

@@ -234,6 +234,28 @@ def test_a_causal_lm_is_not_taken_for_a_reward_model(tmp_path, tiny_lm_dir, caps
     assert "not a reward model" in str(caught.value) and "rlaif reward" in str(caught.value)
 
 
+def test_ppo_resume_refuses_changed_settings(tmp_path, capsys):
+    """--resume with another learning rate, batch size or reward model (issue: the run went on
+    with them, and ppo_config.json was overwritten: one log, two set-ups, one record)."""
+    out = tmp_path / "ppo"
+    (out / "checkpoint-1").mkdir(parents=True)
+    (out / "checkpoint-1" / "ppo_state.json").write_text("{}")
+    (out / "log.jsonl").write_text("{}\n")
+    saved = {"policy": "p", "reward_model": "rm", "batch_size": 4, "learning_rate": 1e-5}
+    (out / "ppo_config.json").write_text(json.dumps(saved))
+    base = ["ppo", "--prompts", tmp_path / "none.jsonl", "--out", out, "--policy", "./p"]
+    base += ["--reward-model", "rm", "--resume", "--updates", "9", "--batch-size", "4"]
+    for changed, key in (
+        (["--learning-rate", "0.5"], "learning_rate"),
+        (["--reward-model", "other-rm"], "reward_model"),
+    ):
+        code, _, err = run([*base, *changed], capsys)
+        assert_one_line_error(code, err, "ppo_config.json", f"--resume: {key} is")
+    assert json.loads((out / "ppo_config.json").read_text()) == saved
+    code, _, err = run(base, capsys)  # the same set-up, more updates: on to the next check
+    assert_one_line_error(code, err, "rm: no such reward model directory")
+
+
 def test_label_and_evaluate_reject_incomplete_requests(tmp_path, tiny_lm_dir, capsys):
     data = write_comparisons(tmp_path / "c.jsonl")
     code, _, err = run(["label", "--out", tmp_path / "l", "--data", data], capsys)
