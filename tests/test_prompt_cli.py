@@ -127,6 +127,21 @@ def test_render_with_a_model_applies_its_chat_template_and_budget(
     assert code == 2 and "even with its context removed" in err
 
 
+def test_render_reads_your_own_table_with_a_map(tmp_path: Path, capsys) -> None:
+    """A table whose columns are not detected: the load error says to pass --map (issue: render
+    had no --map, so the advice ended in "No such option: --map")."""
+    table = tmp_path / "mine.csv"
+    table.write_text("q,a1,a2,who\nName a fruit.,apple,a car,1\n", encoding="utf-8")
+    args = ["render", "instruction/base-0shot", "--data", str(table)]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--map" in err
+    code, out, err = run(
+        [*args, "--map", "context=q,response_a=a1,response_b=a2,label=who"], capsys
+    )
+    assert code == 0, err
+    assert "Name a fruit." in out and "apple" in out and "a car" in out
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

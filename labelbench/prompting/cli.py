@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from labelbench.data.cli import MapOption, parse_map
 from labelbench.errors import InputError
 from labelbench.prompting.planner import describe_plan, plan
 from labelbench.prompting.variants import list_variants, load_variant, template_slots
@@ -104,12 +105,13 @@ def render_command(
     fmt: Annotated[
         str | None, typer.Option("--format", help="Data format (default: detected).")
     ] = None,
+    column_map: MapOption = None,
 ) -> None:
     """Print every request for one comparison: each step and order, exactly as the model sees it."""
     from labelbench.data import load_comparisons
 
     loaded = load_variant(variant)
-    comparisons = load_comparisons(data, fmt)
+    comparisons = load_comparisons(data, fmt, columns=parse_map(column_map))
     if not 0 <= index < len(comparisons):
         raise InputError(
             data, f"--index {index} is out of range: the file has {len(comparisons)} comparisons"
