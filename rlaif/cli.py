@@ -58,8 +58,8 @@ def label(
     variant: Annotated[
         str | None, typer.Option(help="Prompt variant (instead of --winner).")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Label at most this many items.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Length of sampled responses.")] = 48,
+    limit: Annotated[int | None, typer.Option(min=1, help="Label at most this many items.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Length of sampled responses.")] = 48,
     chat: Annotated[
         bool | None,
         typer.Option(
@@ -67,7 +67,7 @@ def label(
         ),
     ] = None,
     max_tokens: Annotated[
-        int | None, typer.Option(help="Labeler context budget in tokens.")
+        int | None, typer.Option(min=1, help="Labeler context budget in tokens.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of sampling and selection.")] = 0,
 ) -> None:
@@ -169,7 +169,7 @@ def ppo(
     variant: Annotated[
         str | None, typer.Option(help="Variant with the direct-score templates.")
     ] = (None),
-    limit: Annotated[int | None, typer.Option(help="Use at most this many prompts.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use at most this many prompts.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = (
         False
     ),

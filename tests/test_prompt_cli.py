@@ -162,3 +162,21 @@ def test_errors_are_one_line_and_exit_2(
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and words in err
     assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--max-tokens", "-5"), ("--max-tokens", "0"), ("--index", "-1")]
+)
+def test_render_refuses_a_count_out_of_range_as_a_usage_error(
+    option: str, value: str, instruction_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-tokens -5 (issue: accepted, then 'does not fit in -5 even with its context
+    removed'); the bound is the option's own, so it fails before anything is loaded."""
+    args = ["render", "instruction/base-0shot", "--data", str(instruction_file), option, value]
+    code = run_app(app, ["prompts", *args], prog_name="labelbench")
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err + out
+    error, hint = err.strip().splitlines()
+    assert error.startswith("error: labelbench prompts render: Invalid value for")
+    assert f"'{option}'" in error
+    assert hint == "Try 'labelbench prompts render --help' for help."

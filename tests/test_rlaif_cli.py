@@ -234,6 +234,25 @@ def test_a_causal_lm_is_not_taken_for_a_reward_model(tmp_path, tiny_lm_dir, caps
     assert "not a reward model" in str(caught.value) and "rlaif reward" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["label", "--data", "d.jsonl", "--out", "o", "--limit", "0"],
+        ["label", "--data", "d.jsonl", "--out", "o", "--max-new-tokens", "-1"],
+        ["label", "--data", "d.jsonl", "--out", "o", "--max-tokens", "-5"],
+        [*PPO, "--limit", "-3"],
+    ],
+)
+def test_counts_below_one_are_usage_errors(capsys, args):
+    """--limit 0, --max-tokens -5 (issue: accepted; a negative budget failed late, a zero
+    limit ran on nothing): the option's own bound refuses them before anything loads."""
+    capsys.readouterr()
+    assert run_app(app, args, prog_name="rlaif") == 2
+    error, hint = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith(f"error: rlaif {args[0]}: Invalid value for '{args[-2]}'"), error
+    assert hint == f"Try 'rlaif {args[0]} --help' for help."
+
+
 def test_ppo_resume_refuses_changed_settings(tmp_path, capsys):
     """--resume with another learning rate, batch size or reward model (issue: the run went on
     with them, and ppo_config.json was overwritten: one log, two set-ups, one record)."""

@@ -139,7 +139,9 @@ def check_precision(
         Path | None,
         typer.Option(help="Folder holding openai_tldr_comparisons/ (or LABELBENCH_DATA_DIR)."),
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch threads (default: torch's).")
+    ] = None,
     save: Annotated[
         bool,
         typer.Option(

@@ -86,7 +86,7 @@ def render_command(
         str, typer.Argument(help="A variant name or a path to a variant YAML file.")
     ],
     data: Annotated[Path, typer.Option(help="A comparisons file in any supported format.")],
-    index: Annotated[int, typer.Option(help="Which comparison of the file (0-based).")] = 0,
+    index: Annotated[int, typer.Option(min=0, help="Which comparison of the file (0-based).")] = 0,
     model: Annotated[
         str | None,
         typer.Option(help="Labeler model: checks answer tokens, enables --chat and --max-tokens."),
@@ -95,7 +95,8 @@ def render_command(
         bool, typer.Option(help="Wrap the prompt in the model's chat template.")
     ] = False,
     max_tokens: Annotated[
-        int | None, typer.Option(help="Context budget (tokens with --model, else characters).")
+        int | None,
+        typer.Option(min=1, help="Context budget (tokens with --model, else characters)."),
     ] = None,
     pool: Annotated[
         Path | None,
