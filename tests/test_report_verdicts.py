@@ -16,7 +16,7 @@ from labelbench.config import RunConfig, save_config
 from labelbench.report import browser, plots
 from labelbench.report.cli import app, write_report
 from labelbench.report.results import normalize, write_results
-from labelbench.report.summary import ReportSettings, summarize
+from labelbench.report.summary import ReportSettings, choose_winner, summarize
 from labelbench.report.verdict import dataset_verdict, verdicts, winner_versus_baselines
 
 LADDER = {  # name: (parameters, skill, share of pairs where the first slot wins both orders)
@@ -444,3 +444,25 @@ def test_the_human_ceiling_is_compared_only_on_30_pairs_or_more(pairs: int, defi
     assert (result["difference"]["value"] is not None) == defined
     if not defined:
         assert "only 4 multiply-annotated pairs" in result["difference"]["reason"]
+
+
+def test_a_tie_on_accuracy_goes_the_same_way_in_winner_json_and_the_verdicts() -> None:
+    """Two cells of equal accuracy, the first in the table using more tokens per pair (issue:
+    winner.json named the cheaper one, the report's Verdicts line the first of the tied)."""
+
+    def cell(labeler: str, tokens: float) -> dict:
+        accuracy = {"value": 0.75, "low": 0.6, "high": 0.9, "n": 40}
+        return {
+            "kind": "labeler",
+            "labeler": labeler,
+            "variant": "summarization/base-0shot",
+            "alignment": {"accuracy": accuracy},
+            "cost": {"tokens_per_pair": tokens},
+        }
+
+    summary = {"datasets": {"tldr": {"cells": [cell("a-big", 900.0), cell("b-small", 300.0)]}}}
+    winner = choose_winner(summary, {}, ReportSettings())
+    (verdict,) = verdicts(summary)
+    assert winner["labeler"] == "b-small"
+    assert winner["by_dataset"]["tldr"]["labeler"] == "b-small"
+    assert verdict.labeler == "b-small"

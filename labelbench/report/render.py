@@ -46,7 +46,8 @@ VERDICT_COLUMNS = (
     f"vs {CEILING}",
 )
 NOTES = (
-    "Verdicts: the best labeler cell of each data set (highest accuracy) minus each baseline, "
+    "Verdicts: the best labeler cell of each data set (highest accuracy; ties: fewer tokens "
+    "per pair, then name, as for winner.json) minus each baseline, "
     "paired over the same items (the human ceiling: over the pairs with several annotators), "
     "with {level:.0%} cluster-bootstrap intervals; 'beats it' when the whole interval is above "
     "0, 'below it' when it is below 0, 'n/a' when it cannot be estimated. winner.json records "

@@ -380,11 +380,22 @@ def _cost_of(summary: dict[str, Any], timing: dict[str, Any], labeler: str, vari
     return {"tokens_per_pair": mean(tokens), "seconds_per_pair": mean(seconds)}
 
 
+def rank_key(
+    accuracy: float, tokens_per_pair: float | None, labeler: str, variant: str
+) -> tuple[float, float, str, str]:
+    """The one order of labeler cells, best first (sort ascending): higher accuracy (a fraction
+    in [0, 1]), then fewer prompt+completion tokens per pair (unknown counts last), then labeler
+    and variant name. ``choose_winner`` (winner.json) and the report's verdicts
+    (``labelbench.report.verdict``) both rank with it, so a tie goes the same way in both."""
+    tokens = math.inf if tokens_per_pair is None else tokens_per_pair
+    return (-accuracy, tokens, labeler, variant)
+
+
 def choose_winner(
     summary: dict[str, Any], timing: dict[str, Any], settings: ReportSettings
 ) -> dict[str, Any]:
     """The (labeler, variant) with the best accuracy averaged over the data sets its variant ran
-    on, among those within the cost budget (ties: fewer tokens, then name); and the best of each
+    on, among those within the cost budget (ties: ``rank_key``); and the best of each
     data set. A candidate must have results on every data set where its variant ran."""
     accuracy: dict[tuple[str, str], dict[str, float]] = {}
     ran_on: dict[str, set[str]] = {}
@@ -412,7 +423,7 @@ def choose_winner(
             cost.pop("seconds_per_pair")
         score = sum(per_dataset.values()) / len(per_dataset)
         candidates.append((score, labeler, variant, per_dataset, cost))
-    candidates.sort(key=lambda c: (-c[0], c[4]["tokens_per_pair"] or math.inf, c[1], c[2]))
+    candidates.sort(key=lambda c: rank_key(c[0], c[4]["tokens_per_pair"], c[1], c[2]))
     by_dataset = {}
     for dataset in summary["datasets"]:
         best = next((c for c in candidates if dataset in c[3]), None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labelbench.report.summary import BASELINE, CEILING, VERSUS
+from labelbench.report.summary import BASELINE, CEILING, VERSUS, rank_key
 
 BEATS, LOSES, UNCLEAR, UNKNOWN = "beats", "loses", "no clear difference", "n/a"
 IN_WORDS = {BEATS: "beats it", LOSES: "below it", UNCLEAR: "no clear difference", UNKNOWN: "n/a"}
@@ -178,7 +178,8 @@ def versus_all(cell: dict[str, Any], entry: dict[str, Any]) -> tuple[Versus, ...
 
 
 def dataset_verdict(dataset: str, entry: dict[str, Any]) -> Verdict:
-    """The best labeler cell of one data set (highest accuracy; ties: the earlier cell) against
+    """The best labeler cell of one data set (highest accuracy; ties broken as winner.json breaks
+    them, by ``rank_key``: fewer tokens per pair, then name) against
     the baselines; ``entry`` is ``summary["datasets"][dataset]``."""
     cells = [
         c
@@ -187,7 +188,15 @@ def dataset_verdict(dataset: str, entry: dict[str, Any]) -> Verdict:
     ]
     if not cells:
         return Verdict(dataset, None, None, None, (), ())
-    best = max(cells, key=lambda c: _accuracy(c)["value"])  # the first of equals
+    best = min(
+        cells,
+        key=lambda c: rank_key(
+            _accuracy(c)["value"],
+            (c.get("cost") or {}).get("tokens_per_pair"),
+            c["labeler"],
+            c["variant"],
+        ),
+    )
     beaten = {v.baseline for c in cells for v in versus_all(c, entry) if v.beats}
     return Verdict(
         dataset,
