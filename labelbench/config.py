@@ -319,6 +319,34 @@ def repeated_yaml_key(
     return None
 
 
+def yes_no_yaml_key(
+    node: yaml.Node | None,
+    loc: tuple[str | int, ...] = (),
+    visited: set[int] | None = None,
+) -> tuple[tuple[str | int, ...], int, str] | None:
+    """The first mapping key that YAML reads as a yes/no value (``true``, ``no``, ``on``, ...):
+    its key path, 1-based line and text; None when there is none. Such a key becomes a Python
+    bool, the same dict key as 1 or 0, so a label map ``{1: A, true: B}`` silently keeps one
+    entry. An aliased node is looked at once, so a recursive one ends."""
+    visited = set() if visited is None else visited
+    if id(node) in visited:
+        return None
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:bool":
+                return (*loc, key.value), key.start_mark.line + 1, key.value
+            found = yes_no_yaml_key(value, (*loc, str(key.value)), visited)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            found = yes_no_yaml_key(value, (*loc, index), visited)
+            if found:
+                return found
+    return None
+
+
 def _error(
     path: Path, root: yaml.Node | None, loc: Sequence[str | int], message: str
 ) -> InputError:
@@ -478,6 +506,16 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
         loc, line, first = repeated
         raise InputError(
             path, f"given twice (first on line {first})", line=line, field=_key_path(loc)
+        )
+    yes_no = yes_no_yaml_key(root)
+    if yes_no:
+        loc, line, key = yes_no
+        raise InputError(
+            path,
+            f"the key {key} is a YAML yes/no value, which would be taken for the same key as "
+            f"1 or 0; quote it ('{key}') to mean the text or a true/false label value",
+            line=line,
+            field=_key_path(loc),
         )
     try:
         config = RunConfig.model_validate(data)

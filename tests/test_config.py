@@ -148,6 +148,22 @@ def test_label_map_keys_may_be_yaml_numbers() -> None:
     assert config.datasets[0].map.label_map() == {"1": 1.0, "2": 0.0, "0": 0.5, "0.5": 0.5}
 
 
+@pytest.mark.parametrize("key", ["true", "no", "on"])
+def test_a_yes_no_key_in_a_label_map_is_refused(key: str) -> None:
+    """`labels: {1: A, true: B}`: YAML reads `true` as a boolean, the same Python dict key as 1
+    (issue: the map silently became one entry, {1: B})."""
+    own = "    map: {context: q, response_a: a, response_b: b, label: v,\n"
+    own += f"          labels: {{1: A, {key}: B}}}}\n"
+    error = error_of(GOOD.replace("    format: openai-comparisons\n", own))
+    assert error.source == "run.yaml"
+    assert error.line == 5
+    assert error.field == f"datasets[0].map.labels.{key}"
+    assert "yes/no" in error.message and f"'{key}'" in error.message
+    own = own.replace(f"{key}: B", f"'{key}': B")
+    quoted = parse(GOOD.replace("    format: openai-comparisons\n", own))
+    assert quoted.datasets[0].map.labels == {"1": "A", key: "B"}
+
+
 def test_not_a_mapping() -> None:
     assert "mapping" in error_of("- a\n- b\n").message
 
