@@ -4,6 +4,7 @@ split by group (post/context), and the device every rlaif step runs on."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,23 @@ def existing(path: Path, what: str) -> Path:
     if not Path(path).exists():
         raise InputError(path, f"no such {what}")
     return Path(path)
+
+
+def content_sha256(path: Path) -> str | None:
+    """A sha256 (hex) of what ``path`` holds, independent of how the path is spelled: a file's
+    bytes, or a folder's files (relative names and contents, in name order); None when ``path``
+    does not exist. Raises OSError when a file cannot be read."""
+    from labelbench.models.registry import sha256_file
+
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    if not path.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for member in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{member.relative_to(path).as_posix()}\0{sha256_file(member)}\n".encode())
+    return digest.hexdigest()
 
 
 def device() -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labelbench.errors import InputError, check_writable_dir
-from rlaif.data import DataOptions, device, existing, load_prompt_items
+from rlaif.data import DataOptions, content_sha256, device, existing, load_prompt_items
 from rlaif.ppo_config import PPOConfig
 
 
@@ -51,6 +51,7 @@ def run_ppo(
         "labeler": labeler,
         "variant": variant,
         "prompts": str(prompts),
+        "prompts_sha256": content_sha256(prompts),  # None when missing: loading says so
         **config.to_dict(),
     }
     if resume:
@@ -86,7 +87,7 @@ def run_ppo(
 
 RESUME_MAY_CHANGE = ("total_updates", "save_every", "progress", "prompts", "n_prompts")
 """Settings a resumed run may change: how long it runs, how it reports, and how the prompts
-file is spelled (a path relative to another folder)."""
+file is spelled (a path relative to another folder); its content (``prompts_sha256``) may not."""
 
 
 def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
@@ -102,6 +103,15 @@ def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
         if key in RESUME_MAY_CHANGE or key not in saved:
             continue
         was = saved[key]
+        if key == "prompts_sha256":
+            if was and value and was != value:
+                raise InputError(
+                    saved_file,
+                    f"--resume: the prompts file {settings['prompts']} holds other prompts than "
+                    f"in this run (sha256 {value[:12]}, not {was[:12]}); resume with the run's "
+                    "prompts or start a new --out",
+                )
+            continue
         if key in ("policy", "reward_model") and was and value:
             was, value = os.path.normpath(was), os.path.normpath(value)
         if was != value:

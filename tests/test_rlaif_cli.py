@@ -275,6 +275,30 @@ def test_ppo_resume_refuses_changed_settings(tmp_path, capsys):
     assert_one_line_error(code, err, "rm: no such reward model directory")
 
 
+def test_ppo_resume_refuses_a_prompts_file_with_other_content(tmp_path, capsys):
+    """--resume with a prompts file whose content changed (issue: refused for a changed
+    learning rate, but another set of prompts was trained on without a word). The same content
+    under another spelling of the path goes on."""
+    from rlaif.data import content_sha256
+
+    prompts = write_comparisons(tmp_path / "prompts.jsonl", n_posts=4)
+    out = tmp_path / "ppo"
+    (out / "checkpoint-1").mkdir(parents=True)
+    (out / "checkpoint-1" / "ppo_state.json").write_text("{}")
+    (out / "log.jsonl").write_text("{}\n")
+    saved = {"prompts": str(prompts), "prompts_sha256": content_sha256(prompts), "seed": 0}
+    (out / "ppo_config.json").write_text(json.dumps(saved))
+    respelled = tmp_path / "ppo" / ".." / "prompts.jsonl"
+    base = ["ppo", "--out", out, "--policy", "./p", "--reward-model", tmp_path / "no-rm"]
+    base += ["--resume", "--updates", "9"]
+    code, _, err = run([*base, "--prompts", respelled], capsys)  # same content: next check
+    assert_one_line_error(code, err, "no-rm: no such reward model directory")
+    write_comparisons(prompts, n_posts=5)
+    code, _, err = run([*base, "--prompts", respelled], capsys)
+    assert_one_line_error(code, err, "ppo_config.json", "--resume: the prompts file", "other")
+    assert json.loads((out / "ppo_config.json").read_text()) == saved
+
+
 def test_label_and_evaluate_reject_incomplete_requests(tmp_path, tiny_lm_dir, capsys):
     data = write_comparisons(tmp_path / "c.jsonl")
     code, _, err = run(["label", "--out", tmp_path / "l", "--data", data], capsys)
