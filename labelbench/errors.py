@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,14 +111,19 @@ def _click_errors() -> tuple[type[Exception], type[Exception]]:
 
 
 def run_app(
-    typer_app: typer.Typer, args: list[str] | None = None, *, prog_name: str | None = None
+    typer_app: typer.Typer,
+    args: list[str] | None = None,
+    *,
+    prog_name: str | None = None,
+    interrupted: Callable[[Sequence[str]], str] = interrupted_line,
 ) -> int:
     """Run a typer app (``labelbench``, ``rlaif``) and return its exit code.
 
     A user error (LabelbenchError) is one line on stderr, code 2; so is a usage error (unknown
     option, missing argument, bad value), with a line pointing at --help, and a file that could
     not be read or written (OSError: permissions, a full disk) that no check caught first.
-    Ctrl-C is one line saying what is kept, code 130."""
+    Ctrl-C is one line saying what is kept, ``interrupted(args)`` (default: the labelling
+    commands' label cache), code 130."""
     import typer
 
     usage_error, click_error = _click_errors()
@@ -147,7 +152,7 @@ def run_app(
         if isinstance(error, typer.Abort) and not isinstance(error.__cause__, KeyboardInterrupt):
             print("error: aborted", file=sys.stderr)
             return 1
-        print(interrupted_line(argv), file=sys.stderr)
+        print(interrupted(argv), file=sys.stderr)
         return INTERRUPTED
     except SystemExit as done:
         if done.code is None or isinstance(done.code, int):
@@ -155,6 +160,6 @@ def run_app(
         print(done.code, file=sys.stderr)
         return 1
     if result == INTERRUPTED:  # recent typer turns Ctrl-C into a silent exit 130
-        print(interrupted_line(argv), file=sys.stderr)
+        print(interrupted(argv), file=sys.stderr)
         return INTERRUPTED
     return result if isinstance(result, int) else 0

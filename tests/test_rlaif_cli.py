@@ -64,23 +64,45 @@ def test_help_lists_the_commands(capsys):
 
 
 @pytest.mark.parametrize(
-    ("args", "target"),
+    ("args", "target", "kept"),
     [
-        (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model"),
-        (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo"),
+        (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model", "nothing"),
+        (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo", "no checkpoint"),
+        (
+            ["ppo", "--prompts", "p.jsonl", "--out", "o", "--save-every", "5"],
+            "rlaif.ppo.run_ppo",
+            "checkpoints",
+        ),
+        (
+            ["ppo", "--prompts", "p.jsonl", "--out", "o", "--resume"],
+            "rlaif.ppo.run_ppo",
+            "checkpoints",
+        ),
     ],
 )
-def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target):
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target, kept):
+    """The line says what the training command keeps (issue: reward and ppo spoke of labels
+    kept in the label cache, which training has none of)."""
+    from rlaif.cli import run as run_rlaif
+
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(target, interrupt)
-    code, _, err = run(args, capsys)
-    assert code == 130
-    assert err.strip().splitlines() == [
-        "interrupted (Ctrl-C): the labels computed so far are kept in the label cache; "
-        "run the same command again to resume from them"
-    ]
+    capsys.readouterr()
+    assert run_rlaif(args) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    expected = {
+        "nothing": "interrupted (Ctrl-C): nothing is saved (the reward model is written only at "
+        "the end); run the command again to train from the start",
+        "no checkpoint": "interrupted (Ctrl-C): no checkpoint is kept (without --save-every N "
+        "one is saved only at the end); start again with a new --out, adding --save-every N to "
+        "be able to --resume",
+        "checkpoints": "interrupted (Ctrl-C): the checkpoints saved so far are kept in --out; "
+        "run the same command with --resume to continue from the last one",
+    }
+    assert lines == [expected[kept]]
+    assert "label cache" not in lines[0]
 
 
 REWARD = ["reward", "t.jsonl", "--out", "o"]
