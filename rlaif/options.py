@@ -39,8 +39,20 @@ def _default(field: dataclasses.Field) -> Any:
     return inspect.Parameter.empty
 
 
+def flag(config_type: type, name: str) -> str:
+    """The command-line option of ``config_type``'s field ``name`` (``save_every`` ->
+    ``--save-every``). Raises KeyError for a name that is not one of its fields."""
+    if name not in {f.name for f, _ in _fields(config_type)}:
+        raise KeyError(f"{config_type.__name__} has no field {name!r}")
+    return _flag(name)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _flags(field: dataclasses.Field, kind: Any) -> list[str]:
-    name = "--" + field.name.replace("_", "-")
+    name = _flag(field.name)
     aliases = list(field.metadata.get("aliases", ()))
     if kind is bool:
         return [f"{name}/--no-{field.name.replace('_', '-')}"]
@@ -93,8 +105,7 @@ def build(config_type: type[C], values: dict[str, Any]) -> C:
     a number that is not finite (nan, inf), which would pass every ``< 0`` check."""
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
-            flag = "--" + name.replace("_", "-")
-            raise InputError("options", f"{flag} must be a finite number, not {value}")
+            raise InputError("options", f"{_flag(name)} must be a finite number, not {value}")
     try:
         return config_type(**values)
     except ValueError as error:
@@ -109,10 +120,10 @@ def add_arguments(
     defaults = defaults or {}
     for field, kind in _fields(config_type):
         default = defaults.get(field.name, _default(field))
-        flag = "--" + field.name.replace("_", "-")
+        option = _flag(field.name)
         help_text = field.metadata.get("help", "")
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default)
             continue
         origin = kind
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
@@ -120,7 +131,7 @@ def add_arguments(
         literal = typing.get_origin(origin) is typing.Literal
         choices = list(typing.get_args(origin)) if literal else None
         convert = type(choices[0]) if choices else origin
-        parser.add_argument(flag, type=convert, default=default, choices=choices, help=help_text)
+        parser.add_argument(option, type=convert, default=default, choices=choices, help=help_text)
 
 
 def from_arguments(config_type: type[C], args: argparse.Namespace) -> C:

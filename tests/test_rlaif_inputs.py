@@ -302,3 +302,12 @@ def test_bad_setting_is_one_line(tmp_path, tiny_lm_dir, capsys):
         capsys,
     )
     assert_one_line_error(code, err, "--value-from-reward-model", "needs --reward-model")
+
+
+def test_option_flags_come_from_the_config_fields():
+    from rlaif.options import flag
+    from rlaif.ppo_config import PPOConfig
+
+    assert flag(PPOConfig, "save_every") == "--save-every"
+    with pytest.raises(KeyError):
+        flag(PPOConfig, "save_evry")
