@@ -11,7 +11,7 @@ import fnmatch
 import os
 import re
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -289,61 +289,46 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
-def repeated_yaml_key(
-    node: yaml.Node | None,
-    loc: tuple[str | int, ...] = (),
-    visited: set[int] | None = None,
-) -> tuple[tuple[str | int, ...], int, int] | None:
-    """The first mapping key given twice under ``node``: its key path, the 1-based line of the
-    repeat and of the first one; None when every key is given once. (YAML itself keeps the
-    last value without a word.) An aliased node is looked at once, so a recursive one ends."""
+def _mappings(
+    node: yaml.Node | None, loc: tuple[str | int, ...] = (), visited: set[int] | None = None
+) -> Iterator[tuple[tuple[str | int, ...], list[tuple[yaml.Node, yaml.Node]]]]:
+    """Every mapping under ``node`` (itself included) with its key path, parents first: its
+    (key, value) nodes. An aliased node is visited once, so a recursive one ends."""
     visited = set() if visited is None else visited
-    if id(node) in visited:
-        return None
+    if node is None or id(node) in visited:
+        return
     visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
+        yield loc, node.value
         for key, value in node.value:
+            yield from _mappings(value, (*loc, str(key.value)), visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            yield from _mappings(value, (*loc, index), visited)
+
+
+def repeated_yaml_key(node: yaml.Node | None) -> tuple[tuple[str | int, ...], int, int] | None:
+    """A mapping key given twice under ``node``: its key path, the 1-based line of the repeat
+    and of the first one; None when every key is given once. (YAML itself keeps the last value
+    without a word.)"""
+    for loc, pairs in _mappings(node):
+        seen: dict[str, int] = {}
+        for key, _ in pairs:
             if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                 if key.value in seen:
                     return (*loc, key.value), key.start_mark.line + 1, seen[key.value]
                 seen[key.value] = key.start_mark.line + 1
-            found = repeated_yaml_key(value, (*loc, str(key.value)), visited)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            found = repeated_yaml_key(value, (*loc, index), visited)
-            if found:
-                return found
     return None
 
 
-def yes_no_yaml_key(
-    node: yaml.Node | None,
-    loc: tuple[str | int, ...] = (),
-    visited: set[int] | None = None,
-) -> tuple[tuple[str | int, ...], int, str] | None:
-    """The first mapping key that YAML reads as a yes/no value (``true``, ``no``, ``on``, ...):
-    its key path, 1-based line and text; None when there is none. Such a key becomes a Python
-    bool, the same dict key as 1 or 0, so a label map ``{1: A, true: B}`` silently keeps one
-    entry. An aliased node is looked at once, so a recursive one ends."""
-    visited = set() if visited is None else visited
-    if id(node) in visited:
-        return None
-    visited.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
+def yes_no_yaml_key(node: yaml.Node | None) -> tuple[tuple[str | int, ...], int, str] | None:
+    """A mapping key that YAML reads as a yes/no value (``true``, ``no``, ``on``, ...): its key
+    path, 1-based line and text; None when there is none. Such a key becomes a Python bool, the
+    same dict key as 1 or 0, so a label map ``{1: A, true: B}`` silently keeps one entry."""
+    for loc, pairs in _mappings(node):
+        for key, _ in pairs:
             if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:bool":
                 return (*loc, key.value), key.start_mark.line + 1, key.value
-            found = yes_no_yaml_key(value, (*loc, str(key.value)), visited)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            found = yes_no_yaml_key(value, (*loc, index), visited)
-            if found:
-                return found
     return None
 
 
