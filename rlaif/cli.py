@@ -75,37 +75,17 @@ def label(
     """Label a training split with the winning (or a named) labeler, in TRL's preference format."""
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
-    from labelbench.labeling.labeler import labeler_spec, load_winner
-    from labelbench.prompting import load_variant
-    from rlaif.data import device, existing, load_comparisons, load_prompt_items
+    from rlaif.data import device, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
-    from rlaif.label import label_with_ai, sample_pairs
+    from rlaif.label import choose_labeler, label_with_ai, sample_pairs
 
     if (data is None) == (prompts is None):
         raise InputError(
             "rlaif label", "give exactly one of --data (pairs) or --prompts (sample pairs)"
         )
-    if winner is not None and (labeler or variant):
-        raise InputError(
-            "rlaif label", "give --winner winner.json, or --labeler and --variant, not both"
-        )
-    if winner is not None:
-        chosen = load_winner(existing(winner, "winner file"))
-        if chosen.warning():
-            print(chosen.warning(), file=sys.stderr)
-        overrides = {"chat": chat, "max_tokens": max_tokens}
-        spec = chosen.labeler.model_copy(
-            update={k: v for k, v in overrides.items() if v is not None}
-        )
-        variant_name, plan_seed = chosen.variant, chosen.seed
-    elif labeler and variant:
-        spec = labeler_spec("--labeler", name=labeler, chat=chat, max_tokens=max_tokens)
-        variant_name, plan_seed = variant, seed
-    else:
-        raise InputError(
-            "rlaif label", "name the labeler: --winner winner.json, or --labeler and --variant"
-        )
-    load_variant(variant_name)
+    chosen = choose_labeler(
+        "rlaif label", winner, labeler, variant, seed=seed, chat=chat, max_tokens=max_tokens
+    )
     check_writable_dir(out, "output directory")
     check_writable_dir(default_cache_dir(), "label cache directory")
     if data is not None:
@@ -119,7 +99,7 @@ def label(
         )
         if not comparisons:
             raise InputError(prompts, "the policy produced no distinct non-empty response pairs")
-    dataset = label_with_ai(comparisons, spec, variant_name, seed=plan_seed)
+    dataset = label_with_ai(comparisons, chosen.labeler, chosen.variant, seed=chosen.seed)
     dataset.save_to_disk(str(out))
     typer.echo(f"{len(dataset)} labelled pairs (of {len(comparisons)}) -> {out}")
 
@@ -164,6 +144,9 @@ def ppo(
     reward_model: Annotated[Path | None, typer.Option(help="Reward model dir (rlaif reward).")] = (
         None
     ),
+    winner: Annotated[
+        Path | None, typer.Option(help="Direct RLAIF with winner.json's labeler, as benchmarked.")
+    ] = None,
     labeler: Annotated[
         str | None, typer.Option(help="Direct RLAIF: the labeler's 1-N score is the reward.")
     ] = None,
@@ -176,6 +159,7 @@ def ppo(
     ),
 ) -> None:
     """PPO on the starting policy with a reward model (RLAIF/RLHF) or a labeler's direct score."""
+    from rlaif.label import choose_labeler
     from rlaif.ppo import run_ppo
 
     started = time.perf_counter()
@@ -186,8 +170,9 @@ def ppo(
         data_options,
         policy=policy,
         reward_model=reward_model,
-        labeler=labeler,
-        variant=variant,
+        labeler=choose_labeler(
+            "rlaif ppo", winner, labeler, variant, seed=config.seed, required=False
+        ),
         limit=limit,
         resume=resume,
     )
@@ -210,6 +195,9 @@ def evaluate(
     reward_model: Annotated[
         Path | None, typer.Option(help="Judge: reward model trained on human labels.")
     ] = None,
+    winner: Annotated[
+        Path | None, typer.Option(help="Judge: winner.json's labeler and variant, as benchmarked.")
+    ] = None,
     labeler: Annotated[str | None, typer.Option(help="Judge: a labeler model (pairwise).")] = None,
     variant: Annotated[str | None, typer.Option(help="The labeler's prompt variant.")] = None,
 ) -> None:
@@ -217,10 +205,12 @@ def evaluate(
     import json
 
     from rlaif.evaluate import evaluate_policy, summary_lines
+    from rlaif.label import choose_labeler
 
-    result = evaluate_policy(
-        policy, prompts, out, config, data_options, reward_model, labeler, variant
+    judge = choose_labeler(
+        "rlaif evaluate", winner, labeler, variant, seed=config.seed, required=False
     )
+    result = evaluate_policy(policy, prompts, out, config, data_options, reward_model, judge)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for line in summary_lines(result):

@@ -183,12 +183,18 @@ def load_prompt_items(
 
 @dataclass
 class HeldOut:
-    """Held-out human comparisons in preference form, with the group each pair is reported in."""
+    """Held-out human comparisons in preference form (``chosen`` = the humans' side), with the
+    group each pair is reported in, its post/context (``group_id``, the bootstrap's cluster), its
+    TL;DR confidence (None when the data has none) and how many pairs were left out because
+    their post is in the training data (``dropped_shared``)."""
 
     prompt: list[str]
     chosen: list[str]
     rejected: list[str]
     group: list[str]
+    group_id: list[str] = field(default_factory=list)
+    confidence: list[int | None] = field(default_factory=list)
+    dropped_shared: int = 0
 
 
 def group_of(item: Comparison, group_by: str) -> str:
@@ -210,24 +216,37 @@ def load_held_out(
     group_by: str,
     limit: int | None = None,
     seed: int = 0,
+    exclude_groups: frozenset[str] = frozenset(),
 ) -> HeldOut:
-    """Human comparisons without ties for pairwise accuracy; InputError when none is left."""
+    """Human comparisons without ties for pairwise accuracy; comparisons on a post/context in
+    ``exclude_groups`` (the training data's) are left out first and counted, so held-out
+    figures never score a post the model was trained on. InputError when none is left."""
     from labelbench.data.select import sample
     from rlaif.label import human_preference_dataset
 
     part = replace(options, split=split)
     comparisons = [c for c in load_comparisons(path, part) if not c.is_tie]
+    kept = [c for c in comparisons if c.group_id not in exclude_groups]
+    dropped = len(comparisons) - len(kept)
     if limit is not None:
         if limit < 1:
             raise InputError("--eval-limit", "must be at least 1")
-        comparisons = sample(comparisons, limit, seed)
-    if not comparisons:
-        raise InputError(path, f"no held-out comparisons (without ties) in split {split!r}")
-    by_id = {c.id: c for c in comparisons}
-    dataset = human_preference_dataset(comparisons, str(path))
+        kept = sample(kept, limit, seed)
+    if not kept:
+        shared = f" ({dropped} share a post with the training data)" if dropped else ""
+        where = f" in split {split!r}" if split else ""
+        raise InputError(path, f"no held-out comparisons (without ties){where}{shared}")
+    by_id = {c.id: c for c in kept}
+    dataset = human_preference_dataset(kept, str(path))
+    ids = list(dataset["id"])
     return HeldOut(
         prompt=list(dataset["prompt"]),
         chosen=list(dataset["chosen"]),
         rejected=list(dataset["rejected"]),
-        group=[group_of(by_id[i], group_by) for i in dataset["id"]],
+        group=[group_of(by_id[i], group_by) for i in ids],
+        group_id=[by_id[i].group_id for i in ids],
+        confidence=[
+            by_id[i].annotations[0].confidence if by_id[i].annotations else None for i in ids
+        ],
+        dropped_shared=dropped,
     )

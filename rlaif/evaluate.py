@@ -18,13 +18,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rlaif.data import DataOptions
 from rlaif.ppo_trainer import response_logprobs
+
+if TYPE_CHECKING:
+    from labelbench.labeling.labeler import Winner
 
 
 def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
@@ -229,11 +232,11 @@ def evaluate_policy(
     config: EvaluateConfig,
     data: DataOptions,
     reward_model: Path | None = None,
-    labeler: str | None = None,
-    variant: str | None = None,
+    labeler: Winner | None = None,
 ) -> dict[str, Any]:
     """Sample both policies on the held-out prompts and judge them; the results as a dict
-    (the command writes it to ``out``). Raises InputError/ModelError before any sampling."""
+    (the command writes it to ``out``). ``labeler`` (from ``rlaif.label.choose_labeler``) judges
+    pairwise, both orders. Raises InputError/ModelError before any sampling."""
     from labelbench.errors import InputError, check_writable_dir
     from labelbench.labeling import default_cache_dir
     from rlaif.data import device, existing, load_prompt_items
@@ -242,10 +245,9 @@ def evaluate_policy(
 
     if reward_model is None and labeler is None:
         raise InputError(
-            "rlaif evaluate", "name at least one judge: --reward-model and/or --labeler"
+            "rlaif evaluate",
+            "name at least one judge: --reward-model and/or --winner (or --labeler and --variant)",
         )
-    if labeler is not None and variant is None:
-        raise InputError("rlaif evaluate", "--labeler needs --variant")
     items = load_prompt_items(prompts, data, limit=config.limit)
     check_writable_dir(Path(out).parent, "output directory")
     if labeler is not None:
@@ -263,10 +265,6 @@ def evaluate_policy(
     if reward_model is not None:
         rm_dir = existing(reward_model, "reward model directory")
         judge_rm = RewardModelScorer(*load_reward_model(rm_dir, on))
-    if labeler is not None:
-        from labelbench.prompting import load_variant
-
-        load_variant(variant)
     sample = dict(
         max_new_tokens=config.response_length, temperature=config.temperature, seed=config.seed
     )
@@ -299,18 +297,18 @@ def evaluate_policy(
         }
     if labeler is not None:
         result["judges"]["labeler"] = {
-            "labeler": labeler,
-            "variant": variant,
+            "labeler": labeler.labeler.display,
+            "labeler_spec": labeler.labeler.model_dump(mode="json", exclude_none=True),
+            "variant": labeler.variant,
             **_labeler_judgement(
-                items, policy_out, reference_out, length_difference, labeler, variant, config.seed
+                items, policy_out, reference_out, length_difference, labeler, config.seed
             ),
         }
     return result
 
 
-def _labeler_judgement(items, policy_out, reference_out, length_difference, labeler, variant, seed):
+def _labeler_judgement(items, policy_out, reference_out, length_difference, labeler, seed):
     from labelbench.data.record import Comparison
-    from labelbench.labeling.labeler import labeler_spec
     from rlaif.label import ai_preferences
 
     pairs = [
@@ -325,8 +323,7 @@ def _labeler_judgement(items, policy_out, reference_out, length_difference, labe
         )
         for i, p, r in zip(items, policy_out, reference_out, strict=True)
     ]
-    spec = labeler_spec("--labeler", name=labeler)
-    p_policy, _ = ai_preferences(pairs, spec, variant, seed=seed)
+    p_policy, _ = ai_preferences(pairs, labeler.labeler, labeler.variant, seed=labeler.seed)
     scored = [i for i, p in enumerate(p_policy) if p is not None]
     wins = pairwise_wins([p_policy[i] for i in scored], [0.5] * len(scored))
     return judge_summary(wins, [length_difference[i] for i in scored], seed)

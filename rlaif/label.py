@@ -21,6 +21,50 @@ from rlaif.reward_config import SOFT_LABEL
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
 
+def choose_labeler(
+    command: str,
+    winner: Path | None,
+    labeler: str | None,
+    variant: str | None,
+    *,
+    seed: int = 0,
+    required: bool = True,
+    **overrides: Any,
+) -> Any:
+    """The labeler a command runs (``labelbench.labeling.labeler.Winner``: spec, variant, seed):
+    from ``--winner winner.json`` (the labeler exactly as benchmarked, dtype and chat mode
+    included, and the run's seed) or from ``--labeler`` and ``--variant`` (``seed``).
+    ``overrides`` (e.g. ``chat``, ``max_tokens``; None values ignored) replace spec fields.
+    None when nothing is named and not ``required``. InputError on a bad or mixed request;
+    the winner's warning (it loses to a trivial baseline) goes to stderr."""
+    import sys
+
+    from labelbench.labeling.labeler import Winner, labeler_spec, load_winner
+    from labelbench.prompting import load_variant
+    from rlaif.data import existing
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if winner is not None and (labeler or variant):
+        raise InputError(command, "give --winner winner.json, or --labeler and --variant, not both")
+    if winner is not None:
+        chosen = load_winner(existing(winner, "winner file"))
+        if chosen.warning():
+            print(chosen.warning(), file=sys.stderr)
+        chosen = Winner(
+            chosen.labeler.model_copy(update=given), chosen.variant, chosen.seed, chosen.loses_to
+        )
+    elif labeler and variant:
+        chosen = Winner(labeler_spec("--labeler", name=labeler, **given), variant, seed)
+    elif labeler or variant or required:
+        raise InputError(
+            command, "name the labeler: --winner winner.json, or --labeler and --variant"
+        )
+    else:
+        return None
+    load_variant(chosen.variant)
+    return chosen
+
+
 def policy_prompt(task: str, context: str, meta: dict[str, Any] | None = None) -> str:
     """The text a policy continues (and a reward model reads before the response)."""
     meta = meta or {}

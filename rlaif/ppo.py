@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, content_sha256, device, existing, load_prompt_items
 from rlaif.ppo_config import PPOConfig
+
+if TYPE_CHECKING:
+    from labelbench.labeling.labeler import Winner
 
 
 def run_ppo(
@@ -21,21 +25,23 @@ def run_ppo(
     *,
     policy: str = "smollm2-135m",
     reward_model: Path | None = None,
-    labeler: str | None = None,
-    variant: str | None = None,
+    labeler: Winner | None = None,
     limit: int | None = None,
     resume: bool = False,
 ) -> list[dict[str, float]]:
     """Train ``policy`` on ``prompts``; checkpoints, ``log.jsonl``, ``ppo_config.json`` and the
     final policy go to ``out``. Returns the per-update statistics. Raises InputError/ModelError
-    before training on a bad request."""
+    before training on a bad request. ``labeler`` (direct RLAIF: its 1-N score is the reward)
+    comes from ``rlaif.label.choose_labeler``."""
     from rlaif.evaluate import load_policy
     from rlaif.label import policy_prompt, truncate_prompts
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
 
     if (reward_model is None) == (labeler is None):
         raise InputError(
-            "rlaif ppo", "give exactly one reward: --reward-model DIR or --labeler SPEC"
+            "rlaif ppo",
+            "give exactly one reward: --reward-model DIR, or --winner winner.json or "
+            "--labeler SPEC --variant NAME (direct RLAIF)",
         )
     if config.value_from_reward_model and reward_model is None:
         raise InputError("--value-from-reward-model", "needs --reward-model")
@@ -48,10 +54,12 @@ def run_ppo(
     settings: dict[str, Any] = {
         "policy": policy,
         "reward_model": str(reward_model) if reward_model else None,
-        "labeler": labeler,
-        "variant": variant,
+        "labeler": labeler.labeler.model_dump(mode="json", exclude_none=True) if labeler else None,
+        "variant": labeler.variant if labeler else None,
         "prompts": str(prompts),
         "prompts_sha256": content_sha256(prompts),  # None when missing: loading says so
+        "limit": limit,
+        **{f"data_{key}": value for key, value in asdict(data).items()},
         **config.to_dict(),
     }
     if resume:
@@ -66,7 +74,7 @@ def run_ppo(
         loaded.tokenizer,
         config.max_prompt_tokens,
     )
-    reward_fn = _reward_fn(reward_model, labeler, variant, items, texts)
+    reward_fn = _reward_fn(reward_model, labeler, items, texts)
     value_model = None
     if config.value_from_reward_model:
         value_model = ValueModel.from_reward_model(reward_fn.model, loaded.model)
@@ -122,19 +130,16 @@ def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
             )
 
 
-def _reward_fn(
-    reward_model: Path | None, labeler: str | None, variant: str | None, items: list, texts: list
-) -> Any:
+def _reward_fn(reward_model: Path | None, labeler: Winner | None, items: list, texts: list) -> Any:
     if reward_model is not None:
         from rlaif.rewards import RewardModelScorer, load_reward_model
 
         return RewardModelScorer(*load_reward_model(reward_model, device()))
-    from labelbench.labeling.labeler import labeler_spec
     from rlaif.rewards import DirectLabelerScorer
 
     tasks = {i.task for i in items}
     if len(tasks) != 1:
         raise InputError("--prompts", f"direct scoring needs one task, found {sorted(tasks)}")
     contexts = {text: item.context for text, item in zip(texts, items, strict=True)}
-    spec = labeler_spec("--labeler", name=labeler, device=str(device()))
-    return DirectLabelerScorer(spec, tasks.pop(), variant, contexts)
+    spec = labeler.labeler.model_copy(update={"device": str(device())})
+    return DirectLabelerScorer(spec, tasks.pop(), labeler.variant, contexts)

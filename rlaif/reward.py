@@ -132,8 +132,15 @@ def train_reward_model(
     dataset = _select_labels(load_preferences(train, data), config, train)
     held_out = None
     if eval_data is not None:
+        trained_on = frozenset(dataset["group_id"]) if "group_id" in dataset.column_names else None
         held_out = load_held_out(
-            eval_data, data, eval_split, config.group_by, config.eval_limit, config.seed
+            eval_data,
+            data,
+            eval_split,
+            config.group_by,
+            config.eval_limit,
+            config.seed,
+            exclude_groups=trained_on or frozenset(),
         )
     check_writable_dir(out, "output directory")
     resolved = resolve(config.model)
@@ -177,7 +184,7 @@ def train_reward_model(
             f"--max-length {config.max_length} tokens",
         )
 
-    untrained = _accuracy(trainer, tokenizer, held_out)
+    untrained, _ = _accuracy(trainer, tokenizer, held_out, config.seed)
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -193,18 +200,17 @@ def train_reward_model(
         "loss_history": [log["loss"] for log in trainer.state.log_history if "loss" in log],
     }
     if held_out is not None:
-        longer = [
-            len(c.split()) > len(r.split())
-            for c, r in zip(held_out.chosen, held_out.rejected, strict=True)
-        ]
+        accuracy, figures = _accuracy(trainer, tokenizer, held_out, config.seed)
         metrics.update(
             {
                 "eval": str(eval_data),
                 "eval_split": eval_split,
-                "accuracy": _accuracy(trainer, tokenizer, held_out),
+                "eval_dropped_shared_posts": held_out.dropped_shared,
+                "accuracy": accuracy,
+                "held_out": figures,
                 "baselines": {
                     "untrained_head_accuracy": untrained["all"]["accuracy"],
-                    "longer_wins_accuracy": sum(longer) / len(longer),
+                    "longer_wins_accuracy": figures["always_longer"]["all"]["value"],
                 },
             }
         )
@@ -213,17 +219,74 @@ def train_reward_model(
     return metrics
 
 
-def _accuracy(trainer: Any, tokenizer: Any, held_out: HeldOut | None) -> Any:
-    from rlaif.reward_trainer import pairwise_accuracy
+LENGTH_GAP = 0.1
+"""Pairs whose summaries differ in length by at most this share count as length-matched (the
+benchmark's default ``length_gap``)."""
+
+
+def _accuracy(trainer: Any, tokenizer: Any, held_out: HeldOut | None, seed: int) -> Any:
+    """Accuracy by group (``accuracy_by_group``) and ``held_out_figures``; (None, None)
+    without held-out pairs."""
+    from rlaif.reward_trainer import accuracy_by_group, reward_scores
 
     if held_out is None:
-        return None
+        return None, None
     tokenizer.padding_side = "right"
-    return pairwise_accuracy(
-        trainer.model.eval(),
-        tokenizer,
-        held_out.prompt,
-        held_out.chosen,
-        held_out.rejected,
-        held_out.group,
+    model = trainer.model.eval()
+    chosen = reward_scores(
+        model, tokenizer, [p + c for p, c in zip(held_out.prompt, held_out.chosen, strict=True)]
     )
+    rejected = reward_scores(
+        model, tokenizer, [p + r for p, r in zip(held_out.prompt, held_out.rejected, strict=True)]
+    )
+    accuracy = accuracy_by_group((chosen > rejected).tolist(), held_out.group)
+    return accuracy, held_out_figures(chosen.tolist(), rejected.tolist(), held_out, seed)
+
+
+def held_out_figures(
+    chosen_scores: list[float], rejected_scores: list[float], held_out: HeldOut, seed: int
+) -> dict[str, Any]:
+    """Pairwise accuracy of the reward model and of always-longer on the held-out pairs, with
+    95% cluster-bootstrap intervals (whole posts resampled; ``labelbench.metrics``):
+
+    ``all``; ``high_confidence`` (TL;DR confidence 1, 2, 8 or 9, as in the benchmark; None
+    without confidences); ``length_matched`` (summaries within ``LENGTH_GAP`` of each other in
+    characters) and ``length_balanced`` (mean of the accuracy where humans chose the longer and
+    where they chose the shorter summary; always-longer scores 0.5 by construction); and
+    ``versus_always_longer``, the paired difference on all pairs. A score tie counts 1/2. Each
+    figure is ``Estimate.to_dict()``: value, low, high, n (and a reason when undefined).
+    """
+    import numpy as np
+
+    from labelbench import metrics
+
+    chosen, rejected = np.asarray(chosen_scores, float), np.asarray(rejected_scores, float)
+    label = np.ones(len(chosen))  # "A" is the humans' side
+    len_a = np.array([len(c.strip()) for c in held_out.chosen], float)
+    len_b = np.array([len(r.strip()) for r in held_out.rejected], float)
+    judges = {
+        "reward_model": np.where(chosen > rejected, 1.0, np.where(chosen < rejected, 0.0, 0.5)),
+        "always_longer": np.where(len_a > len_b, 1.0, np.where(len_a < len_b, 0.0, 0.5)),
+    }
+    boot = metrics.ClusterBootstrap(
+        np.asarray(held_out.group_id, str), n_boot=2000, seed=metrics.seed_from("reward", seed)
+    )
+    confidence = np.array([c if c is not None else -1 for c in held_out.confidence])
+    high = np.isin(confidence, metrics.HIGH_CONFIDENCE)
+    figures: dict[str, Any] = {"length_gap": LENGTH_GAP}
+    for name, p in judges.items():
+        controlled = metrics.length_controlled(boot, p, label, len_a, len_b, LENGTH_GAP)
+        figures[name] = {
+            "all": metrics.alignment(boot, p, label)["accuracy"].to_dict(),
+            "high_confidence": (
+                metrics.alignment(boot, p, label, high)["accuracy"].to_dict()
+                if high.any()
+                else None
+            ),
+            "length_matched": controlled["matched"].to_dict(),
+            "length_balanced": controlled["balanced"].to_dict(),
+        }
+    credits = {name: metrics.credit(p, label) for name, p in judges.items()}
+    difference = metrics.paired_difference(boot, credits["reward_model"], credits["always_longer"])
+    figures["versus_always_longer"] = difference["difference"].to_dict()
+    return figures

@@ -138,7 +138,13 @@ def pairwise_accuracy(
     rejected_scores = reward_scores(
         model, tokenizer, [p + r for p, r in zip(prompts, rejected, strict=True)], batch_size
     )
-    correct = (chosen_scores > rejected_scores).tolist()
+    return accuracy_by_group((chosen_scores > rejected_scores).tolist(), groups)
+
+
+def accuracy_by_group(
+    correct: Sequence[bool], groups: Sequence[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Share of ``correct`` pairs, all and by group: ``{"all": {"accuracy", "n"}, ...}``."""
     by_group: dict[str, list[bool]] = defaultdict(list)
     for index, hit in enumerate(correct):
         by_group["all"].append(hit)

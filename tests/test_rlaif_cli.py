@@ -276,19 +276,24 @@ def test_counts_below_one_are_usage_errors(capsys, args):
 
 
 def test_ppo_resume_refuses_changed_settings(tmp_path, capsys):
-    """--resume with another learning rate, batch size or reward model (issue: the run went on
-    with them, and ppo_config.json was overwritten: one log, two set-ups, one record)."""
+    """--resume with another learning rate, batch size, reward model or part of the prompts
+    (issue: the run went on with them, and ppo_config.json was overwritten: one log, two
+    set-ups, one record)."""
     out = tmp_path / "ppo"
     (out / "checkpoint-1").mkdir(parents=True)
     (out / "checkpoint-1" / "ppo_state.json").write_text("{}")
     (out / "log.jsonl").write_text("{}\n")
     saved = {"policy": "p", "reward_model": "rm", "batch_size": 4, "learning_rate": 1e-5}
+    saved.update({"data_split": None, "data_test_fraction": 0.2, "limit": None})
     (out / "ppo_config.json").write_text(json.dumps(saved))
     base = ["ppo", "--prompts", tmp_path / "none.jsonl", "--out", out, "--policy", "./p"]
     base += ["--reward-model", "rm", "--resume", "--updates", "9", "--batch-size", "4"]
     for changed, key in (
         (["--learning-rate", "0.5"], "learning_rate"),
         (["--reward-model", "other-rm"], "reward_model"),
+        (["--split", "train"], "data_split"),  # another part of the prompts
+        (["--test-fraction", "0.5"], "data_test_fraction"),
+        (["--limit", "3"], "limit"),
     ):
         code, _, err = run([*base, *changed], capsys)
         assert_one_line_error(code, err, "ppo_config.json", f"--resume: {key} is")
@@ -611,3 +616,47 @@ def test_direct_rlaif_ppo_with_a_labeler_score(tmp_path, tiny_lm_dir, capsys):
     assert (
         -1.0 - 1.0 <= log["score"] <= 1.0
     )  # direct score in [-1, 1], minus the missing-EOS penalty
+
+
+def tiny_winner(path, tiny_lm_dir):
+    """A winner.json naming the tiny model in bfloat16 (not its registry default)."""
+    spec = {"name": str(tiny_lm_dir), "dtype": "bfloat16", "chat": False}
+    path.write_text(json.dumps({"labeler": "tiny", "labeler_spec": spec, "variant": VARIANT}))
+    return path
+
+
+VARIANT = "summarization/base-0shot"
+
+
+@pytest.mark.parametrize("command", [EVALUATE, ["ppo", "--prompts", "p.jsonl", "--out", "o"]])
+def test_evaluate_and_ppo_refuse_winner_with_labeler(tmp_path, capsys, command):
+    winner = tmp_path / "winner.json"
+    winner.write_text(json.dumps({"labeler": "smollm2-135m", "variant": VARIANT}))
+    args = [*command, "--winner", winner, "--labeler", "m", "--variant", VARIANT]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, f"rlaif {command[0]}", "--winner", "not both")
+
+
+def test_evaluate_judges_with_the_winner_as_benchmarked(tmp_path, tiny_lm_dir, capsys, monkeypatch):
+    """--winner judges with winner.json's labeler spec (its dtype here), not the registry's."""
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=6)
+    out = tmp_path / "eval.json"
+    args = ["evaluate", "--policy", tiny_lm_dir, "--reference", tiny_lm_dir, "--prompts", data]
+    args += ["--winner", tiny_winner(tmp_path / "w.json", tiny_lm_dir), "--out", out]
+    code, _, err = run([*args, "--response-length", "4"], capsys)
+    assert code == 0, err
+    judged = json.loads(out.read_text())["judges"]["labeler"]
+    assert judged["labeler_spec"]["dtype"] == "bfloat16" and judged["variant"] == VARIANT
+    assert judged["n"] == 6
+
+
+def test_direct_rlaif_ppo_with_the_winner(tmp_path, tiny_lm_dir, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=8)
+    args = ["ppo", "--prompts", data, "--out", tmp_path / "ppo", "--policy", tiny_lm_dir]
+    args += ["--winner", tiny_winner(tmp_path / "w.json", tiny_lm_dir), "--updates", "1"]
+    args += ["--batch-size", "4", "--num-minibatches", "2", "--ppo-epochs", "1"]
+    code, _, err = run([*args, "--response-length", "4"], capsys)
+    assert code == 0, err
+    settings = json.loads((tmp_path / "ppo" / "ppo_config.json").read_text())
+    assert settings["labeler"]["dtype"] == "bfloat16" and settings["variant"] == VARIANT

@@ -237,6 +237,7 @@ def test_every_ppo_setting_is_an_option_written_once():
         "out",
         "policy",
         "reward_model",
+        "winner",
         "labeler",
         "variant",
         "limit",

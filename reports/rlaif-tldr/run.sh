@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The RLAIF run of reports/rlaif-tldr/README.md, start to end, on CPU:
+#   bash reports/rlaif-tldr/run.sh
+# The labeler is the size ladder's winner (reports/ladder/winner.json: qwen2.5-coder-1.5b,
+# summarization/base-0shot, bfloat16). Steps, one thread each where two run side by side:
+#   1. AI labels (the ladder's cached labels of the same 400 TL;DR pairs)
+#   2. reward models on the AI labels | on the same pairs' human labels
+#   3. PPO with the AI-label RM (RLAIF), then with the human-label RM (RLHF): one at a time, on
+#      PPO_THREADS threads (a PPO run peaks near 14 GB: two do not fit in 24 GB)
+#   4. evaluations: RLAIF vs SFT | RLHF vs SFT, then RLAIF vs RLHF
+#   5. direct RLAIF (PPO with the labeler's direct score as the reward; DIRECT=1) and its
+#      evaluation against SFT
+# A step whose output exists is skipped and an interrupted PPO run resumes from its last
+# checkpoint, so rerunning the script continues where it stopped (delete $OUT to start over).
+# Everything goes to $OUT (default runs/rlaif-tldr, not committed); UPDATE_REPORT=1 also writes
+# the aggregate figures and the plot to reports/rlaif-tldr/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-runs/rlaif-tldr}
+WINNER=${WINNER:-reports/ladder/winner.json}
+POLICY=${POLICY:-smollm2-135m}              # starting (SFT) policy and reward-model backbone
+LABEL_PAIRS=${LABEL_PAIRS:-400}             # TL;DR comparisons labelled by the AI
+EVAL_PAIRS=${EVAL_PAIRS:-320}               # held-out human comparisons (posts not trained on)
+PROMPT_TOKENS=${PROMPT_TOKENS:-256}         # prompts keep their last N tokens
+PPO_UPDATES=${PPO_UPDATES:-10}
+DIRECT_UPDATES=${DIRECT_UPDATES:-6}
+EVAL_POSTS=${EVAL_POSTS:-100}               # held-out posts per head-to-head evaluation
+DIRECT=${DIRECT:-1}
+PRECISION=${PRECISION:-bfloat16}            # autocast for reward-model training and PPO
+PPO_THREADS=${PPO_THREADS:-2}
+UPDATE_REPORT=${UPDATE_REPORT:-0}
+COMPARISONS=$DATA/openai_tldr_comparisons/batch13.json
+POSTS=$DATA/openai_tldr_posts/tldr_test.json  # posts split 80/20 by post: PPO / evaluation
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+mkdir -p "$OUT"
+touch "$OUT/timings.tsv"
+# step NAME OUTPUT CMD...: run CMD unless OUTPUT exists; its seconds go to timings.tsv.
+step() {
+  local name=$1 output=$2; shift 2
+  if [ -e "$output" ]; then echo "[$name] done before: $output"; return; fi
+  echo "[$name] $(date -u +%H:%M:%S) start"
+  local start=$SECONDS
+  "$@" >"$OUT/$name.log" 2>&1 || { echo "[$name] failed: see $OUT/$name.log" >&2; return 1; }
+  printf '%s\t%s\n' "$name" $((SECONDS - start)) >>"$OUT/timings.tsv"
+  echo "[$name] $(date -u +%H:%M:%S) done in $((SECONDS - start)) s"
+}
+ppo_args=(--prompts "$POSTS" --split train --policy "$POLICY" --updates "$PPO_UPDATES"
+  --batch-size 16 --num-minibatches 4 --ppo-epochs 2 --response-length 48
+  --max-prompt-tokens "$PROMPT_TOKENS" --learning-rate 1e-5 --kl-coef 0.05
+  --precision "$PRECISION" --save-every 3 --no-progress)
+eval_args=(--prompts "$POSTS" --split test --limit "$EVAL_POSTS" --reward-model "$OUT/rm-human"
+  --winner "$WINNER" --response-length 48 --max-prompt-tokens "$PROMPT_TOKENS")
+
+labelbench models pull "$POLICY" >/dev/null
+# 1. AI labels: the ladder's 400 TL;DR items (the same seeded sample, so the ladder's cached
+#    labels are reused), both orders.
+step label "$OUT/ai-labels" rlaif label --data "$COMPARISONS" --limit "$LABEL_PAIRS" --seed 0 \
+  --winner "$WINNER" --out "$OUT/ai-labels"
+
+reward() {  # reward LABELS: a reward model on the same pairs, AI or human labels
+  step "reward-$1" "$OUT/rm-$1/reward_metrics.json" rlaif reward "$OUT/ai-labels" --labels "$1" \
+    --model "$POLICY" --out "$OUT/rm-$1" --eval "$COMPARISONS" --eval-limit "$EVAL_PAIRS" \
+    --max-prompt-tokens "$PROMPT_TOKENS" --batch-size 8 --epochs 1 --learning-rate 2e-5 \
+    --precision "$PRECISION"
+}
+ppo() {  # ppo NAME ARGS...: a PPO run into $OUT/ppo-NAME, resumed when it has a checkpoint
+  local name=$1; shift
+  local resume=()
+  if compgen -G "$OUT/ppo-$name/checkpoint-*/ppo_state.json" >/dev/null; then resume=(--resume); fi
+  OMP_NUM_THREADS=$PPO_THREADS step "ppo-$name" "$OUT/ppo-$name/policy" \
+    rlaif ppo "${ppo_args[@]}" "$@" --out "$OUT/ppo-$name" "${resume[@]}"
+}
+evaluate() {  # evaluate NAME POLICY REFERENCE
+  step "evaluate-$1" "$OUT/evaluate-$1.json" rlaif evaluate --policy "$2" --reference "$3" \
+    "${eval_args[@]}" --out "$OUT/evaluate-$1.json"
+}
+both() {  # both "CMD1" "CMD2": two steps side by side; fails when either fails
+  eval "$1" & local first=$!
+  eval "$2" & local second=$!
+  local status=0
+  wait $first || status=1
+  wait $second || status=1
+  return $status
+}
+both "reward ai" "reward human"
+ppo ai --reward-model "$OUT/rm-ai"
+ppo human --reward-model "$OUT/rm-human"
+both "evaluate rlaif-vs-sft $OUT/ppo-ai/policy $POLICY" \
+  "evaluate rlhf-vs-sft $OUT/ppo-human/policy $POLICY"
+OMP_NUM_THREADS=2 evaluate rlaif-vs-rlhf "$OUT/ppo-ai/policy" "$OUT/ppo-human/policy"
+if [ "$DIRECT" = 1 ]; then
+  ppo direct --winner "$WINNER" --updates "$DIRECT_UPDATES"
+  OMP_NUM_THREADS=2 evaluate direct-vs-sft "$OUT/ppo-direct/policy" "$POLICY"
+fi
+
+python reports/rlaif-tldr/results.py "$OUT" $([ "$UPDATE_REPORT" = 1 ] && echo --update-report)

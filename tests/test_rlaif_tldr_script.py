@@ -1,0 +1,109 @@
+"""reports/rlaif-tldr/run.sh: every step in order, results under OUT (the committed report only
+with UPDATE_REPORT=1), finished steps skipped on a rerun, an interrupted PPO run resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+STUB_RLAIF = r"""#!/usr/bin/env bash
+# Stands in for the rlaif command: records its arguments, writes what the real step writes.
+echo "$*" >>"$CALLS"
+command=$1; shift
+out=""; resume=0
+for arg in "$@"; do
+  if [ "$prev" = "--out" ]; then out=$arg; fi
+  if [ "$arg" = "--resume" ]; then resume=1; fi
+  prev=$arg
+done
+case $command in
+  label) python - "$out" <<'PY'
+import sys
+from datasets import Dataset
+Dataset.from_dict({"prompt": ["p", "p"], "chosen": ["a", "b"], "rejected": ["c", "d"],
+                   "soft_label": [0.7, 0.6], "human_pref_chosen": [1.0, 0.0],
+                   "labeler": ["tiny", "tiny"], "variant": ["v", "v"]}).save_to_disk(sys.argv[1])
+PY
+  ;;
+  reward) mkdir -p "$out"; echo '{"stub": "reward"}' >"$out/reward_metrics.json" ;;
+  ppo) mkdir -p "$out/policy"; echo '{}' >"$out/ppo_config.json"
+       stats='{"update": 1, "score": 0.5, "kl": 0.1, "entropy": 1.0, "response_length": 20}'
+       echo "$stats" >>"$out/log.jsonl" ;;
+  evaluate) judged='{"win_rate": 0.6, "ci_low": 0.5, "ci_high": 0.7, "n": 3}'
+            echo "{\"judges\": {\"reward_model\": $judged}}" >"$out" ;;
+esac
+"""
+
+
+def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
+    """run.sh in a copy of the repository layout, with stub commands; (report dir, OUT, calls)."""
+    repo = tmp_path / "repo"
+    report = repo / "reports" / "rlaif-tldr"
+    if not report.exists():
+        report.mkdir(parents=True)
+        for name in ("run.sh", "results.py"):
+            shutil.copy(REPO / "reports" / "rlaif-tldr" / name, report / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "rlaif").write_text(STUB_RLAIF)
+    (bin_dir / "labelbench").write_text("#!/usr/bin/env bash\nexit 0\n")
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(sys.executable)
+    for name in ("rlaif", "labelbench"):
+        (bin_dir / name).chmod(0o755)
+    out, calls = tmp_path / "out", tmp_path / "calls.txt"
+    environment = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "OUT": str(out),
+        "DATA": str(tmp_path / "data"),
+        "CALLS": str(calls),
+        **env,
+    }
+    done = subprocess.run(
+        ["bash", str(report / "run.sh")], env=environment, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return report, out, calls
+
+
+def commands(calls: Path) -> list[str]:
+    return [line.split()[0] for line in calls.read_text().splitlines()]
+
+
+def test_every_step_runs_and_results_go_under_out(tmp_path):
+    report, out, calls = run_script(tmp_path)
+    steps = ["label", "reward", "reward", "ppo", "ppo", "evaluate", "evaluate", "evaluate"]
+    assert commands(calls) == [*steps, "ppo", "evaluate"]
+    assert "--winner" in calls.read_text().splitlines()[-2]  # direct RLAIF: the winner scores
+    results = json.loads((out / "results.json").read_text())
+    assert results["ai_labels"]["agreement_with_humans"] == 0.5
+    assert set(results["evaluations"]) == {
+        "rlaif-vs-sft",
+        "rlhf-vs-sft",
+        "rlaif-vs-rlhf",
+        "direct-vs-sft",
+    }
+    assert set(results["ppo"]) == {"ai", "human", "direct"}
+    assert (out / "plots" / "ppo.png").exists()
+    assert not (report / "results.json").exists()
+
+
+def test_a_rerun_skips_finished_steps_and_resumes_ppo(tmp_path):
+    _, out, calls = run_script(tmp_path, DIRECT="0")
+    shutil.rmtree(out / "ppo-human" / "policy")
+    (out / "ppo-human" / "checkpoint-3").mkdir()
+    (out / "ppo-human" / "checkpoint-3" / "ppo_state.json").write_text("{}")
+    calls.unlink()
+    report, _, calls = run_script(tmp_path, DIRECT="0", UPDATE_REPORT="1")
+    assert commands(calls) == ["ppo"]
+    assert "--resume" in calls.read_text()
+    assert json.loads((report / "results.json").read_text()) == json.loads(
+        (out / "results.json").read_text()
+    )
