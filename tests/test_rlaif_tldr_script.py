@@ -32,7 +32,8 @@ Dataset.from_dict({"prompt": ["p", "p"], "chosen": ["a", "b"], "rejected": ["c",
 PY
   ;;
   reward) mkdir -p "$out"; echo '{"stub": "reward"}' >"$out/reward_metrics.json" ;;
-  ppo) mkdir -p "$out/policy"; echo '{}' >"$out/ppo_config.json"
+  ppo) mkdir -p "$out/policy" "$out/checkpoint-1"; echo '{}' >"$out/ppo_config.json"
+       echo '{}' >"$out/checkpoint-1/ppo_state.json"
        stats='{"update": 1, "score": 0.5, "kl": 0.1, "entropy": 1.0, "response_length": 20}'
        echo "$stats" >>"$out/log.jsonl" ;;
   evaluate) judged='{"win_rate": 0.6, "ci_low": 0.5, "ci_high": 0.7, "n": 3}'
@@ -96,14 +97,23 @@ def test_every_step_runs_and_results_go_under_out(tmp_path):
 
 
 def test_a_rerun_skips_finished_steps_and_resumes_ppo(tmp_path):
-    _, out, calls = run_script(tmp_path, DIRECT="0")
-    shutil.rmtree(out / "ppo-human" / "policy")
-    (out / "ppo-human" / "checkpoint-3").mkdir()
-    (out / "ppo-human" / "checkpoint-3" / "ppo_state.json").write_text("{}")
+    sizes = {"DIRECT": "0", "PPO_UPDATES": "1"}
+    _, out, calls = run_script(tmp_path, **sizes)
+    shutil.rmtree(out / "ppo-human" / "policy")  # interrupted
     calls.unlink()
-    report, _, calls = run_script(tmp_path, DIRECT="0", UPDATE_REPORT="1")
-    assert commands(calls) == ["ppo"]
-    assert "--resume" in calls.read_text()
+    report, _, calls = run_script(tmp_path, **sizes, UPDATE_REPORT="1")
+    assert calls.read_text().split()[0] == "ppo" and len(calls.read_text().splitlines()) == 1
+    assert "--resume" in calls.read_text() and "ppo-human" in calls.read_text()
     assert json.loads((report / "results.json").read_text()) == json.loads(
         (out / "results.json").read_text()
     )
+
+
+def test_more_updates_asked_for_continue_both_ppo_runs(tmp_path):
+    _, out, calls = run_script(tmp_path, DIRECT="0", PPO_UPDATES="1")
+    calls.unlink()
+    _, out, calls = run_script(tmp_path, DIRECT="0", PPO_UPDATES="2")
+    lines = calls.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["ppo", "ppo"]
+    assert all("--resume" in line and "--updates 2" in line for line in lines)
+    assert len((out / "ppo-ai" / "log.jsonl").read_text().splitlines()) == 2

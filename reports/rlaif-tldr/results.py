@@ -74,8 +74,10 @@ def collect(out: Path) -> dict:
     result["evaluations"] = {name: read_json(out / f"evaluate-{name}.json") for name in EVALUATIONS}
     timings = out / "timings.tsv"
     if timings.exists():
-        rows = (line.split("\t") for line in timings.read_text().splitlines() if line)
-        result["seconds"] = {name: int(seconds) for name, seconds in rows}
+        result["seconds"] = {}
+        for line in timings.read_text().splitlines():  # a resumed step has several rows
+            name, seconds = line.split("\t")
+            result["seconds"][name] = result["seconds"].get(name, 0) + int(seconds)
     return result
 
 

@@ -6,10 +6,10 @@
 #   1. AI labels (the ladder's cached labels of the same 400 TL;DR pairs)
 #   2. reward models on the AI labels | on the same pairs' human labels
 #   3. PPO with the AI-label RM (RLAIF), then with the human-label RM (RLHF): one at a time, on
-#      PPO_THREADS threads (a PPO run peaks near 14 GB: two do not fit in 24 GB)
-#   4. evaluations: RLAIF vs SFT | RLHF vs SFT, then RLAIF vs RLHF
-#   5. direct RLAIF (PPO with the labeler's direct score as the reward; DIRECT=1) and its
-#      evaluation against SFT
+#      PPO_THREADS threads (a PPO run peaks near 11 GB: two side by side leave no room)
+#   4. evaluations: RLAIF vs SFT | RLHF vs SFT
+#   5. RLAIF vs RLHF | direct RLAIF (PPO with the labeler's direct score as the reward; DIRECT=1),
+#      then direct RLAIF vs SFT
 # A step whose output exists is skipped and an interrupted PPO run resumes from its last
 # checkpoint, so rerunning the script continues where it stopped (delete $OUT to start over).
 # Everything goes to $OUT (default runs/rlaif-tldr, not committed); UPDATE_REPORT=1 also writes
@@ -24,7 +24,7 @@ POLICY=${POLICY:-smollm2-135m}              # starting (SFT) policy and reward-m
 LABEL_PAIRS=${LABEL_PAIRS:-400}             # TL;DR comparisons labelled by the AI
 EVAL_PAIRS=${EVAL_PAIRS:-320}               # held-out human comparisons (posts not trained on)
 PROMPT_TOKENS=${PROMPT_TOKENS:-256}         # prompts keep their last N tokens
-PPO_UPDATES=${PPO_UPDATES:-10}
+PPO_UPDATES=${PPO_UPDATES:-20}
 DIRECT_UPDATES=${DIRECT_UPDATES:-6}
 EVAL_POSTS=${EVAL_POSTS:-100}               # held-out posts per head-to-head evaluation
 DIRECT=${DIRECT:-1}
@@ -36,17 +36,18 @@ POSTS=$DATA/openai_tldr_posts/tldr_test.json  # posts split 80/20 by post: PPO /
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 touch "$OUT/timings.tsv"
-# step NAME OUTPUT CMD...: run CMD unless OUTPUT exists; its seconds go to timings.tsv.
+# step NAME OUTPUT CMD...: run CMD unless OUTPUT exists; its seconds go to timings.tsv (a
+# resumed step adds a row) and its output to $OUT/NAME.log.
 step() {
   local name=$1 output=$2; shift 2
   if [ -e "$output" ]; then echo "[$name] done before: $output"; return; fi
   echo "[$name] $(date -u +%H:%M:%S) start"
   local start=$SECONDS
-  "$@" >"$OUT/$name.log" 2>&1 || { echo "[$name] failed: see $OUT/$name.log" >&2; return 1; }
+  "$@" >>"$OUT/$name.log" 2>&1 || { echo "[$name] failed: see $OUT/$name.log" >&2; return 1; }
   printf '%s\t%s\n' "$name" $((SECONDS - start)) >>"$OUT/timings.tsv"
   echo "[$name] $(date -u +%H:%M:%S) done in $((SECONDS - start)) s"
 }
-ppo_args=(--prompts "$POSTS" --split train --policy "$POLICY" --updates "$PPO_UPDATES"
+ppo_args=(--prompts "$POSTS" --split train --policy "$POLICY"
   --batch-size 16 --num-minibatches 4 --ppo-epochs 2 --response-length 48
   --max-prompt-tokens "$PROMPT_TOKENS" --learning-rate 1e-5 --kl-coef 0.05
   --precision "$PRECISION" --save-every 3 --no-progress)
@@ -65,12 +66,18 @@ reward() {  # reward LABELS: a reward model on the same pairs, AI or human label
     --max-prompt-tokens "$PROMPT_TOKENS" --batch-size 8 --epochs 1 --learning-rate 2e-5 \
     --precision "$PRECISION"
 }
-ppo() {  # ppo NAME ARGS...: a PPO run into $OUT/ppo-NAME, resumed when it has a checkpoint
-  local name=$1; shift
-  local resume=()
-  if compgen -G "$OUT/ppo-$name/checkpoint-*/ppo_state.json" >/dev/null; then resume=(--resume); fi
-  OMP_NUM_THREADS=$PPO_THREADS step "ppo-$name" "$OUT/ppo-$name/policy" \
-    rlaif ppo "${ppo_args[@]}" "$@" --out "$OUT/ppo-$name" "${resume[@]}"
+ppo() {  # ppo NAME UPDATES ARGS...: a PPO run into $OUT/ppo-NAME; a run with a checkpoint
+  # and fewer than UPDATES updates logged (interrupted, or asked for more) resumes from it
+  local name=$1 updates=$2; shift 2
+  local dir=$OUT/ppo-$name resume=()
+  local logged=$( (cat "$dir/log.jsonl" 2>/dev/null || true) | wc -l)
+  if [ -e "$dir/policy" ] && [ "$logged" -ge "$updates" ]; then
+    echo "[ppo-$name] done before: $dir/policy ($logged updates)"; return
+  fi
+  if compgen -G "$dir/checkpoint-*/ppo_state.json" >/dev/null; then resume=(--resume); fi
+  rm -rf "$dir/policy"
+  step "ppo-$name" "$dir/policy" rlaif ppo "${ppo_args[@]}" --updates "$updates" "$@" \
+    --out "$dir" "${resume[@]}"
 }
 evaluate() {  # evaluate NAME POLICY REFERENCE
   step "evaluate-$1" "$OUT/evaluate-$1.json" rlaif evaluate --policy "$2" --reference "$3" \
@@ -85,14 +92,16 @@ both() {  # both "CMD1" "CMD2": two steps side by side; fails when either fails
   return $status
 }
 both "reward ai" "reward human"
-ppo ai --reward-model "$OUT/rm-ai"
-ppo human --reward-model "$OUT/rm-human"
+OMP_NUM_THREADS=$PPO_THREADS ppo ai "$PPO_UPDATES" --reward-model "$OUT/rm-ai"
+OMP_NUM_THREADS=$PPO_THREADS ppo human "$PPO_UPDATES" --reward-model "$OUT/rm-human"
 both "evaluate rlaif-vs-sft $OUT/ppo-ai/policy $POLICY" \
   "evaluate rlhf-vs-sft $OUT/ppo-human/policy $POLICY"
-OMP_NUM_THREADS=2 evaluate rlaif-vs-rlhf "$OUT/ppo-ai/policy" "$OUT/ppo-human/policy"
-if [ "$DIRECT" = 1 ]; then
-  ppo direct --winner "$WINNER" --updates "$DIRECT_UPDATES"
+if [ "$DIRECT" = 1 ]; then  # direct RLAIF's PPO (about 14 GB with the labeler) beside one evaluation
+  both "evaluate rlaif-vs-rlhf $OUT/ppo-ai/policy $OUT/ppo-human/policy" \
+    "ppo direct $DIRECT_UPDATES --winner $WINNER"
   OMP_NUM_THREADS=2 evaluate direct-vs-sft "$OUT/ppo-direct/policy" "$POLICY"
+else
+  OMP_NUM_THREADS=2 evaluate rlaif-vs-rlhf "$OUT/ppo-ai/policy" "$OUT/ppo-human/policy"
 fi
 
 python reports/rlaif-tldr/results.py "$OUT" $([ "$UPDATE_REPORT" = 1 ] && echo --update-report)
