@@ -400,7 +400,7 @@ def run_trl(
         whiten_rewards=False,
         num_sample_generations=0,
         gradient_checkpointing=False,
-        bf16=False,
+        bf16=ppo.precision == "bfloat16",  # accelerate's bfloat16 autocast
         report_to="none",
         save_strategy="no",
         logging_steps=1,
@@ -569,6 +569,11 @@ def main() -> None:
         default="float32" if real else "float32,bfloat16",
         help="Bundled runs, comma-separated.",
     )
+    parser.add_argument(
+        "--trl-precisions",
+        default="float32,bfloat16",
+        help="Which of --precisions TRL runs too (its bf16=True: accelerate's autocast).",
+    )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     parser.add_argument("--venv", type=Path, default=cache / "labelbench" / "venv-trl112")
     parser.add_argument("--worker", choices=["trl", "bundled"], help=argparse.SUPPRESS)
@@ -599,6 +604,7 @@ def main() -> None:
     settings["threads"] = args.threads
     bundled: dict[str, WorkerResult] = {}
     rates: list[float] = []
+    bf16_rates: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         if real:
@@ -621,10 +627,12 @@ def main() -> None:
             if real:
                 from labeling import matmul_flops
 
-                shape_args = (shape.hidden_size, shape.intermediate_size, torch.float32)
-                rates.append(matmul_flops(*shape_args))
+                shape_args = (shape.hidden_size, shape.intermediate_size)
+                rates.append(matmul_flops(*shape_args, torch.float32))
+                bf16_rates.append(matmul_flops(*shape_args, torch.bfloat16))
 
         measure_rate()
+        trl: dict[str, WorkerResult] = {}
         for precision in args.precisions.split(","):
             run_config = dataclasses.replace(config, precision=precision)
             bundled[precision] = run_worker(
@@ -633,30 +641,59 @@ def main() -> None:
             measure_rate()
             seconds = bundled[precision].seconds_per_update
             print(f"bundled PPO, {precision}: {seconds:.3f} s/update", file=sys.stderr)
-        trl = run_worker(python, "trl", work, config, args.threads)
-        measure_rate()
-        seconds = trl.seconds_per_update
-        print(f"trl {TRL_VERSION} PPOTrainer: {seconds:.3f} s/update", file=sys.stderr)
-    reference = bundled.get("float32", next(iter(bundled.values())))
+            if precision in args.trl_precisions.split(","):
+                trl[precision] = run_worker(python, "trl", work, run_config, args.threads)
+                measure_rate()
+                seconds = trl[precision].seconds_per_update
+                print(
+                    f"trl {TRL_VERSION} PPOTrainer, {precision}: {seconds:.3f} s/update",
+                    file=sys.stderr,
+                )
+    if not trl:
+        raise SystemExit("--trl-precisions names none of --precisions: nothing to compare")
+    # The headline pair: float32 when both ran it, else the first precision both ran.
+    headline = next(p for p in ("float32", *bundled) if p in bundled and p in trl)
+    reference, trl_reference = bundled[headline], trl[headline]
     result: dict[str, Any] = {
         **settings,
         "device": "cpu",
+        "headline_precision": headline,
         "bundled_seconds_per_update": round(reference.seconds_per_update, 4),
         **{
             f"bundled_{precision}_seconds_per_update": round(run.seconds_per_update, 4)
             for precision, run in bundled.items()
         },
-        "trl112_seconds_per_update": round(trl.seconds_per_update, 4),
-        "speedup_vs_trl112": round(trl.seconds_per_update / reference.seconds_per_update, 3),
+        "trl112_seconds_per_update": round(trl_reference.seconds_per_update, 4),
+        **{
+            f"trl112_{precision}_seconds_per_update": round(run.seconds_per_update, 4)
+            for precision, run in trl.items()
+        },
+        "speedup_vs_trl112": round(
+            trl_reference.seconds_per_update / reference.seconds_per_update, 3
+        ),
+        **{
+            f"speedup_vs_trl112_{precision}": round(
+                run.seconds_per_update / bundled[precision].seconds_per_update, 3
+            )
+            for precision, run in trl.items()
+        },
         "bundled_cpu_seconds_per_update": round(reference.cpu_seconds_per_update, 4),
-        "trl112_cpu_seconds_per_update": round(trl.cpu_seconds_per_update, 4),
+        "trl112_cpu_seconds_per_update": round(trl_reference.cpu_seconds_per_update, 4),
         "speedup_vs_trl112_cpu_time": round(
-            trl.cpu_seconds_per_update / reference.cpu_seconds_per_update, 3
+            trl_reference.cpu_seconds_per_update / reference.cpu_seconds_per_update, 3
         ),
     }
     if "float32" in bundled and "bfloat16" in bundled:
         result["bf16_speedup"] = round(
             bundled["float32"].seconds_per_update / bundled["bfloat16"].seconds_per_update, 3
+        )
+    if "float32" in trl and "bfloat16" in trl:
+        result["trl112_bf16_speedup"] = round(
+            trl["float32"].seconds_per_update / trl["bfloat16"].seconds_per_update, 3
+        )
+    if "bfloat16" in bundled and "float32" in trl:
+        result["speedup_bundled_bf16_vs_trl112_fp32"] = round(
+            trl["float32"].seconds_per_update / bundled["bfloat16"].seconds_per_update, 3
         )
     if real:
         response_tokens = reference.mean_response_tokens or float(config.response_length)
@@ -683,16 +720,30 @@ def main() -> None:
             "non_embedding_parameters": shape.non_embedding_parameters,
             "output_layer_parameters": shape.output_layer_parameters,
         }
+        if "bfloat16" in bundled:
+            bf16_rate = sum(bf16_rates) / len(bf16_rates)
+            bf16_floor = floor.total / bf16_rate
+            result |= {
+                "fraction_of_limit_bf16": round(
+                    bf16_floor / bundled["bfloat16"].seconds_per_update, 4
+                ),
+                "floor_seconds_per_update_bf16": round(bf16_floor, 2),
+                "matmul_gflops_bf16_mean": round(bf16_rate / 1e9, 2),
+            }
     result |= {
         "bundled_update_seconds": [round(s, 2) for s in reference.update_seconds],
-        "trl112_update_seconds": [round(s, 2) for s in trl.update_seconds],
+        "trl112_update_seconds": [round(s, 2) for s in trl_reference.update_seconds],
         "bundled_update_cpu_seconds": [round(s, 2) for s in reference.update_cpu_seconds],
-        "trl112_update_cpu_seconds": [round(s, 2) for s in trl.update_cpu_seconds],
+        "trl112_update_cpu_seconds": [round(s, 2) for s in trl_reference.update_cpu_seconds],
         **{
             f"bundled_{precision}_peak_rss_mib": round(run.peak_rss_mib, 1)
             for precision, run in bundled.items()
         },
-        "trl112_peak_rss_mib": round(trl.peak_rss_mib, 1),
+        "trl112_peak_rss_mib": round(trl_reference.peak_rss_mib, 1),
+        **{
+            f"trl112_{precision}_peak_rss_mib": round(run.peak_rss_mib, 1)
+            for precision, run in trl.items()
+        },
         "bundled_setup_rss_mib": _round(reference.setup_rss_mib),
         "bundled_state_floor_mib": _round(reference.state_floor_mib),
         "load_average_start": load_at_start,

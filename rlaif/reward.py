@@ -227,7 +227,7 @@ benchmark's default ``length_gap``)."""
 def _accuracy(trainer: Any, tokenizer: Any, held_out: HeldOut | None, seed: int) -> Any:
     """Accuracy by group (``accuracy_by_group``) and ``held_out_figures``; (None, None)
     without held-out pairs."""
-    from rlaif.reward_trainer import accuracy_by_group, reward_scores
+    from rlaif.reward_trainer import accuracy_by_group, pairwise_credit, reward_scores
 
     if held_out is None:
         return None, None
@@ -239,7 +239,7 @@ def _accuracy(trainer: Any, tokenizer: Any, held_out: HeldOut | None, seed: int)
     rejected = reward_scores(
         model, tokenizer, [p + r for p, r in zip(held_out.prompt, held_out.rejected, strict=True)]
     )
-    accuracy = accuracy_by_group((chosen > rejected).tolist(), held_out.group)
+    accuracy = accuracy_by_group(pairwise_credit(chosen, rejected), held_out.group)
     return accuracy, held_out_figures(chosen.tolist(), rejected.tolist(), held_out, seed)
 
 

@@ -138,14 +138,22 @@ def pairwise_accuracy(
     rejected_scores = reward_scores(
         model, tokenizer, [p + r for p, r in zip(prompts, rejected, strict=True)], batch_size
     )
-    return accuracy_by_group((chosen_scores > rejected_scores).tolist(), groups)
+    return accuracy_by_group(pairwise_credit(chosen_scores, rejected_scores), groups)
+
+
+def pairwise_credit(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> list[float]:
+    """Per pair: 1 when the chosen response scores higher, ½ on a tie, 0 otherwise (the credit
+    ``held_out_figures`` and the benchmark's accuracy give a tie). Shapes ``[pairs]``."""
+    wins = (chosen_scores > rejected_scores).float()
+    return (wins + 0.5 * (chosen_scores == rejected_scores).float()).tolist()
 
 
 def accuracy_by_group(
-    correct: Sequence[bool], groups: Sequence[str] | None = None
+    correct: Sequence[float], groups: Sequence[str] | None = None
 ) -> dict[str, dict[str, float]]:
-    """Share of ``correct`` pairs, all and by group: ``{"all": {"accuracy", "n"}, ...}``."""
-    by_group: dict[str, list[bool]] = defaultdict(list)
+    """Mean credit of the pairs (``correct``: 1, ½ for a tie, 0; booleans work), all and by
+    group: ``{"all": {"accuracy", "n"}, ...}``."""
+    by_group: dict[str, list[float]] = defaultdict(list)
     for index, hit in enumerate(correct):
         by_group["all"].append(hit)
         if groups is not None:

@@ -433,3 +433,26 @@ def test_gemma_engine_equals_naive_past_its_sliding_window(data_dir):
     for p, out in zip(long, scored, strict=True):
         reference = naive_answer_logprobs(lm.model, lm.tokenizer, p.request.text, p.request.answers)
         assert out.logprobs == pytest.approx(reference, abs=1e-4)
+
+
+def test_the_naive_reference_reads_its_own_logits_or_the_float32_output_layer(tiny_tokenizer):
+    """bench/labeling.py's two plain loops: the model's own forward (logits at every position, in
+    its precision) and the engine's reading rule (last position, float32 output layer)."""
+    from conftest import build_tiny_model
+
+    from labelbench.prompting import answer_token_ids, prompt_token_ids
+
+    model = build_tiny_model(tiny_tokenizer, seed=5).to(torch.bfloat16)
+    text, answers = "Which summary is better? Answer:", ("1", "2")
+    own = naive_answer_logprobs(model, tiny_tokenizer, text, answers, own_logits=True)
+    rule = naive_answer_logprobs(model, tiny_tokenizer, text, answers, own_logits=False)
+    assert rule == naive_answer_logprobs(model, tiny_tokenizer, text, answers)  # bf16 default
+    ids = torch.tensor([prompt_token_ids(tiny_tokenizer, text)])
+    answer_ids = answer_token_ids(answers, tiny_tokenizer, after=text)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, -1]
+    assert logits.dtype == torch.bfloat16  # the plain loop's logits stay in bfloat16
+    expected = torch.log_softmax(logits.float(), dim=-1)[answer_ids].tolist()
+    assert own == pytest.approx(expected, abs=1e-6)
+    assert rule == pytest.approx(own, abs=0.05)  # the same model, read two ways
+    assert rule != pytest.approx(own, abs=1e-6)  # but not the same numbers

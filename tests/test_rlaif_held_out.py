@@ -115,3 +115,17 @@ def test_no_confidence_gives_no_high_confidence_figure():
     figures = held_out_figures([1.0] * 40, [0.0] * 40, data, seed=0)
     assert figures["reward_model"]["high_confidence"] is None
     assert not math.isnan(figures["reward_model"]["all"]["value"])
+
+
+def test_a_score_tie_earns_half_in_the_per_group_accuracy_as_in_the_held_out_figures():
+    import torch
+
+    from rlaif.reward_trainer import accuracy_by_group, pairwise_credit
+
+    chosen = torch.tensor([1.0, 0.5, 0.2, 0.7])
+    rejected = torch.tensor([0.0, 0.5, 0.9, 0.7])
+    credit = pairwise_credit(chosen, rejected)
+    assert credit == [1.0, 0.5, 0.0, 0.5]
+    figures = accuracy_by_group(credit, ["a", "a", "b", "b"])
+    assert figures["all"] == {"accuracy": 0.5, "n": 4.0}
+    assert figures["a"]["accuracy"] == 0.75 and figures["b"]["accuracy"] == 0.25

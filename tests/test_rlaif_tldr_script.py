@@ -19,6 +19,7 @@ command=$1; shift
 out=""; resume=0
 for arg in "$@"; do
   if [ "$prev" = "--out" ]; then out=$arg; fi
+  if [ "$prev" = "--policy" ]; then policy=$arg; fi
   if [ "$arg" = "--resume" ]; then resume=1; fi
   prev=$arg
 done
@@ -36,7 +37,8 @@ PY
        echo '{}' >"$out/checkpoint-1/ppo_state.json"
        stats='{"update": 1, "score": 0.5, "kl": 0.1, "entropy": 1.0, "response_length": 20}'
        echo "$stats" >>"$out/log.jsonl" ;;
-  evaluate) judged='{"win_rate": 0.6, "ci_low": 0.5, "ci_high": 0.7, "n": 3}'
+  evaluate) [ -d "$policy" ] || { echo "no trained policy at $policy" >&2; exit 3; }
+            judged='{"win_rate": 0.6, "ci_low": 0.5, "ci_high": 0.7, "n": 3}'
             echo "{\"judges\": {\"reward_model\": $judged}}" >"$out" ;;
 esac
 """
@@ -58,7 +60,7 @@ def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
         (bin_dir / "python").symlink_to(sys.executable)
     for name in ("rlaif", "labelbench"):
         (bin_dir / name).chmod(0o755)
-    out, calls = tmp_path / "out", tmp_path / "calls.txt"
+    out, calls = tmp_path / "run out", tmp_path / "calls.txt"  # a space: paths stay quoted
     environment = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",

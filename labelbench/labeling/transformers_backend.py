@@ -624,23 +624,34 @@ def output_logprobs(
 
 
 def naive_answer_logprobs(
-    model: Any, tokenizer: Any, text: str, answers: Sequence[str]
+    model: Any,
+    tokenizer: Any,
+    text: str,
+    answers: Sequence[str],
+    *,
+    own_logits: bool | None = None,
 ) -> tuple[float, ...]:
     """Reference: one plain forward pass of the whole prompt, no cache reuse; the answer tokens'
-    log-probabilities at its last position. A float32 model's own logits (every position); in a
-    lower precision, the decoder's last hidden state through the float32 output layer, as the
-    engine reads it."""
+    log-probabilities at its last position.
+
+    ``own_logits=True``: the model's own forward pass, ``model(input_ids).logits`` (logits at
+    every position, in the model's precision: the loop a transformers user writes).
+    ``own_logits=False``: the decoder's last hidden state through the float32 output layer, as
+    the engine reads it (``output_logprobs``). ``None`` (default): the first for a float32
+    model, the second otherwise."""
     from labelbench.prompting import answer_token_ids, prompt_token_ids
 
     ids = torch.tensor([prompt_token_ids(tokenizer, text)])
     config = model.config.get_text_config(decoder=True)
     softcap = getattr(config, "final_logit_softcapping", None)
     answer_ids = answer_token_ids(answers, tokenizer, after=text[-_ANSWER_CONTEXT:])
+    if own_logits is None:
+        own_logits = next(model.parameters()).dtype == torch.float32
     with torch.inference_mode():
         ids = ids.to(model.device)
-        if next(model.parameters()).dtype == torch.float32:  # the model's own logits
+        if own_logits:
             logprobs = torch.log_softmax(model(input_ids=ids).logits[:, -1].float(), dim=-1)
-        else:  # the engine's rule: the output layer in float32 (``output_logprobs``)
+        else:
             hidden = model.base_model(input_ids=ids).last_hidden_state[:, -1]
             logprobs = output_logprobs(hidden, output_layer(model), softcap)
     return tuple(float(logprobs[0, a]) for a in answer_ids)

@@ -83,22 +83,24 @@ evaluate() {  # evaluate NAME POLICY REFERENCE
   step "evaluate-$1" "$OUT/evaluate-$1.json" rlaif evaluate --policy "$2" --reference "$3" \
     "${eval_args[@]}" --out "$OUT/evaluate-$1.json"
 }
-both() {  # both "CMD1" "CMD2": two steps side by side; fails when either fails
-  eval "$1" & local first=$!
-  eval "$2" & local second=$!
+wait_both() {  # wait_both PID1 PID2: two steps started side by side; fails when either failed
   local status=0
-  wait $first || status=1
-  wait $second || status=1
+  wait "$1" || status=1
+  wait "$2" || status=1
   return $status
 }
-both "reward ai" "reward human"
+reward ai & first=$!
+reward human & second=$!
+wait_both $first $second
 OMP_NUM_THREADS=$PPO_THREADS ppo ai "$PPO_UPDATES" --reward-model "$OUT/rm-ai"
 OMP_NUM_THREADS=$PPO_THREADS ppo human "$PPO_UPDATES" --reward-model "$OUT/rm-human"
-both "evaluate rlaif-vs-sft $OUT/ppo-ai/policy $POLICY" \
-  "evaluate rlhf-vs-sft $OUT/ppo-human/policy $POLICY"
+evaluate rlaif-vs-sft "$OUT/ppo-ai/policy" "$POLICY" & first=$!
+evaluate rlhf-vs-sft "$OUT/ppo-human/policy" "$POLICY" & second=$!
+wait_both $first $second
 if [ "$DIRECT" = 1 ]; then  # direct RLAIF's PPO (about 14 GB with the labeler) beside one evaluation
-  both "evaluate rlaif-vs-rlhf $OUT/ppo-ai/policy $OUT/ppo-human/policy" \
-    "ppo direct $DIRECT_UPDATES --winner $WINNER"
+  evaluate rlaif-vs-rlhf "$OUT/ppo-ai/policy" "$OUT/ppo-human/policy" & first=$!
+  ppo direct "$DIRECT_UPDATES" --winner "$WINNER" & second=$!
+  wait_both $first $second
   OMP_NUM_THREADS=2 evaluate direct-vs-sft "$OUT/ppo-direct/policy" "$POLICY"
 else
   OMP_NUM_THREADS=2 evaluate rlaif-vs-rlhf "$OUT/ppo-ai/policy" "$OUT/ppo-human/policy"
