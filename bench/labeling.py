@@ -235,6 +235,19 @@ def main() -> None:
     fp32_rows: list[Any] = []
     naive: list[tuple[Any, tuple[float, ...]]] = []
     naive_last: list[tuple[Any, tuple[float, ...]]] = []
+
+    def naive_loop(part: Sequence[Any], own_logits: bool) -> list[tuple[Any, tuple[float, ...]]]:
+        """(planned request, answer log-probabilities) from one plain forward pass each."""
+        return [
+            (
+                p,
+                naive_answer_logprobs(
+                    lm.model, lm.tokenizer, p.request.text, p.request.answers, own_logits=own_logits
+                ),
+            )
+            for p in part
+        ]
+
     for number, part in enumerate(slices(zero, contexts, args.slice)):
         zero_part = [p for p in zero if p.item_id in part]
         two_part = [p for p in two if p.item_id in part]
@@ -243,41 +256,14 @@ def main() -> None:
                 "engine_0shot",
                 lambda z=zero_part: engine_rows.extend(run_engine(engines["engine_0shot"], z).rows),
             ),
-            (
-                "naive_0shot",
-                lambda z=zero_part: naive.extend(
-                    (
-                        p,
-                        naive_answer_logprobs(
-                            lm.model,
-                            lm.tokenizer,
-                            p.request.text,
-                            p.request.answers,
-                            own_logits=True,
-                        ),
-                    )
-                    for p in z
-                ),
-            ),
+            ("naive_0shot", lambda z=zero_part: naive.extend(naive_loop(z, own_logits=True))),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
         if lower:  # also the loop that reads answers as the engine does
             methods.append(
                 (
                     "naive_last_position_0shot",
-                    lambda z=zero_part: naive_last.extend(
-                        (
-                            p,
-                            naive_answer_logprobs(
-                                lm.model,
-                                lm.tokenizer,
-                                p.request.text,
-                                p.request.answers,
-                                own_logits=False,
-                            ),
-                        )
-                        for p in z
-                    ),
+                    lambda z=zero_part: naive_last.extend(naive_loop(z, own_logits=False)),
                 )
             )
         if with_fp32:
