@@ -19,7 +19,15 @@ Two modes:
   ``openai_tldr_comparisons/batch13.json`` (first posts in data order whose summarisation prompt,
   ``rlaif.label.policy_prompt``, has at least ``--max-prompt-tokens`` tokens), each cut to its
   last ``--max-prompt-tokens`` tokens (default 256), so every prompt is about that long.
-  Defaults: 48-token responses, batch 16, 4 minibatches, 2 PPO epochs, 3 updates, float32.
+  Defaults: 48-token responses, batch 16, 4 minibatches, 2 PPO epochs, 3 updates, in the
+  precision ``rlaif ppo`` trains in by default on this machine (``PPOConfig``'s ``auto``:
+  bfloat16 autocast where the device multiplies bfloat16 in hardware, else float32); TRL runs
+  the same precision (its ``bf16=True`` is accelerate's bfloat16 autocast).
+
+The headline figures (``speedup_vs_trl112``, ``fraction_of_limit``, ``headline_precision``) are
+those of that default precision when both trainers ran it, else of float32
+(``headline_precision``); every precision run has its own ``speedup_vs_trl112_<precision>`` and
+``fraction_of_limit_<precision>``.
 
     python bench/ppo.py                     # prints settings, the timings; last line is JSON
     python bench/ppo.py --total-updates 8 --response-length 64
@@ -46,9 +54,10 @@ run sampled them) and T = P + R::
     training   = ppo_epochs * 2 * 3 * 2 * N * B * T    forward + backward of policy and value
     floor_s    = (generation + scoring + training) / matmul_rate
 
-``matmul_rate`` is the float32 FLOP/s of ``F.linear`` on the model's MLP shape (512 tokens x
-hidden -> intermediate), ``bench/labeling.py``'s ``matmul_flops``, measured in this run before and
-after each trainer and averaged. The floor leaves out attention, the output layer outside
+``matmul_rate`` is the FLOP/s of ``F.linear`` in the run's precision (float32, or bfloat16 for
+a bfloat16 run) on the model's MLP shape (512 tokens x hidden -> intermediate),
+``bench/labeling.py``'s ``matmul_flops``, measured in this run before and after each trainer and
+averaged. The floor leaves out attention, the output layer outside
 generation, the optimizer and padding, so it is a lower bound on the work.
 
 Memory (bundled, real scale): ``bundled_setup_rss_mib`` is the worker's RSS once the trainer is
@@ -555,6 +564,18 @@ def prompt_token_counts(texts: Sequence[str], tokenizer: Any, limit: int) -> lis
     return [min(len(tokenizer(t, add_special_tokens=False)["input_ids"]), limit) for t in texts]
 
 
+def headline_precision(bundled: Sequence[str], trl: Sequence[str], default: str) -> str:
+    """The precision of the headline figures (``speedup_vs_trl112``, ``fraction_of_limit``):
+    ``default`` (what ``rlaif ppo`` trains in by default on this machine) when both trainers ran
+    it, else float32 when both ran it, else the first precision both ran.
+
+    Raises ValueError when the two ran no precision in common."""
+    common = [p for p in bundled if p in trl]
+    if not common:
+        raise ValueError("the two trainers ran no precision in common")
+    return next(p for p in (default, "float32", *common) if p in common)
+
+
 def main() -> None:
     known, _ = _model_option(argparse.ArgumentParser(add_help=False)).parse_known_args()
     real = known.model is not None
@@ -566,8 +587,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--precisions",
-        default="float32" if real else "float32,bfloat16",
-        help="Bundled runs, comma-separated.",
+        default=PPOConfig().precision if real else "float32,bfloat16",
+        help="Bundled runs, comma-separated (real scale: the precision rlaif ppo trains in by "
+        "default here, PPOConfig's auto).",
     )
     parser.add_argument(
         "--trl-precisions",
@@ -651,8 +673,7 @@ def main() -> None:
                 )
     if not trl:
         raise SystemExit("--trl-precisions names none of --precisions: nothing to compare")
-    # The headline pair: float32 when both ran it, else the first precision both ran.
-    headline = next(p for p in ("float32", *bundled) if p in bundled and p in trl)
+    headline = headline_precision(list(bundled), list(trl), PPOConfig().precision)
     reference, trl_reference = bundled[headline], trl[headline]
     result: dict[str, Any] = {
         **settings,
@@ -701,13 +722,23 @@ def main() -> None:
             shape, config.batch_size, prompt_tokens, response_tokens, config.ppo_epochs
         )
         rate = sum(rates) / len(rates)
-        floor_seconds = floor.total / rate
+        bf16_rate = sum(bf16_rates) / len(bf16_rates)
+        floors = {"float32": floor.total / rate, "bfloat16": floor.total / bf16_rate}
+        floor_seconds = floors[headline]
         result |= {
             "fraction_of_limit": round(floor_seconds / reference.seconds_per_update, 4),
             "fraction_of_limit_cpu_time": round(
                 floor_seconds / reference.cpu_seconds_per_update, 4
             ),
+            **{
+                f"fraction_of_limit_{precision}": round(
+                    floors[precision] / run.seconds_per_update, 4
+                )
+                for precision, run in bundled.items()
+            },
             "floor_seconds_per_update": round(floor_seconds, 2),
+            "floor_seconds_per_update_float32": round(floors["float32"], 2),
+            "floor_seconds_per_update_bfloat16": round(floors["bfloat16"], 2),
             "floor_tflop": {
                 "generation": round(floor.generation / 1e12, 3),
                 "scoring": round(floor.scoring / 1e12, 3),
@@ -716,20 +747,11 @@ def main() -> None:
             "bundled_mean_response_tokens": round(response_tokens, 2),
             "matmul_gflops_fp32_mean": round(rate / 1e9, 2),
             "matmul_gflops_fp32_range": [round(min(rates) / 1e9, 2), round(max(rates) / 1e9, 2)],
+            "matmul_gflops_bf16_mean": round(bf16_rate / 1e9, 2),
             "matmul_shape": [512, shape.hidden_size, shape.intermediate_size],
             "non_embedding_parameters": shape.non_embedding_parameters,
             "output_layer_parameters": shape.output_layer_parameters,
         }
-        if "bfloat16" in bundled:
-            bf16_rate = sum(bf16_rates) / len(bf16_rates)
-            bf16_floor = floor.total / bf16_rate
-            result |= {
-                "fraction_of_limit_bf16": round(
-                    bf16_floor / bundled["bfloat16"].seconds_per_update, 4
-                ),
-                "floor_seconds_per_update_bf16": round(bf16_floor, 2),
-                "matmul_gflops_bf16_mean": round(bf16_rate / 1e9, 2),
-            }
     result |= {
         "bundled_update_seconds": [round(s, 2) for s in reference.update_seconds],
         "trl112_update_seconds": [round(s, 2) for s in trl_reference.update_seconds],

@@ -8,7 +8,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Precision = Literal["float32", "bfloat16"]
+from labelbench.models.registry import training_precision
+
+Precision = Literal["auto", "float32", "bfloat16"]
+"""Training precision; ``auto`` becomes bfloat16 autocast where the device multiplies bfloat16 in
+hardware, else float32 (``labelbench.models.registry.training_precision``)."""
 
 
 def _help(text: str, **extra: Any) -> Any:
@@ -85,10 +89,11 @@ class PPOConfig:
         ),
     )
     precision: Precision = field(
-        default="float32",
+        default="auto",
         metadata=_help(
             "float32, or bfloat16 autocast (weights and optimizer stay float32; "
-            "log-probabilities are computed in float32)."
+            "log-probabilities are computed in float32); auto: bfloat16 where the device "
+            "multiplies bfloat16 in hardware (CPUs with AVX-512 BF16 or AMX, recent GPUs)."
         ),
     )
     # run
@@ -124,8 +129,7 @@ class PPOConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError(f"kl_estimator must be k1 or k3, not {self.kl_estimator!r}")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
+        self.precision = training_precision(self.precision)
 
     @property
     def minibatch_size(self) -> int:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from labelbench.errors import InputError, ModelError, check_writable_dir
+from labelbench.models.registry import training_precision
 from rlaif.data import DataOptions, HeldOut, load_held_out, load_preferences
+from rlaif.ppo_config import Precision
 from rlaif.reward_config import SOFT_LABEL
-
-Precision = Literal["float32", "bfloat16"]
 
 
 @dataclass
@@ -54,8 +54,12 @@ class RewardRunConfig:
         default="confidence", metadata={"help": "Split accuracy by 'confidence' or a meta key."}
     )
     precision: Precision = field(
-        default="float32",
-        metadata={"help": "float32, or bfloat16 autocast (weights stay float32)."},
+        default="auto",
+        metadata={
+            "help": "float32, or bfloat16 autocast (weights stay float32); auto: bfloat16 where "
+            "the device multiplies bfloat16 in hardware (CPUs with AVX-512 BF16 or AMX, recent "
+            "GPUs), else float32."
+        },
     )
     seed: int = field(default=0, metadata={"help": "Seed of shuffling and the reward head."})
 
@@ -68,8 +72,7 @@ class RewardRunConfig:
             raise ValueError("--epochs and --learning-rate must be positive")
         if self.labels not in ("auto", "ai", "human"):
             raise ValueError(f"unknown labels {self.labels!r}; use auto, ai or human")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
+        self.precision = training_precision(self.precision)
 
 
 def check_soft_labels(dataset: Any, source: str | Path) -> None:

@@ -16,6 +16,7 @@ from ppo import (
     ModelShape,
     build_reward_model,
     flop_floor,
+    headline_precision,
     median_update_seconds,
     model_shape,
     prompt_token_counts,
@@ -153,3 +154,31 @@ def test_rss_grows_with_a_touched_allocation():
     block = torch.ones(64 * 2**20 // 4)  # 64 MiB, written
     assert rss_mib() - before > 48
     del block
+
+
+def test_headline_is_the_default_training_precision_when_both_trainers_ran_it():
+    both = ["float32", "bfloat16"]
+    assert headline_precision(both, both, "bfloat16") == "bfloat16"
+    assert headline_precision(both, both, "float32") == "float32"
+    # TRL ran only float32: the headline compares like with like
+    assert headline_precision(both, ["float32"], "bfloat16") == "float32"
+    assert headline_precision(["bfloat16"], ["bfloat16"], "float32") == "bfloat16"
+    with pytest.raises(ValueError, match="no precision in common"):
+        headline_precision(["bfloat16"], ["float32"], "bfloat16")
+
+
+def test_training_precision_auto_follows_the_hardware(monkeypatch):
+    import torch
+
+    from labelbench.models import registry
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert PPOConfig().precision == "bfloat16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert PPOConfig().precision == "float32"
+    assert PPOConfig(precision="bfloat16").precision == "bfloat16"
+    assert registry.training_precision("float32") == "float32"
+    with pytest.raises(ValueError, match="auto, float32 or bfloat16"):
+        registry.training_precision("float16")
