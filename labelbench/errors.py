@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -75,6 +76,20 @@ def check_writable_dir(path: str | Path, what: str) -> Path:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InputError(path, f"the {what} is not writable ({reason} in {place})") from None
+    return path
+
+
+def check_writable_file(path: str | Path, what: str) -> Path:
+    """Fail early, with one line naming ``path``, when the file ``path`` could not be written at
+    the end of a run: it is an existing directory, an existing file that is read-only, or its
+    folder cannot be created or written (``check_writable_dir``). Creates nothing. Raises
+    InputError."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(path, f"the {what} is a directory; give a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(path, f"the {what} exists and is read-only")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), f"{what}'s folder")
     return path
 
 

@@ -237,7 +237,7 @@ def evaluate_policy(
     """Sample both policies on the held-out prompts and judge them; the results as a dict
     (the command writes it to ``out``). ``labeler`` (from ``rlaif.label.choose_labeler``) judges
     pairwise, both orders. Raises InputError/ModelError before any sampling."""
-    from labelbench.errors import InputError, check_writable_dir
+    from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
     from rlaif.data import device, existing, load_prompt_items
     from rlaif.label import generate, policy_prompt, truncate_prompts
@@ -249,7 +249,7 @@ def evaluate_policy(
             "name at least one judge: --reward-model and/or --winner (or --labeler and --variant)",
         )
     items = load_prompt_items(prompts, data, limit=config.limit)
-    check_writable_dir(Path(out).parent, "output directory")
+    check_writable_file(out, "output file")
     if labeler is not None:
         check_writable_dir(default_cache_dir(), "label cache directory")
     on = device()

@@ -87,7 +87,29 @@ def test_label_checks_its_output_folder_before_loading(tmp_path):
     )
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert "output folder" in line and "not a directory" in line
+    assert "output file's folder" in line and "not a directory" in line
+
+
+def test_label_refuses_a_folder_as_its_output_file_before_loading(tmp_path):
+    """(issue: a folder given as --out failed only after every request was labelled)"""
+    from test_labeling_helpers import make_planned
+
+    from labelbench.labeling.jsonl import write_planned
+
+    requests = tmp_path / "r.jsonl"
+    write_planned(requests, make_planned(1))
+    done = _run(
+        "label",
+        "--requests",
+        str(requests),
+        "--out",
+        str(tmp_path),
+        "--model",
+        str(tmp_path / "no-such-model"),
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert str(tmp_path) in line and "output file is a directory" in line
 
 
 def test_a_data_file_found_nowhere_says_where_it_looked(tmp_path):

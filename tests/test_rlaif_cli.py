@@ -660,3 +660,19 @@ def test_direct_rlaif_ppo_with_the_winner(tmp_path, tiny_lm_dir, capsys):
     assert code == 0, err
     settings = json.loads((tmp_path / "ppo" / "ppo_config.json").read_text())
     assert settings["labeler"]["dtype"] == "bfloat16" and settings["variant"] == VARIANT
+
+
+def test_evaluate_refuses_a_folder_as_its_output_file_before_sampling(
+    tmp_path, tiny_lm_dir, capsys, monkeypatch
+):
+    """(issue: a folder given as --out failed only after both policies were sampled and judged)"""
+    from rlaif import evaluate
+
+    def sampling_started(*_, **__):
+        raise AssertionError("the policies were loaded")
+
+    monkeypatch.setattr(evaluate, "load_policy", sampling_started)
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    args = ["evaluate", "--policy", tiny_lm_dir, "--prompts", data, "--out", tmp_path]
+    code, _, err = run([*args, "--reward-model", tiny_lm_dir], capsys)
+    assert_one_line_error(code, err, str(tmp_path), "output file is a directory")

@@ -55,14 +55,14 @@ def label(
     ] = None,
 ) -> None:
     """Label every planned request; a killed run resumes from the cache."""
-    from labelbench.errors import check_writable_dir
+    from labelbench.errors import check_writable_file
     from labelbench.labeling.cache import LabelCache, default_cache_dir
     from labelbench.labeling.jsonl import read_planned, write_result
     from labelbench.labeling.labeler import labeler_spec, open_labeler
     from labelbench.labeling.runner import label as run_label
 
     planned = read_planned(requests)
-    check_writable_dir(out.parent if str(out.parent) else Path("."), "output folder")
+    check_writable_file(out, "output file")
     spec = labeler_spec(
         "labelbench label",
         name=model,
