@@ -485,3 +485,34 @@ def test_a_data_set_can_be_limited_to_some_labelers(
     with pytest.raises(InputError) as caught:
         parse_config(textwrap.dedent(text).replace("[small]", "[huge]"), tmp_path / "run.yaml")
     assert "datasets[1].labelers" in str(caught.value) and ":5:" in str(caught.value)
+
+
+def test_a_report_without_config_yaml_records_no_labeler_spec_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(issue: winner.json got {"name": labeler} and rlaif/serve reopened the labeler with default
+    precision and chat settings, not as it ran)"""
+    from labelbench.cli import run_app
+    from labelbench.cli import app as labelbench_app
+    from labelbench.labeling.labeler import load_winner
+
+    run_dir = make_run(tmp_path / "run", synthetic_results(n_items=12))
+    (run_dir / "config.yaml").unlink()
+    assert run_app(labelbench_app, ["report", str(run_dir)], prog_name="labelbench") == 0
+    winner = json.loads((run_dir / "winner.json").read_text())
+    assert winner["labeler"] and winner["labeler_spec"] is None
+    note = capsys.readouterr().err
+    assert "records no labeler_spec" in note and "config.yaml" in note
+    with pytest.raises(InputError) as raised:
+        load_winner(run_dir / "winner.json")
+    line = str(raised.value)
+    assert "winner.json" in line and "labeler_spec" in line and "--labeler" in line
+    assert "\n" not in line
+
+
+def test_winner_json_keeps_the_labeler_spec_from_config_yaml(report_dir: Path) -> None:
+    from labelbench.labeling.labeler import load_winner
+
+    winner = json.loads((report_dir / "winner.json").read_text())
+    assert winner["labeler_spec"]["name"] == winner["labeler"]
+    assert load_winner(report_dir / "winner.json").labeler.name == winner["labeler"]

@@ -283,7 +283,8 @@ class Winner:
 
 def load_winner(path: str | Path) -> Winner:
     """Read a ``winner.json`` written by ``labelbench report``; InputError naming the file and
-    field when it names no winner or its labeler spec is not valid."""
+    field when it names no winner, or its labeler spec is missing (a report run without the run's
+    config.yaml: the labeler as it ran is unknown) or not valid."""
     try:
         winner = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -292,10 +293,19 @@ def load_winner(path: str | Path) -> Winner:
         raise InputError(path, f"not a JSON file: {error}") from None
     if not isinstance(winner, dict):
         raise InputError(path, "not a winner file (expected a JSON object)")
-    spec = winner.get("labeler_spec") or winner.get("labeler")
-    if not spec or not winner.get("variant"):
+    if not winner.get("labeler") or not winner.get("variant"):
         reason = winner.get("reason", "it names no labeler and variant")
         raise InputError(path, f"no winner to label with: {reason}", field="labeler")
+    spec = winner.get("labeler_spec")
+    if not spec:
+        raise InputError(
+            path,
+            f"{winner['labeler']} has no recorded spec, so its precision, chat template and "
+            "backend are unknown (the report ran without the run's config.yaml); rerun "
+            "`labelbench report RUN_DIR` with config.yaml in the folder, or name the labeler "
+            "with --labeler and --variant",
+            field="labeler_spec",
+        )
     try:
         labeler = LabelerSpec(name=spec) if isinstance(spec, str) else LabelerSpec(**spec)
     except (ValidationError, TypeError) as error:

@@ -116,6 +116,15 @@ def report(
     paths = write_report(run_dir, progress=True)
     for path in paths.values():
         console.print(f"wrote {path}")
+    winner = json.loads(paths[WINNER].read_text(encoding="utf-8"))
+    if winner.get("labeler") and not winner.get("labeler_spec"):
+        console.print(
+            f"note: {paths[WINNER]} records no labeler_spec for {winner['labeler']} "
+            f"({Path(run_dir) / 'config.yaml'} is missing or does not list it), so rlaif and "
+            "serve cannot reopen the labeler as it ran from it",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 app = typer.Typer(no_args_is_help=True)

@@ -455,7 +455,8 @@ def choose_winner(
         **cost,
         # the labeler as it ran (a LabelerSpec: backend, url, chat, dtype, ...) and the run
         # seed, so `rlaif label --winner` and `labelbench serve` reopen exactly this labeler
-        "labeler_spec": settings.labeler_specs.get(labeler) or {"name": labeler},
+        # None when the run's config.yaml was not there: load_winner then refuses the file
+        "labeler_spec": settings.labeler_specs.get(labeler),
         "seed": settings.seed,
         **base,
     }
