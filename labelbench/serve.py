@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -467,7 +466,7 @@ def open_engine(
     and variant; InputError unless exactly one source is given (a variant beside a winner is a
     second one), ModelError when the model cannot be opened. The variant is checked before the
     model loads."""
-    from labelbench.labeling.labeler import load_winner, open_labeler
+    from labelbench.labeling.labeler import load_winner, open_labeler, warn_if_weak
     from labelbench.prompting import load_variant
 
     if (winner is None) == (labeler is None):
@@ -476,8 +475,6 @@ def open_engine(
         raise InputError("labelbench serve", "give --winner, or --labeler with --variant, not both")
     if winner is not None:
         chosen = load_winner(winner)
-        if chosen.warning():
-            print(chosen.warning(), file=sys.stderr)
         labeler, variant, seed = (
             chosen.labeler,
             chosen.variant,
@@ -487,6 +484,7 @@ def open_engine(
         raise InputError("labelbench serve", "--labeler needs --variant")
     loaded_variant = load_variant(variant)
     opened = open_labeler(labeler)
+    warn_if_weak(chosen if winner is not None else None)
     return RewardEngine(
         opened, loaded_variant, mode=mode, cache_dir=cache_dir, use_cache=use_cache, seed=seed or 0
     )

@@ -75,6 +75,7 @@ def label(
     """Label a training split with the winning (or a named) labeler, in TRL's preference format."""
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
+    from labelbench.labeling.labeler import warn_if_weak
     from rlaif.data import device, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
     from rlaif.label import choose_labeler, label_with_ai, sample_pairs
@@ -99,6 +100,7 @@ def label(
         )
         if not comparisons:
             raise InputError(prompts, "the policy produced no distinct non-empty response pairs")
+    warn_if_weak(chosen)
     dataset = label_with_ai(comparisons, chosen.labeler, chosen.variant, seed=chosen.seed)
     dataset.save_to_disk(str(out))
     typer.echo(f"{len(dataset)} labelled pairs (of {len(comparisons)}) -> {out}")

@@ -239,6 +239,7 @@ def evaluate_policy(
     pairwise, both orders. Raises InputError/ModelError before any sampling."""
     from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
+    from labelbench.labeling.labeler import warn_if_weak
     from rlaif.data import device, existing, load_prompt_items
     from rlaif.label import generate, policy_prompt, truncate_prompts
     from rlaif.rewards import RewardModelScorer, load_reward_model
@@ -268,6 +269,7 @@ def evaluate_policy(
     sample = dict(
         max_new_tokens=config.response_length, temperature=config.temperature, seed=config.seed
     )
+    warn_if_weak(labeler)
     policy_out = generate(trained.model, trained.tokenizer, texts, **sample)
     reference_out = generate(start.model, start.tokenizer, texts, **sample)
     policy_out = [r if r.strip() else " (empty)" for r in policy_out]

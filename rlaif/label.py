@@ -35,10 +35,9 @@ def choose_labeler(
     from ``--winner winner.json`` (the labeler exactly as benchmarked, dtype and chat mode
     included, and the run's seed) or from ``--labeler`` and ``--variant`` (``seed``).
     ``overrides`` (e.g. ``chat``, ``max_tokens``; None values ignored) replace spec fields.
-    None when nothing is named and not ``required``. InputError on a bad or mixed request;
-    the winner's warning (it loses to a trivial baseline) goes to stderr."""
-    import sys
-
+    None when nothing is named and not ``required``. InputError on a bad or mixed request.
+    The winner's warning (it loses to a trivial baseline) is the caller's to print, once its
+    inputs are checked (``labelbench.labeling.labeler.warn_if_weak``)."""
     from labelbench.labeling.labeler import Winner, labeler_spec, load_winner
     from labelbench.prompting import load_variant
     from rlaif.data import existing
@@ -48,8 +47,6 @@ def choose_labeler(
         raise InputError(command, "give --winner winner.json, or --labeler and --variant, not both")
     if winner is not None:
         chosen = load_winner(existing(winner, "winner file"))
-        if chosen.warning():
-            print(chosen.warning(), file=sys.stderr)
         chosen = Winner(
             chosen.labeler.model_copy(update=given), chosen.variant, chosen.seed, chosen.loses_to
         )

@@ -33,6 +33,7 @@ def run_ppo(
     final policy go to ``out``. Returns the per-update statistics. Raises InputError/ModelError
     before training on a bad request. ``labeler`` (direct RLAIF: its 1-N score is the reward)
     comes from ``rlaif.label.choose_labeler``."""
+    from labelbench.labeling.labeler import warn_if_weak
     from rlaif.evaluate import load_policy
     from rlaif.label import policy_prompt, truncate_prompts
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
@@ -90,6 +91,7 @@ def run_ppo(
     out.mkdir(parents=True, exist_ok=True)
     settings["n_prompts"] = len(texts)
     (out / "ppo_config.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
+    warn_if_weak(labeler)
     return trainer.train(resume=resume)
 
 

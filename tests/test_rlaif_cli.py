@@ -676,3 +676,34 @@ def test_evaluate_refuses_a_folder_as_its_output_file_before_sampling(
     args = ["evaluate", "--policy", tiny_lm_dir, "--prompts", data, "--out", tmp_path]
     code, _, err = run([*args, "--reward-model", tiny_lm_dir], capsys)
     assert_one_line_error(code, err, str(tmp_path), "output file is a directory")
+
+
+def test_a_weak_winners_warning_does_not_come_before_an_input_error(tmp_path, capsys, monkeypatch):
+    """(issue: "warning: ... does not beat always-longer" was printed before the real error, so
+    the error was not one line); the warning still comes once the work starts."""
+    monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    winner = tmp_path / "winner.json"
+    spec = {"name": "smollm2-135m"}
+    winner.write_text(
+        json.dumps(
+            {
+                "labeler": "smollm2-135m",
+                "labeler_spec": spec,
+                "variant": VARIANT,
+                "beats": {"always-longer": False},
+            }
+        )
+    )
+    args = ["label", "--winner", winner, "--out", tmp_path / "l"]
+    code, _, err = run([*args, "--data", tmp_path / "missing.jsonl"], capsys)
+    assert_one_line_error(code, err, "missing.jsonl")
+    assert len(err.strip().splitlines()) == 1, err
+
+    from rlaif import label as rlaif_label
+
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=2)
+    monkeypatch.setattr(
+        rlaif_label, "label_with_ai", lambda *_, **__: (_ for _ in ()).throw(SystemExit(3))
+    )
+    code, _, err = run([*args, "--data", data], capsys)
+    assert code == 3 and err.strip().startswith("warning: smollm2-135m") and "always-longer" in err

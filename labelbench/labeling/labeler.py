@@ -11,6 +11,7 @@ reopens exactly the labeler the benchmark measured.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,6 +282,13 @@ class Winner:
         )
 
 
+def warn_if_weak(winner: Winner | None) -> None:
+    """Print ``winner.warning()`` to stderr, if any. Commands call it once every input is checked
+    and the labeler is open, just before the work, so that an input error stays one line."""
+    if winner is not None and winner.warning():
+        print(winner.warning(), file=sys.stderr)
+
+
 def load_winner(path: str | Path) -> Winner:
     """Read a ``winner.json`` written by ``labelbench report``; InputError naming the file and
     field when it names no winner, or its labeler spec is missing (a report run without the run's
@@ -327,4 +335,5 @@ __all__ = [
     "labeler_spec",
     "load_winner",
     "open_labeler",
+    "warn_if_weak",
 ]
