@@ -492,8 +492,8 @@ def test_a_report_without_config_yaml_records_no_labeler_spec_and_says_so(
 ) -> None:
     """(issue: winner.json got {"name": labeler} and rlaif/serve reopened the labeler with default
     precision and chat settings, not as it ran)"""
-    from labelbench.cli import run_app
     from labelbench.cli import app as labelbench_app
+    from labelbench.cli import run_app
     from labelbench.labeling.labeler import load_winner
 
     run_dir = make_run(tmp_path / "run", synthetic_results(n_items=12))
