@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,12 @@ def run_ppo(
         existing(reward_model, "reward model directory")
     check_writable_dir(out, "output directory")
     items = load_prompt_items(prompts, data, limit=limit)
+    if len(items) < config.batch_size:
+        print(
+            f"note: {len(items)} prompt(s) for a batch of {config.batch_size}: every batch "
+            "repeats prompts (lower --batch-size, or give more prompts or a higher --limit)",
+            file=sys.stderr,
+        )
     loaded = load_policy(policy)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],

@@ -707,3 +707,15 @@ def test_a_weak_winners_warning_does_not_come_before_an_input_error(tmp_path, ca
     )
     code, _, err = run([*args, "--data", data], capsys)
     assert code == 3 and err.strip().startswith("warning: smollm2-135m") and "always-longer" in err
+
+
+def test_ppo_says_when_its_prompts_cannot_fill_a_batch(tmp_path, tiny_lm_dir, capsys):
+    """(issue: --limit 1 with --batch-size 16 trained on one prompt sixteen times, silently)"""
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    args = ["ppo", "--prompts", data, "--out", tmp_path / "ppo", "--policy", tiny_lm_dir]
+    args += ["--winner", tiny_winner(tmp_path / "w.json", tiny_lm_dir)]
+    args += ["--updates", "1", "--limit", "1"]
+    args += ["--batch-size", "4", "--num-minibatches", "2", "--ppo-epochs", "1"]
+    code, _, err = run([*args, "--response-length", "4", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "note: 1 prompt(s) for a batch of 4: every batch repeats prompts" in err
