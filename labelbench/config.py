@@ -519,9 +519,17 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read config: {error}") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(path, f"cannot read config: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise InputError(
+            path, f"cannot read config: invalid UTF-8 at column {column}", line=line
+        ) from None
 
 
 def load_config(path: str | Path) -> RunConfig:

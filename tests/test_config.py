@@ -267,3 +267,14 @@ def test_saved_config_round_trips(tmp_path: Path) -> None:
     again = cfg.load_run_config(tmp_path)
     assert again == config
     assert cfg.load_run_config(tmp_path / "elsewhere") is None
+
+
+def test_a_config_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    """(issue: the codec's message gave a byte position, not a line)"""
+    from labelbench.config import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_bytes(b"seed: 1\ndatasets: [{name: t, path: \xff.json}]\n")
+    with pytest.raises(InputError) as raised:
+        load_config(path)
+    assert str(raised.value).startswith(f"{path}:2: cannot read config: invalid UTF-8 at column")

@@ -247,7 +247,7 @@ def test_jsonl_results_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(load_results(tmp_path)) == len(frame)
     assert run_app(app, [str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no results" in err[0]
+    assert len(err) == 1 and "no such folder" in err[0]
 
 
 def test_report_that_cannot_be_written_is_one_line(
@@ -284,7 +284,7 @@ def test_unreadable_run_files_are_one_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = err.strip().splitlines()
-    assert line.startswith(f"error: {run_dir / name}: ")
+    assert re.match(rf"error: {re.escape(str(run_dir / name))}(:\d+)?: ", line), line
 
 
 def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
@@ -516,3 +516,12 @@ def test_winner_json_keeps_the_labeler_spec_from_config_yaml(report_dir: Path) -
     winner = json.loads((report_dir / "winner.json").read_text())
     assert winner["labeler_spec"]["name"] == winner["labeler"]
     assert load_winner(report_dir / "winner.json").labeler.name == winner["labeler"]
+
+
+def test_report_on_a_missing_folder_says_it_is_missing(tmp_path: Path) -> None:
+    """(issue: "no results in this folder" for a folder that does not exist)"""
+    with pytest.raises(InputError, match="no such folder"):
+        write_report(tmp_path / "typo")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        write_report(tmp_path / "file")

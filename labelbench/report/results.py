@@ -87,6 +87,10 @@ def item_columns(comparison: Comparison) -> dict[str, Any]:
 
 
 def result_path(run_dir: Path) -> Path:
+    """``run_dir``'s results file; InputError when the folder or the file is not there."""
+    if not run_dir.is_dir():
+        what = "not a folder" if run_dir.exists() else "no such folder"
+        raise InputError(run_dir, f"{what} (give the output_dir of a labelbench run)")
     for name in RESULT_FILES:
         if (run_dir / name).exists():
             return run_dir / name
