@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -105,11 +106,14 @@ def build(config_type: type[C], values: dict[str, Any]) -> C:
     a number that is not finite (nan, inf), which would pass every ``< 0`` check."""
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise InputError("options", f"{_flag(name)} must be a finite number, not {value}")
+            raise InputError(_flag(name), f"must be a finite number, not {value}")
     try:
         return config_type(**values)
     except ValueError as error:
-        raise InputError("options", str(error)) from None
+        # the configs' checks name their fields (batch_size); the user typed flags (--batch-size)
+        names = "|".join(re.escape(f.name) for f, _ in _fields(config_type))
+        message = re.sub(rf"(?<![-\w])({names})\b", lambda m: _flag(m.group(1)), str(error))
+        raise InputError("options", message) from None
 
 
 def add_arguments(

@@ -309,7 +309,9 @@ def test_bad_input_fails_with_one_line(case: str, tmp_path: Path, capsys) -> Non
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
-    assert f"{path}{place}" in lines[0] or lines[0].startswith("error: --map:")
+    assert f"{path}{place}" in lines[0] or lines[0].startswith(
+        ("error: --map:", "error: --format:")
+    )
     if field is not None:
         assert f"field '{field}'" in lines[0]
     assert message in lines[0]

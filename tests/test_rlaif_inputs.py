@@ -271,7 +271,7 @@ def test_bad_setting_is_one_line(tmp_path, tiny_lm_dir, capsys):
         ],
         capsys,
     )
-    assert_one_line_error(code, err, "batch_size must be a multiple of num_minibatches")
+    assert_one_line_error(code, err, "--batch-size must be a multiple of --num-minibatches")
     code, _, err = run(
         [
             "ppo",
@@ -312,3 +312,12 @@ def test_option_flags_come_from_the_config_fields():
     assert flag(PPOConfig, "save_every") == "--save-every"
     with pytest.raises(KeyError):
         flag(PPOConfig, "save_evry")
+
+
+def test_a_failed_setting_check_names_the_flags_not_the_fields(tmp_path, capsys):
+    """(issue: "options: test_fraction must be between 0 and 1" named the config's field)"""
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(["reward", data, "--out", tmp_path / "rm", "--test-fraction", "2"], capsys)
+    assert_one_line_error(code, err, "--test-fraction must be between 0 and 1")
+    code, _, err = run(["reward", data, "--out", tmp_path / "rm", "--split", "nope"], capsys)
+    assert_one_line_error(code, err, "--split must be train or test")

@@ -169,6 +169,10 @@ def load_records(
     ``ColumnMap`` or its ``--map`` text, label map included) reads your own table. Raises
     InputError on the first bad record, or with ``skip_invalid`` keeps going and lists the bad
     ones in ``.invalid``."""
+    if fmt is not None and fmt not in formats.ALL_FORMATS:  # the option, not the data, is wrong
+        raise InputError(
+            "--format", f"unknown format {fmt!r}; one of {', '.join(formats.ALL_FORMATS)}"
+        )
     if isinstance(columns, str):
         columns = formats.parse_column_map(columns)
     first, records = _peek(read_records(source, split=split, config=config), str(source))
