@@ -132,6 +132,16 @@ def train_reward_model(
     from rlaif.reward_config import SoftRewardConfig
     from rlaif.reward_trainer import SoftLabelRewardTrainer
 
+    if eval_data is None:
+        given = [
+            flag
+            for flag, value in (("--eval-split", eval_split), ("--eval-limit", config.eval_limit))
+            if value is not None
+        ]
+        if config.group_by != RewardRunConfig.group_by:
+            given.append("--group-by")
+        if given:
+            raise InputError(given[0], "applies to the held-out set: give --eval FILE too")
     dataset = _select_labels(load_preferences(train, data), config, train)
     held_out = None
     if eval_data is not None:

@@ -260,3 +260,17 @@ def test_usage_errors_are_one_line_and_a_hint(args, problem):
     assert error.startswith(f"error: {problem}")
     command = problem.split(":")[0]
     assert hint == f"Try '{command} --help' for help."
+
+
+def test_check_precision_names_a_missing_model_before_the_data(tmp_path):
+    """(issue: a model that is not there was reported as missing TL;DR data)"""
+    done = _run(
+        "models",
+        "check-precision",
+        str(tmp_path / "no-model"),
+        "--data-dir",
+        str(tmp_path / "no-data"),
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert str(tmp_path / "no-model") in line and "no such model directory" in line

@@ -321,3 +321,15 @@ def test_a_failed_setting_check_names_the_flags_not_the_fields(tmp_path, capsys)
     assert_one_line_error(code, err, "--test-fraction must be between 0 and 1")
     code, _, err = run(["reward", data, "--out", tmp_path / "rm", "--split", "nope"], capsys)
     assert_one_line_error(code, err, "--split must be train or test")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--eval-split", "test"], ["--eval-limit", "5"], ["--group-by", "subreddit"]],
+)
+def test_held_out_options_without_eval_are_refused(tmp_path, capsys, extra):
+    """(issue: --eval-split, --eval-limit and --group-by without --eval were ignored silently)"""
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(["reward", data, "--out", tmp_path / "rm", *extra], capsys)
+    assert_one_line_error(code, err, extra[0], "give --eval FILE too")
+    assert not (tmp_path / "rm").exists()

@@ -160,6 +160,7 @@ def check_precision(
     from labelbench.data.select import sample
     from labelbench.models import precision
 
+    registry.check_directory(registry.resolve(name).path)  # the model first: it is the argument
     folder = resolve_data_dir(data_dir) or Path("../shared/data")
     path = folder / "openai_tldr_comparisons" / "batch13.json"
     if not path.is_file():
