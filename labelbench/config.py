@@ -7,6 +7,7 @@ model folders) are taken relative to the current directory, as on the command li
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
@@ -505,16 +506,38 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
+        errors = error.errors()
+        # a misspelt key also leaves the right one missing: name the misspelling first
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        first = unknown[0] if unknown else errors[0]
         loc = [part for part in first["loc"] if isinstance(part, (str, int))]
         located = (first.get("ctx") or {}).get("error")
         if isinstance(located, _LocatedError):
             loc = list(located.loc)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + _did_you_mean(loc)
         raise _error(path, root, loc, message) from None
     return _check_names(config, path, root, **checks)
+
+
+def _did_you_mean(loc: Sequence[str | int]) -> str:
+    """``; did you mean 'variants'?`` for an unknown key at ``loc`` close to a known one."""
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        nested = [
+            t
+            for t in _types(field.annotation if field else None)
+            if isinstance(t, type) and issubclass(t, BaseModel)
+        ]
+        if not nested:
+            return ""
+        model = nested[0]
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _read_text(path: Path) -> str:
@@ -522,6 +545,8 @@ def _read_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(path, f"cannot read config: {error.strerror or error}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(path, "cannot read config: it is UTF-16; save it as UTF-8", line=1)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

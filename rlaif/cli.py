@@ -76,6 +76,7 @@ def label(
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.prompting.planner import check_tasks
     from rlaif.data import device, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
     from rlaif.label import choose_labeler, label_with_ai, sample_pairs
@@ -91,8 +92,10 @@ def label(
     check_writable_dir(default_cache_dir(), "label cache directory")
     if data is not None:
         comparisons = load_comparisons(data, data_options, limit=limit, seed=seed)
+        check_tasks(comparisons, chosen.variant)
     else:
         items = load_prompt_items(prompts, data_options, limit=limit)
+        check_tasks(items, chosen.variant)
         loaded = load_policy(policy)
         loaded.model.to(device())
         comparisons = sample_pairs(

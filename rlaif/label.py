@@ -300,7 +300,9 @@ def ai_preferences(
     """
     from labelbench.labeling import LabelCache, default_cache_dir
     from labelbench.labeling.labeler import open_labeler
+    from labelbench.prompting.planner import check_tasks
 
+    check_tasks(comparisons, variant)
     opened = open_labeler(labeler)
     try:
         with LabelCache(cache_dir or default_cache_dir()) as cache:

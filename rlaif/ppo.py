@@ -35,6 +35,7 @@ def run_ppo(
     before training on a bad request. ``labeler`` (direct RLAIF: its 1-N score is the reward)
     comes from ``rlaif.label.choose_labeler``."""
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.registry import check_directory
     from rlaif.evaluate import load_policy
     from rlaif.label import policy_prompt, truncate_prompts
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
@@ -67,7 +68,8 @@ def run_ppo(
     if resume:
         _check_resume(out / "ppo_config.json", settings)
     if reward_model is not None:
-        existing(reward_model, "reward model directory")
+        # a bad reward model is found before the policy is loaded
+        check_directory(existing(reward_model, "reward model directory"))
     check_writable_dir(out, "output directory")
     items = load_prompt_items(prompts, data, limit=limit)
     if len(items) < config.batch_size:

@@ -45,7 +45,9 @@ class PPOConfig:
     )
     adaptive_kl: bool = field(
         default=False,
-        metadata=_help("Adapt kl_coef towards target_kl (proportional controller, kl_horizon)."),
+        metadata=_help(
+            "Adapt --kl-coef towards --target-kl (proportional controller, --kl-horizon)."
+        ),
     )
     target_kl: float = field(
         default=6.0, metadata=_help("Adaptive controller's target KL per response, in nats.")
@@ -64,7 +66,7 @@ class PPOConfig:
         metadata=_help(
             "Stop an update's passes once the mean approximate KL (nats per token) between the "
             "policy and the one that sampled exceeds this; 0 turns it off. Not the adaptive "
-            "controller's target_kl."
+            "controller's --target-kl."
         ),
     )
     gamma: float = field(default=1.0, metadata=_help("Discount."))
@@ -93,7 +95,8 @@ class PPOConfig:
         metadata=_help(
             "float32, or bfloat16 autocast (weights and optimizer stay float32; "
             "log-probabilities are computed in float32); auto: bfloat16 where the device "
-            "multiplies bfloat16 in hardware (CPUs with AVX-512 BF16 or AMX, recent GPUs)."
+            "multiplies bfloat16 in hardware (CPUs with AVX-512 BF16 or AMX, recent GPUs), "
+            "else float32."
         ),
     )
     # run
@@ -127,6 +130,18 @@ class PPOConfig:
         for name in ("kl_coef", "missing_eos_penalty", "early_stop_approx_kl", "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        for name in ("learning_rate", "cliprange", "cliprange_value", "max_grad_norm"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.vf_coef < 0:
+            raise ValueError("vf_coef must not be negative")
+        for name in ("gamma", "lam"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.kl_horizon < 1:
+            raise ValueError("kl_horizon must be at least 1")
+        if self.adaptive_kl and self.target_kl <= 0:
+            raise ValueError("target_kl must be positive with adaptive_kl")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError(f"kl_estimator must be k1 or k3, not {self.kl_estimator!r}")
         self.precision = training_precision(self.precision)

@@ -68,8 +68,9 @@ class RewardRunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.epochs <= 0 or self.learning_rate <= 0:
-            raise ValueError("--epochs and --learning-rate must be positive")
+        for name in ("epochs", "learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
         if self.labels not in ("auto", "ai", "human"):
             raise ValueError(f"unknown labels {self.labels!r}; use auto, ai or human")
         self.precision = training_precision(self.precision)
@@ -142,6 +143,8 @@ def train_reward_model(
             given.append("--group-by")
         if given:
             raise InputError(given[0], "applies to the held-out set: give --eval FILE too")
+    if eval_split not in (None, "train", "test"):
+        raise InputError("--eval-split", f"must be train or test, not {eval_split!r}")
     dataset = _select_labels(load_preferences(train, data), config, train)
     held_out = None
     if eval_data is not None:

@@ -274,3 +274,30 @@ def test_check_precision_names_a_missing_model_before_the_data(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert str(tmp_path / "no-model") in line and "no such model directory" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--dtype", "fp8", "error: --dtype: "),
+        ("--device", "tpu", "unknown device 'tpu'; use cpu, cuda or cuda:N"),
+    ],
+)
+def test_label_names_the_flag_of_a_bad_precision_or_device(tmp_path, option, value, words):
+    """(issue: --dtype fp8 was reported as "dtype:", the config field, and --device tpu listed
+    every device type torch knows)"""
+    from test_labeling_helpers import make_planned
+
+    from labelbench.labeling.jsonl import write_planned
+
+    requests = tmp_path / "r.jsonl"
+    write_planned(requests, make_planned(1))
+    out = tmp_path / "o.jsonl"
+    done = _run(
+        "label", "--requests", str(requests), "--out", str(out), "--model", "smollm2-135m",
+        option, value,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert words in line and "xla" not in line and "Value error" not in line
+    assert not out.exists()

@@ -64,6 +64,10 @@ def test_good_config_expands_variants_and_defaults_reference() -> None:
     ("old", "new", "field", "line", "message"),
     [
         ("    sample: 40\n", "    samples: 40\n", "datasets[0].samples", 6, "unknown key"),
+        # a misspelt key: named with the likely intended one, before the missing one
+        ("    sample: 40\n", "    samples: 40\n", "datasets[0].samples", 6, "mean 'sample'?"),
+        ("variants:\n", "variant:\n", "variant", 12, "unknown key; did you mean 'variants'?"),
+        ("    batch_size: 4\n", "    batchsize: 4\n", "labelers[0].batchsize", 9, "'batch_size'"),
         ("    sample: 40\n", "    sample: many\n", "datasets[0].sample", 6, "integer"),
         ("    batch_size: 4\n", "    batch_size: 0\n", "labelers[0].batch_size", 9, "greater"),
         ("seed: 3\n", "seed: 3\nbogus: 1\n", "bogus", 15, "unknown key"),
@@ -134,7 +138,9 @@ def test_invalid_yaml_reports_line() -> None:
 
 
 def test_repeated_key_check_ends_on_a_recursive_alias() -> None:
-    assert error_of("a: &x\n  - *x\n").field == "datasets"
+    # the check returns; the unknown key is then named before the missing ones
+    error = error_of("a: &x\n  - *x\n")
+    assert (error.field, error.message) == ("a", "unknown key")
 
 
 def test_label_map_keys_may_be_yaml_numbers() -> None:
@@ -278,3 +284,13 @@ def test_a_config_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         load_config(path)
     assert str(raised.value).startswith(f"{path}:2: cannot read config: invalid UTF-8 at column")
+
+
+def test_a_utf16_config_is_named_as_such(tmp_path: Path) -> None:
+    """(issue: a config saved as UTF-16 by a Windows editor got "invalid UTF-8 at column 1")"""
+    from labelbench.config import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(GOOD, encoding="utf-16")
+    with pytest.raises(InputError, match="it is UTF-16; save it as UTF-8"):
+        load_config(path)

@@ -105,8 +105,9 @@ def test_precision_names_are_checked():
         registry.resolve_precision("smollm2-135m", "float16")
 
 
-def test_builtin_default_precision_comes_from_the_record():
+def test_builtin_default_precision_comes_from_the_record(monkeypatch):
     record = registry.precision_record()
+    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
     for name in registry.BUILTIN:
         expected = record.get(name, {}).get("default", "float32")
         assert registry.default_precision(name) == expected
@@ -116,6 +117,20 @@ def test_builtin_default_precision_comes_from_the_record():
             assert chosen["max_abs_delta_p"] <= registry.PRECISION_BOUNDS["max_abs_delta_p"]
             assert chosen["flip_rate"] <= registry.PRECISION_BOUNDS["flip_rate"]
             assert figures["float32"]["orders"] >= 200  # >= 100 pairs, both orders
+
+
+def test_a_bfloat16_default_falls_back_to_float32_where_bfloat16_is_emulated(monkeypatch):
+    """(issue: on a CPU without AVX-512 BF16 or AMX, a built-in's recorded bfloat16 default ran
+    emulated, slower than float32)"""
+    recorded = [n for n, r in registry.precision_record().items() if r["default"] == "bfloat16"]
+    assert recorded, "no built-in defaults to bfloat16: the fallback is untested"
+    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: False)
+    for name in recorded:
+        assert registry.default_precision(name) == "float32"
+        assert registry.resolve_precision(name, None, "cpu") == "float32"
+        assert registry.resolve_precision(name, "bfloat16", "cpu") == "bfloat16"  # as asked
+    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
+    assert all(registry.default_precision(name) == "bfloat16" for name in recorded)
 
 
 def test_config_rejects_an_unknown_dtype(tmp_path):

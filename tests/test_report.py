@@ -525,3 +525,33 @@ def test_report_on_a_missing_folder_says_it_is_missing(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="not a folder"):
         write_report(tmp_path / "file")
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"labeler_spec": "smollm2-135m"}, "labeler_spec", "not str"),
+        ({"labeler_spec": ["smollm2-135m"]}, "labeler_spec", "not list"),
+        ({"labeler_spec": {"backend": "transformers"}}, "labeler_spec.name", "missing"),
+        ({"labeler_spec": {"name": "x", "colour": 1}}, "labeler_spec.colour", "unknown key"),
+        ({"labeler_spec": {"name": "other-model"}}, "labeler_spec", "but labeler names"),
+        ({"seed": "3"}, "seed", "must be an integer"),
+        ({"seed": 1.5}, "seed", "must be an integer"),
+    ],
+)
+def test_a_damaged_winner_json_is_refused_naming_the_field(
+    report_dir: Path, tmp_path: Path, change: dict, field: str, words: str
+) -> None:
+    """(issue: a string labeler_spec, a spec of another labeler and a non-integer seed were
+    accepted; the seed silently became 0)"""
+    from labelbench.labeling.labeler import load_winner
+
+    winner = json.loads((report_dir / "winner.json").read_text())
+    winner.update(change)
+    path = tmp_path / "winner.json"
+    path.write_text(json.dumps(winner))
+    with pytest.raises(InputError) as raised:
+        load_winner(path)
+    line = str(raised.value)
+    assert f"field '{field}'" in line, line
+    assert words in line and "\n" not in line and "Value error" not in line

@@ -407,7 +407,7 @@ def test_a_winner_that_loses_to_a_baseline_is_flagged_where_it_is_used(tmp_path:
 
     winner = {
         "labeler": "small",
-        "labeler_spec": {"name": "smollm2-135m"},
+        "labeler_spec": {"name": "smollm2-135m", "label": "small"},
         "variant": "summarization/base-0shot",
         "beats": {"always-longer": False, "always-first": True, "human ceiling": False},
     }
@@ -417,7 +417,7 @@ def test_a_winner_that_loses_to_a_baseline_is_flagged_where_it_is_used(tmp_path:
     path.write_text(json.dumps(winner))
     loaded = load_winner(path)
     assert loaded.loses_to == ("always-longer",)
-    assert loaded.warning().startswith("warning: smollm2-135m / summarization/base-0shot does not")
+    assert loaded.warning().startswith("warning: small / summarization/base-0shot does not")
     winner["beats"] = {"always-longer": True, "always-first": True, "human ceiling": False}
     path.write_text(json.dumps(winner))
     assert load_winner(path).warning() is None

@@ -481,7 +481,7 @@ def test_label_pairs_and_sampled_pairs_then_soft_reward(tmp_path, tiny_lm_dir, c
         json.dumps(
             {
                 "labeler": "tiny",
-                "labeler_spec": str(tiny_lm_dir),
+                "labeler_spec": {"name": str(tiny_lm_dir), "label": "tiny"},
                 "variant": "summarization/base-0shot",
             }
         )
@@ -620,7 +620,7 @@ def test_direct_rlaif_ppo_with_a_labeler_score(tmp_path, tiny_lm_dir, capsys):
 
 def tiny_winner(path, tiny_lm_dir):
     """A winner.json naming the tiny model in bfloat16 (not its registry default)."""
-    spec = {"name": str(tiny_lm_dir), "dtype": "bfloat16", "chat": False}
+    spec = {"name": str(tiny_lm_dir), "label": "tiny", "dtype": "bfloat16", "chat": False}
     path.write_text(json.dumps({"labeler": "tiny", "labeler_spec": spec, "variant": VARIANT}))
     return path
 

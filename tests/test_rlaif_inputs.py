@@ -333,3 +333,82 @@ def test_held_out_options_without_eval_are_refused(tmp_path, capsys, extra):
     code, _, err = run(["reward", data, "--out", tmp_path / "rm", *extra], capsys)
     assert_one_line_error(code, err, extra[0], "give --eval FILE too")
     assert not (tmp_path / "rm").exists()
+
+
+def test_unknown_eval_split_is_one_line_naming_the_flag(tmp_path, capsys):
+    """(issue: --eval-split nope ended in a ValueError traceback from the data options)"""
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(
+        ["reward", data, "--out", tmp_path / "rm", "--eval", data, "--eval-split", "nope"], capsys
+    )
+    assert_one_line_error(code, err, "--eval-split", "must be train or test")
+    assert not (tmp_path / "rm").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--learning-rate", "0"], "--learning-rate must be positive"),
+        (["--cliprange", "-0.2"], "--cliprange must be positive"),
+        (["--cliprange-value", "0"], "--cliprange-value must be positive"),
+        (["--max-grad-norm", "0"], "--max-grad-norm must be positive"),
+        (["--vf-coef", "-1"], "--vf-coef must not be negative"),
+        (["--gamma", "1.5"], "--gamma must be between 0 and 1"),
+        (["--lam", "-0.1"], "--lam must be between 0 and 1"),
+        (["--kl-horizon", "0"], "--kl-horizon must be at least 1"),
+        (["--adaptive-kl", "--target-kl", "0"], "--target-kl must be positive with --adaptive-kl"),
+    ],
+)
+def test_ppo_settings_out_of_range_are_refused_before_work(
+    tmp_path, tiny_lm_dir, capsys, extra, message
+):
+    """(issue: a zero learning rate, a clip range below 0, gamma above 1 or a zero KL horizon
+    started training, and the last divided by zero in the adaptive controller)"""
+    data = write_comparisons(tmp_path / "c.jsonl")
+    args = ["ppo", "--prompts", data, "--out", tmp_path / "p", "--reward-model", tiny_lm_dir]
+    code, _, err = run([*args, *extra], capsys)
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "p").exists()
+
+
+def test_reward_learning_rate_message_names_only_that_flag(tmp_path, capsys):
+    data = write_comparisons(tmp_path / "c.jsonl")
+    code, _, err = run(["reward", data, "--out", tmp_path / "rm", "--learning-rate", "-1"], capsys)
+    assert_one_line_error(code, err, "--learning-rate must be positive")
+    assert "--epochs" not in err
+
+
+@pytest.mark.parametrize("source", ["--data", "--prompts"])
+def test_label_refuses_a_variant_of_another_task_before_loading_any_model(
+    tmp_path, capsys, monkeypatch, source
+):
+    """(issue: the task mismatch was found only after the policy or labeler was loaded)"""
+    import rlaif.evaluate
+    from labelbench.labeling import labeler
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the task check")
+
+    monkeypatch.setattr(labeler, "open_labeler", must_not_load)
+    monkeypatch.setattr(rlaif.evaluate, "load_policy", must_not_load)
+    data = write_comparisons(tmp_path / "c.jsonl")
+    args = ["label", source, data, "--out", tmp_path / "l", "--labeler", "smollm2-135m"]
+    code, _, err = run([*args, "--variant", "dialogue_helpful/base-0shot"], capsys)
+    assert_one_line_error(code, err, "task 'summarization' does not match variant")
+
+
+def test_ppo_refuses_a_reward_model_folder_without_a_model_before_loading_the_policy(
+    tmp_path, capsys, monkeypatch
+):
+    """(issue: an empty --reward-model folder was found bad only after the policy loaded)"""
+    import rlaif.evaluate
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the policy was loaded before the reward model was checked")
+
+    monkeypatch.setattr(rlaif.evaluate, "load_policy", must_not_load)
+    data = write_comparisons(tmp_path / "c.jsonl")
+    (tmp_path / "rm").mkdir()
+    args = ["ppo", "--prompts", data, "--out", tmp_path / "p", "--reward-model", tmp_path / "rm"]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "no config.json" in err and "Traceback" not in err

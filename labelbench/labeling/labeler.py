@@ -46,9 +46,9 @@ def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
         return LabelerSpec(**given)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or source
-        message = first["msg"].removeprefix("Value error, ")
-        raise InputError(source, f"{where}: {message}") from None
+        where = "-".join(str(part) for part in first["loc"]).replace("_", "-")
+        option = {"": source, "name": source, "url": "--base-url"}.get(where, f"--{where}")
+        raise InputError(option, first["msg"].removeprefix("Value error, ")) from None
 
 
 def labeler_identity(spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None) -> str:
@@ -188,8 +188,9 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         from labelbench.labeling.transformers_backend import TransformersBackend
         from labelbench.models.registry import load_model, resolve_device, resolve_precision
 
-        precision = resolve_precision(spec.name, spec.dtype)
-        loaded = load_model(spec.name, dtype=precision, device=resolve_device(spec.device))
+        device = resolve_device(spec.device)
+        precision = resolve_precision(spec.name, spec.dtype, device)
+        loaded = load_model(spec.name, dtype=precision, device=device)
         chat = _chat(spec, loaded.tokenizer)
         backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
         dtype = backend.precision  # what the weights were loaded in
@@ -314,17 +315,40 @@ def load_winner(path: str | Path) -> Winner:
             "with --labeler and --variant",
             field="labeler_spec",
         )
+    if not isinstance(spec, dict):
+        raise InputError(
+            path,
+            f"must be a mapping of labeler options (name, backend, dtype, ...), not "
+            f"{type(spec).__name__}",
+            field="labeler_spec",
+        )
     try:
-        labeler = LabelerSpec(name=spec) if isinstance(spec, str) else LabelerSpec(**spec)
-    except (ValidationError, TypeError) as error:
-        detail = str(error).splitlines()[-2 if isinstance(error, ValidationError) else 0].strip()
-        raise InputError(path, f"not a labeler spec: {detail}", field="labeler_spec") from None
+        labeler = LabelerSpec.model_validate(spec)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "missing (the labeler's name or path)" if key == "name" else "missing"
+        field = f"labeler_spec.{key}" if key else "labeler_spec"
+        raise InputError(path, message, field=field) from None
+    if labeler.display != winner["labeler"]:
+        raise InputError(
+            path,
+            f"describes {labeler.display!r}, but labeler names {winner['labeler']!r}: the file "
+            "was edited by hand or is damaged; rerun `labelbench report RUN_DIR`",
+            field="labeler_spec",
+        )
     seed = winner.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(path, f"must be an integer, not {seed!r}", field="seed")
     beats = winner.get("beats") if isinstance(winner.get("beats"), dict) else {}
     loses_to = tuple(
         name for name, value in beats.items() if value is False and name != "human ceiling"
     )
-    return Winner(labeler, str(winner["variant"]), seed if isinstance(seed, int) else 0, loses_to)
+    return Winner(labeler, str(winner["variant"]), seed, loses_to)
 
 
 __all__ = [

@@ -794,21 +794,28 @@ def precision_record() -> dict[str, Any]:
         return {}
 
 
-def default_precision(spec: str | Path) -> str:
+def default_precision(spec: str | Path, device: str | None = None) -> str:
     """The precision a labeler runs in when none is given: the built-in's recorded default (the
-    fastest within ``PRECISION_BOUNDS``), float32 for every other model (agreement unmeasured)."""
+    fastest within ``PRECISION_BOUNDS``) where ``device`` multiplies that precision natively
+    (``native_bfloat16``: bfloat16 is recorded as fastest on a CPU with AVX-512 BF16, and is
+    slower than float32 where it is emulated), else float32; float32 for every other model
+    (agreement unmeasured)."""
     text = str(spec)
-    if text in BUILTIN:
-        return precision_record().get(text, {}).get("default", "float32")
-    return "float32"
+    if text not in BUILTIN:
+        return "float32"
+    recorded = precision_record().get(text, {}).get("default", "float32")
+    if recorded == "bfloat16" and not native_bfloat16(device):
+        return "float32"
+    return recorded
 
 
-def resolve_precision(spec: str | Path, precision: str | None) -> str:
-    """``precision`` checked against ``PRECISIONS``, or the model's default when None.
+def resolve_precision(spec: str | Path, precision: str | None, device: str | None = None) -> str:
+    """``precision`` checked against ``PRECISIONS``, or the model's default on ``device`` when
+    None (``default_precision``).
 
     Raises ModelError naming the allowed values."""
     if precision is None:
-        return default_precision(spec)
+        return default_precision(spec, device)
     if precision not in PRECISIONS:
         raise ModelError(
             f"unknown precision {precision!r} for {spec}; choose one of {', '.join(PRECISIONS)}"
@@ -848,8 +855,8 @@ def resolve_device(device: str | None) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         parsed = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ModelError(f"unknown device {device!r} ({error}); use cpu, cuda or cuda:N") from None
+    except (RuntimeError, TypeError):
+        raise ModelError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise ModelError(f"device {device!r}: no CUDA device is available on this machine")

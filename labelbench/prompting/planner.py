@@ -334,6 +334,21 @@ def _shortened(variant: Variant, context: str, tokenizer: Any) -> tuple[Callable
     return keep, len(pieces)
 
 
+def check_tasks(items: Sequence[Any], variant: Variant | str) -> None:
+    """InputError naming the first item (anything with ``id`` and ``task``: comparisons, prompt
+    items) whose task is not the variant's; called before any model is loaded."""
+    variant = variant if isinstance(variant, Variant) else load_variant(variant)
+    for index, item in enumerate(items):
+        if item.task != variant.spec.task:
+            kind = "comparison" if isinstance(item, Comparison) else "prompt"
+            raise InputError(
+                f"{kind} {item.id}",
+                f"task '{item.task}' does not match variant {variant.name} "
+                f"(task '{variant.spec.task}')",
+                record=index,
+            )
+
+
 def plan(
     comparisons: Sequence[Comparison],
     variant: str | Variant,
@@ -351,14 +366,7 @@ def plan(
     rationale room) shortened, and ``PlanResult.shortened`` counts those items.
     """
     variant = variant if isinstance(variant, Variant) else load_variant(variant)
-    for index, item in enumerate(comparisons):
-        if item.task != variant.spec.task:
-            raise InputError(
-                f"comparison {item.id}",
-                f"task '{item.task}' does not match variant {variant.name} "
-                f"(task '{variant.spec.task}')",
-                record=index,
-            )
+    check_tasks(comparisons, variant)
     if tokenizer is not None:
         check_answers(variant, tokenizer)
     if chat and tokenizer is None:
