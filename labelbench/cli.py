@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from labelbench.config import ServeSettings
 from labelbench.data.cli import app as data_app
-from labelbench.errors import InputError, run_app
+from labelbench.errors import InputError, run_app, validation_problem
 from labelbench.labeling.cli import label as label_command
 from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
@@ -142,9 +142,9 @@ def serve_command(
             max_items=max_items,
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        option = "--" + "-".join(str(part) for part in first["loc"]).replace("_", "-")
-        raise InputError(option, first["msg"]) from None
+        loc, message = validation_problem(error)
+        option = "--" + "-".join(str(part) for part in loc).replace("_", "-")
+        raise InputError(option, message) from None
     check_port_free(host, port)  # before the model loads
     spec = None
     if labeler is not None:

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import typer
@@ -97,6 +97,15 @@ INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
+def validation_problem(error: Any) -> tuple[tuple[str | int, ...], str]:
+    """The first problem of a pydantic ``ValidationError``: its key path and its message without
+    pydantic's "Value error, " prefix; a key the model does not have is an "unknown key"."""
+    first = error.errors()[0]
+    if first["type"] == "extra_forbidden":
+        return tuple(first["loc"]), "unknown key"
+    return tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+
+
 def interrupted_line(args: Sequence[str]) -> str:
     """The one line printed after Ctrl-C: what was kept and how to go on."""
     if "--no-cache" in args:
@@ -107,9 +116,26 @@ def interrupted_line(args: Sequence[str]) -> str:
     )
 
 
+def _command_path(typer_app: typer.Typer, prog_name: str | None, argv: Sequence[str]) -> str:
+    """``rlaif ppo`` from the program name and the subcommand names at the start of ``argv``
+    (click leaves some usage errors, e.g. an option's missing value, without a context)."""
+    import typer.main
+
+    command: Any = typer.main.get_command(typer_app)
+    path = [prog_name or command.name or "command"]
+    for word in argv:
+        commands = getattr(command, "commands", None)
+        if not commands or word not in commands:
+            break
+        path.append(word)
+        command = commands[word]
+    return " ".join(path)
+
+
 def usage_lines(error: Exception, prog_name: str | None) -> list[str]:
     """A typer/click usage error (unknown option, missing argument, bad value) as one line naming
-    the command and the problem, and a line pointing at the command's --help."""
+    the command (``prog_name`` when the error has no context) and the problem, and a line
+    pointing at the command's --help."""
     context = getattr(error, "ctx", None)
     command = context.command_path if context is not None else prog_name or "command"
     problem = " ".join(str(error.format_message()).split())  # type: ignore[attr-defined]
@@ -158,7 +184,8 @@ def run_app(
             if shown.strip():  # with rich, typer has printed the help already
                 print(shown, file=sys.stderr)
         else:
-            print("\n".join(usage_lines(error, prog_name)), file=sys.stderr)
+            command = _command_path(typer_app, prog_name, argv)
+            print("\n".join(usage_lines(error, command)), file=sys.stderr)
         return int(error.exit_code)  # type: ignore[attr-defined]
     except click_error as error:
         print(f"error: {_one_line(error.format_message())}", file=sys.stderr)  # type: ignore[attr-defined]

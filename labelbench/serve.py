@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from labelbench.config import LabelerSpec, Mode, ServeSettings
 from labelbench.data.record import Comparison, content_hash
-from labelbench.errors import InputError, LabelbenchError
+from labelbench.errors import InputError, LabelbenchError, validation_problem
 from labelbench.labeling.cache import LabelCache, default_cache_dir
 from labelbench.labeling.labeler import Labeler
 from labelbench.labeling.runner import direct_scores, preferences
@@ -346,9 +346,8 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        message = first["msg"].removeprefix("Value error, ")
+        loc, message = validation_problem(error)
+        where = ".".join(str(part) for part in loc) or "body"
         raise _HTTPError(400, f"field {where}: {message}") from None
 
 

@@ -251,6 +251,9 @@ def test_a_labeler_model_not_here_fails_before_any_labelling(
         (["run"], "labelbench run: Missing argument 'config'."),
         (["models", "list", "--x"], "labelbench models list: No such option: --x"),
         (["serve", "--port", "0"], "labelbench serve: Invalid value for '--port': Input should"),
+        # (issue: an option without its value was reported as "labelbench: ...", no subcommand)
+        (["label", "--requests"], "labelbench label: Option '--requests' requires an argument."),
+        (["models", "info", "--x"], "labelbench models info: No such option: --x"),
     ],
 )
 def test_usage_errors_are_one_line_and_a_hint(args, problem):

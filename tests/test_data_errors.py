@@ -269,7 +269,7 @@ CASES = {
         ["--map", "context=prompt,answer=r1"],
         "",
         "answer",
-        "Extra inputs",
+        "unknown key",
     ),
     "map incomplete": (
         "c.csv",

@@ -110,7 +110,7 @@ def test_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
         ("include: summarization/base-0shot\npreamble: fancy\n", "preamble", "unknown preamble"),
         ("include: summarization/base-0shot\nshots: 7\n", "shots", "exemplar pool has 6"),
         ("include: summarization/base-0shot\nshots: -1\n", "shots", "greater than or equal"),
-        ("include: summarization/base-0shot\npositon: fixed\n", "positon", "not permitted"),
+        ("include: summarization/base-0shot\npositon: fixed\n", "positon", "unknown key"),
         # YAML keeps the last of two equal keys, and pydantic takes true for 1 (issue: silent)
         ("include: summarization/base-0shot\nshots: 2\nshots: 0\n", "shots", "given twice"),
         ("include: summarization/base-0shot\nshots: true\n", "shots", "yes/no value"),

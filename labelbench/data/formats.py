@@ -19,7 +19,7 @@ from pydantic import (
 
 from labelbench.data.record import Annotation, Comparison, PromptItem, TaskKind, content_hash
 from labelbench.data.sources import Place
-from labelbench.errors import InputError
+from labelbench.errors import InputError, validation_problem
 
 ASSISTANT_TURN = "\n\nAssistant:"
 HUMAN_TURN = "\n\nHuman:"
@@ -546,10 +546,9 @@ def parse_column_map(spec: str, source: str = "--map") -> ColumnMap:
     try:
         return ColumnMap.parse(spec)
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
+        loc, message = validation_problem(error)
+        key = ".".join(str(part) for part in loc)
         known = ", ".join(ColumnMap.model_fields)
-        message = first["msg"].removeprefix("Value error, ")
         raise InputError(source, f"{message} (keys: {known})", field=key or None) from None
     except ValueError as error:
         raise InputError(source, str(error)) from None

@@ -13,7 +13,7 @@ from labelbench.data import formats
 from labelbench.data.formats import ColumnMap
 from labelbench.data.record import Comparison, PromptItem
 from labelbench.data.sources import Place, RawRecord, read_records
-from labelbench.errors import InputError
+from labelbench.errors import InputError, validation_problem
 
 T = TypeVar("T", Comparison, PromptItem)
 
@@ -82,9 +82,9 @@ def _parse_one(
     try:
         return parse(raw, place)
     except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        raise place.error(first["msg"], field=location or None) from None
+        loc, message = validation_problem(error)
+        location = ".".join(str(part) for part in loc)
+        raise place.error(message, field=location or None) from None
 
 
 def _peek(records: Iterator[RawRecord], source: str) -> tuple[RawRecord, Iterator[RawRecord]]:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison
-from labelbench.errors import InputError
+from labelbench.errors import InputError, validation_problem
 from labelbench.labeling.backend import Backend
 from labelbench.labeling.cache import LabelCache
 from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
@@ -45,10 +45,10 @@ def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
     try:
         return LabelerSpec(**given)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = "-".join(str(part) for part in first["loc"]).replace("_", "-")
+        loc, message = validation_problem(error)
+        where = "-".join(str(part) for part in loc).replace("_", "-")
         option = {"": source, "name": source, "url": "--base-url"}.get(where, f"--{where}")
-        raise InputError(option, first["msg"].removeprefix("Value error, ")) from None
+        raise InputError(option, message) from None
 
 
 def labeler_identity(spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None) -> str:
@@ -325,13 +325,10 @@ def load_winner(path: str | Path) -> Winner:
     try:
         labeler = LabelerSpec.model_validate(spec)
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif first["type"] == "missing":
-            message = "missing (the labeler's name or path)" if key == "name" else "missing"
+        loc, message = validation_problem(error)
+        key = ".".join(str(part) for part in loc)
+        if key == "name" and error.errors()[0]["type"] == "missing":
+            message = "missing (the labeler's name or path)"
         field = f"labeler_spec.{key}" if key else "labeler_spec"
         raise InputError(path, message, field=field) from None
     if labeler.display != winner["labeler"]:

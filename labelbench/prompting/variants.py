@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from labelbench.config import StrictYamlModel, repeated_yaml_key
 from labelbench.data.record import TaskKind
-from labelbench.errors import InputError
+from labelbench.errors import InputError, validation_problem
 from labelbench.prompting.render import names_used, render
 
 PROMPTS_PATH_ENV = "LABELBENCH_PROMPTS_PATH"
@@ -340,10 +340,9 @@ def load_variant(name: str | Path) -> Variant:
     try:
         spec = VariantSpec.model_validate(merged)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        loc, message = validation_problem(error)
+        field = ".".join(str(part) for part in loc) or None
         source = _origin(files, field, path) if field else path
-        message = first["msg"].removeprefix("Value error, ")
         raise InputError(source, f"variant {_name_of(path)}: {message}", field=field) from None
     variant = Variant(_name_of(path), path, spec, files)
     if spec.preamble not in spec.preambles:
