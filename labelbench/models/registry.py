@@ -795,11 +795,10 @@ def precision_record() -> dict[str, Any]:
 
 
 def default_precision(spec: str | Path, device: str | None = None) -> str:
-    """The precision a labeler runs in when none is given: the built-in's recorded default (the
-    fastest within ``PRECISION_BOUNDS``) where ``device`` multiplies that precision natively
-    (``native_bfloat16``: bfloat16 is recorded as fastest on a CPU with AVX-512 BF16, and is
-    slower than float32 where it is emulated), else float32; float32 for every other model
-    (agreement unmeasured)."""
+    """The precision a labeler runs in when none is given: the built-in's recorded default
+    (bfloat16 when within ``PRECISION_BOUNDS`` of float32) where ``device`` multiplies it
+    natively (``native_bfloat16``; emulated bfloat16 is slower than float32), else float32;
+    float32 for every other model (agreement unmeasured)."""
     text = str(spec)
     if text not in BUILTIN:
         return "float32"
