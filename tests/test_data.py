@@ -96,6 +96,37 @@ def test_tldr_posts_as_prompts(data_dir: Path) -> None:
         load_comparisons(data_dir / "openai_tldr_posts/tldr_test.json")
 
 
+def test_trl_prompt_only_files_are_prompts(tmp_path: Path) -> None:
+    """(issue: a GRPO/RLOO prompt file, TRL's prompt-only format, was not accepted as prompts)"""
+    import json
+
+    from labelbench.errors import InputError
+
+    rows = [
+        {"prompt": "Write a haiku about rain.", "answer": "ignored"},
+        {"prompt": [{"role": "user", "content": "How do I boil an egg?"}], "id": "q7"},
+    ]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    loaded = load_prompts(path)
+    assert loaded.format == "trl-prompts"
+    text, chat = list(loaded)
+    assert (text.task, text.context) == ("instruction", "Write a haiku about rain.")
+    assert text.id == text.group_id and len(text.id) == 16  # a hash of the prompt
+    assert (chat.id, chat.task) == ("q7", "dialogue")
+    assert chat.context.startswith("\n\nHuman: How do I boil an egg?")
+    assert chat.context.endswith("Assistant:")
+    with pytest.raises(InputError, match="holds prompts"):
+        load_comparisons(path)
+    # a prompt with a completion or a pair is not a prompt-only row
+    path.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n")
+    with pytest.raises(InputError, match="cannot detect the format"):
+        load_prompts(path)
+    path.write_text(json.dumps({"prompt": ""}) + "\n")
+    with pytest.raises(InputError, match=r"prompt.*is empty"):
+        load_prompts(path)
+
+
 def test_high_confidence_filter_and_group_split(data_dir: Path) -> None:
     loaded = load_comparisons(data_dir / "openai_tldr_comparisons/batch13.json")
     kept, removed = apply_filters(loaded, Filters(confidence=list(HIGH_CONFIDENCE)))

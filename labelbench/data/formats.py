@@ -783,6 +783,27 @@ def parse_mt_bench(record: Mapping[str, Any], place: Place) -> Comparison:
 
 Parser = Callable[[Mapping[str, Any], Place], Comparison]
 
+def parse_trl_prompt(record: Mapping[str, Any], place: Place) -> PromptItem:
+    """TRL's prompt-only format (the input of GRPO, RLOO and online DPO): ``prompt`` as text
+    (task ``instruction``, the text as the policy's prompt) or as chat messages (task
+    ``dialogue``: their transcript, ending with the Assistant turn the policy fills); ``id`` when
+    the row has one, else a hash of the prompt. Other columns (a GRPO answer key) are ignored."""
+    turns = messages(field(record, place, "prompt"), place, "prompt")
+    if turns is None:
+        context, task = text(record, place, "prompt"), "instruction"
+    else:
+        context, task = prompt_context(turns), "dialogue"
+    given = record.get("id")
+    item_id = str(given) if isinstance(given, str | int) and str(given) else content_hash(context)
+    return PromptItem(
+        id=item_id,
+        group_id=item_id,
+        task=task,
+        context=context,
+        meta={**_source_meta(place), "dataset": "trl-prompts"},
+    )
+
+
 COMPARISON_FORMATS: dict[str, Parser] = {
     "openai-comparisons": parse_openai_comparison,
     "hh-rlhf": parse_hh_rlhf,
@@ -790,7 +811,9 @@ COMPARISON_FORMATS: dict[str, Parser] = {
     "llmbar": parse_llmbar,
     "mt-bench-human": parse_mt_bench,
 }
-PROMPT_FORMATS = {"tldr-posts": parse_tldr_post}
+PROMPT_FORMATS = {"tldr-posts": parse_tldr_post, "trl-prompts": parse_trl_prompt}
+PAIR_KEYS = {"chosen", "rejected", "completion", "label"}
+"""Keys that make a record with a ``prompt`` more than a prompt (preferences, SFT, KTO rows)."""
 TRL_PREFERENCE = ColumnMap(context="prompt", chosen="chosen", rejected="rejected")
 TRL_IMPLICIT_PROMPT = ColumnMap(chosen="chosen", rejected="rejected")
 ALL_FORMATS = [*COMPARISON_FORMATS, "trl-preference", "columns", *PROMPT_FORMATS]
@@ -893,6 +916,8 @@ def detect_format(record: Mapping[str, Any], place: Place) -> tuple[str, ColumnM
         return ("trl-preference" if detected.chosen else "columns"), detected
     if "chosen" in keys:
         return "hh-rlhf", None
+    if "prompt" in keys and not keys & PAIR_KEYS:
+        return "trl-prompts", None
     shown = ", ".join(str(key) for key in list(record)[:20])
     raise place.error(
         f"cannot detect the format; columns: {shown}. Pass --format "
