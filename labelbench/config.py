@@ -175,6 +175,15 @@ class LabelerSpec(StrictYamlModel):
         "always added",
     )
 
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str | None) -> str | None:
+        """A device name torch and labelbench know (whether it exists here is checked when the
+        labeler opens, or by the run config's checks)."""
+        if device is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+        return device
+
     @model_validator(mode="after")
     def _url_for_http(self) -> LabelerSpec:
         if self.backend == "http" and not self.url:

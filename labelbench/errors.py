@@ -139,6 +139,7 @@ def usage_lines(error: Exception, prog_name: str | None) -> list[str]:
     context = getattr(error, "ctx", None)
     command = context.command_path if context is not None else prog_name or "command"
     problem = " ".join(str(error.format_message()).split())  # type: ignore[attr-defined]
+    problem = problem.replace("Value error, ", "")  # pydantic's prefix, from a typed option
     return [f"error: {command}: {problem}", f"Try '{command} --help' for help."]
 
 

@@ -236,6 +236,13 @@ def load_held_out(
         shared = f" ({dropped} share a post with the training data)" if dropped else ""
         where = f" in split {split!r}" if split else ""
         raise InputError(path, f"no held-out comparisons (without ties){where}{shared}")
+    if group_by != "confidence" and all(c.meta.get(group_by) is None for c in kept):
+        keys = sorted({key for c in kept for key, value in c.meta.items() if value is not None})
+        raise InputError(
+            "--group-by",
+            f"no held-out comparison of {path} has {group_by!r}; use confidence or one of "
+            f"{', '.join(keys)}",
+        )
     by_id = {c.id: c for c in kept}
     dataset = human_preference_dataset(kept, str(path))
     ids = list(dataset["id"])

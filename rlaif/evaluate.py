@@ -240,6 +240,8 @@ def evaluate_policy(
     from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.registry import check_directory
+    from labelbench.prompting.planner import check_tasks
     from rlaif.data import device, existing, load_prompt_items
     from rlaif.label import generate, policy_prompt, truncate_prompts
     from rlaif.rewards import RewardModelScorer, load_reward_model
@@ -249,9 +251,12 @@ def evaluate_policy(
             "rlaif evaluate",
             "name at least one judge: --reward-model and/or --winner (or --labeler and --variant)",
         )
+    if reward_model is not None:  # a bad reward model is found before the policies load
+        check_directory(existing(reward_model, "reward model directory"))
     items = load_prompt_items(prompts, data, limit=config.limit)
     check_writable_file(out, "output file")
     if labeler is not None:
+        check_tasks(items, labeler.variant)
         check_writable_dir(default_cache_dir(), "label cache directory")
     on = device()
     trained, start = load_policy(policy), load_policy(config.reference)

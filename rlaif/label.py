@@ -58,7 +58,12 @@ def choose_labeler(
         )
     else:
         return None
-    load_variant(chosen.variant)
+    try:
+        load_variant(chosen.variant)
+    except InputError as error:  # name where the variant came from
+        if winner is None:
+            raise InputError("--variant", error.message) from None
+        raise InputError(winner, error.message, field="variant") from None
     return chosen
 
 

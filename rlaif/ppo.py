@@ -36,6 +36,7 @@ def run_ppo(
     comes from ``rlaif.label.choose_labeler``."""
     from labelbench.labeling.labeler import warn_if_weak
     from labelbench.models.registry import check_directory
+    from labelbench.prompting.planner import check_tasks
     from rlaif.evaluate import load_policy
     from rlaif.label import policy_prompt, truncate_prompts
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
@@ -78,6 +79,8 @@ def run_ppo(
             "repeats prompts (lower --batch-size, or give more prompts or a higher --limit)",
             file=sys.stderr,
         )
+    if labeler is not None:
+        check_tasks(items, labeler.variant)
     loaded = load_policy(policy)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],

@@ -304,3 +304,15 @@ def test_label_names_the_flag_of_a_bad_precision_or_device(tmp_path, option, val
     (line,) = done.stderr.strip().splitlines()
     assert words in line and "xla" not in line and "Value error" not in line
     assert not out.exists()
+
+
+def test_label_refuses_an_empty_requests_file(tmp_path):
+    """(issue: an empty requests file "labelled" 0 of 0 and exited 0)"""
+    requests = tmp_path / "r.jsonl"
+    requests.write_text("\n")
+    out = tmp_path / "o.jsonl"
+    done = _run("label", "--requests", str(requests), "--out", str(out), "--model", "m")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"{requests}: holds no planned requests" in line
+    assert not out.exists()

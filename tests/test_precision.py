@@ -129,8 +129,11 @@ def test_a_bfloat16_default_falls_back_to_float32_where_bfloat16_is_emulated(mon
         assert registry.default_precision(name) == "float32"
         assert registry.resolve_precision(name, None, "cpu") == "float32"
         assert registry.resolve_precision(name, "bfloat16", "cpu") == "bfloat16"  # as asked
+        shown = registry._precision_facts(name)["default"]  # `labelbench models info`
+        assert shown.startswith("float32 (recorded default bfloat16; this device does not")
     monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
     assert all(registry.default_precision(name) == "bfloat16" for name in recorded)
+    assert registry._precision_facts(recorded[0])["default"] == "bfloat16"
 
 
 def test_config_rejects_an_unknown_dtype(tmp_path):

@@ -147,7 +147,7 @@ def test_render_reads_your_own_table_with_a_map(tmp_path: Path, capsys) -> None:
     [
         (["render", "instruction/no-such", "--data", "{data}"], "unknown variant"),
         (["render", "instruction/base-0shot", "--data", "{data}", "--index", "9"], "out of range"),
-        (["render", "summarization/base-0shot", "--data", "{data}"], "does not match variant"),
+        (["render", "summarization/base-0shot", "--data", "{data}"], "item, but variant"),
         (
             ["render", "instruction/base-0shot", "--data", "{data}", "--chat"],
             "needs the labeler's tokenizer",

@@ -137,7 +137,7 @@ def test_user_pool_must_be_disjoint_usable_and_large_enough() -> None:
 
 
 def test_task_mismatch_is_an_error() -> None:
-    with pytest.raises(InputError, match="does not match variant"):
+    with pytest.raises(InputError, match=r"item, but variant .* is for"):
         plan([PAIRS["dialogue"]], "summarization/base-0shot")
 
 

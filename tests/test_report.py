@@ -555,3 +555,49 @@ def test_a_damaged_winner_json_is_refused_naming_the_field(
     line = str(raised.value)
     assert f"field '{field}'" in line, line
     assert words in line and "\n" not in line and "Value error" not in line
+
+
+def _without(key: str):
+    return lambda w: {k: v for k, v in w.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "words"),
+    [
+        (lambda w: {**_without("seed")(w), "seeed": 3}, "seeed", "did you mean 'seed'?"),
+        (_without("variant"), "variant", "missing"),
+        (lambda w: {**w, "variant": ["summarization/base-0shot"]}, "variant", "not text"),
+        (lambda w: {**w, "labeler": 5}, "labeler", "not text: 5"),
+        (
+            lambda w: {**w, "labeler_spec": {**w["labeler_spec"], "device": "gpu"}},
+            "labeler_spec.device",
+            "unknown device 'gpu'; use cpu, cuda or cuda:N",
+        ),
+    ],
+)
+def test_winner_json_fields_are_checked_by_name(
+    report_dir: Path, tmp_path: Path, mutate, field: str, words: str
+) -> None:
+    """(issue: a misspelt seed was read as 0, a missing variant was blamed on 'labeler', an
+    unknown variant or device was reported without the file, a bad device passed rlaif ppo)"""
+    from labelbench.labeling.labeler import load_winner
+
+    path = tmp_path / "winner.json"
+    path.write_text(json.dumps(mutate(json.loads((report_dir / "winner.json").read_text()))))
+    with pytest.raises(InputError) as raised:
+        load_winner(path)
+    line = str(raised.value)
+    assert line.startswith(f"{path}: field '{field}':") and words in line, line
+
+
+def test_winner_json_with_a_bom_or_as_a_folder(report_dir: Path, tmp_path: Path) -> None:
+    from labelbench.labeling.labeler import load_winner
+
+    path = tmp_path / "winner.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (report_dir / "winner.json").read_bytes())
+    assert load_winner(path).labeler.name
+    with pytest.raises(InputError, match=r"is a folder; give the winner\.json file in it"):
+        load_winner(tmp_path)
+    path.write_text((report_dir / "winner.json").read_text(), encoding="utf-16")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_winner(path)

@@ -394,7 +394,7 @@ def test_label_refuses_a_variant_of_another_task_before_loading_any_model(
     data = write_comparisons(tmp_path / "c.jsonl")
     args = ["label", source, data, "--out", tmp_path / "l", "--labeler", "smollm2-135m"]
     code, _, err = run([*args, "--variant", "dialogue_helpful/base-0shot"], capsys)
-    assert_one_line_error(code, err, "task 'summarization' does not match variant")
+    assert_one_line_error(code, err, f"{data}:1:", "is a summarization item, but variant")
 
 
 def test_ppo_refuses_a_reward_model_folder_without_a_model_before_loading_the_policy(
@@ -412,3 +412,47 @@ def test_ppo_refuses_a_reward_model_folder_without_a_model_before_loading_the_po
     args = ["ppo", "--prompts", data, "--out", tmp_path / "p", "--reward-model", tmp_path / "rm"]
     code, _, err = run(args, capsys)
     assert code == 2 and "no config.json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["ppo", "evaluate"])
+def test_direct_rlaif_and_evaluate_refuse_a_variant_of_another_task_before_loading(
+    tmp_path, capsys, monkeypatch, command
+):
+    """(issue: rlaif ppo trained with a dialogue variant on TL;DR posts; rlaif evaluate found
+    the mismatch only after loading both policies and sampling)"""
+    import rlaif.evaluate
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the task check")
+
+    monkeypatch.setattr(rlaif.evaluate, "load_policy", must_not_load)
+    data = write_comparisons(tmp_path / "c.jsonl")
+    out = tmp_path / ("p" if command == "ppo" else "e.json")
+    args = [command, "--prompts", data, "--out", out, "--labeler", "smollm2-135m"]
+    if command == "evaluate":
+        args += ["--policy", "smollm2-135m"]
+    code, _, err = run([*args, "--variant", "dialogue_harmless/base-0shot"], capsys)
+    assert_one_line_error(code, err, f"{data}:1:", "is a summarization item", "is for dialogue")
+    assert not out.exists()
+
+
+def test_a_winner_with_an_unknown_variant_names_the_file_and_field(tmp_path, capsys):
+    winner = tmp_path / "winner.json"
+    spec = {"name": "smollm2-135m"}
+    winner.write_text(
+        json.dumps({"labeler": "smollm2-135m", "labeler_spec": spec, "variant": "summ/x"})
+    )
+    data = write_comparisons(tmp_path / "c.jsonl")
+    args = ["label", "--data", data, "--out", tmp_path / "l", "--winner", winner]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, f"{winner}: field 'variant': unknown variant 'summ/x'")
+
+
+def test_a_group_by_key_no_comparison_has_is_refused(tmp_path, capsys):
+    """(issue: --group-by confidance made a one-group table, 'confidance=None', silently)"""
+    data = write_comparisons(tmp_path / "c.jsonl")
+    args = ["reward", data, "--out", tmp_path / "rm", "--split", "train", "--eval", data]
+    args += ["--eval-split", "test", "--group-by", "confidance"]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, "--group-by", "has 'confidance'", "use confidence or one of")
+    assert not (tmp_path / "rm").exists()

@@ -783,6 +783,7 @@ def parse_mt_bench(record: Mapping[str, Any], place: Place) -> Comparison:
 
 Parser = Callable[[Mapping[str, Any], Place], Comparison]
 
+
 def parse_trl_prompt(record: Mapping[str, Any], place: Place) -> PromptItem:
     """TRL's prompt-only format (the input of GRPO, RLOO and online DPO): ``prompt`` as text
     (task ``instruction``, the text as the policy's prompt) or as chat messages (task

@@ -54,6 +54,8 @@ def read_planned(path: str | Path) -> list[PlannedRequest]:
             planned.append(planned_from_dict(json.loads(line)))
         except (ValueError, KeyError, TypeError) as error:
             raise InputError(path, f"not a planned request: {error}", line=number) from error
+    if not planned:
+        raise InputError(path, "holds no planned requests: nothing to label")
     return planned
 
 

@@ -10,6 +10,7 @@ reopens exactly the labeler the benchmark measured.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -290,21 +291,39 @@ def warn_if_weak(winner: Winner | None) -> None:
         print(winner.warning(), file=sys.stderr)
 
 
+WINNER_KEYS = ("labeler", "variant", "labeler_spec", "seed", "beats")
+"""The keys of ``winner.json`` that ``load_winner`` reads (the report writes more, as figures)."""
+
+
 def load_winner(path: str | Path) -> Winner:
     """Read a ``winner.json`` written by ``labelbench report``; InputError naming the file and
     field when it names no winner, or its labeler spec is missing (a report run without the run's
     config.yaml: the labeler as it ran is unknown) or not valid."""
+    if Path(path).is_dir():
+        raise InputError(path, "is a folder; give the winner.json file in it")
     try:
-        winner = json.loads(Path(path).read_text(encoding="utf-8"))
+        winner = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    except (OSError, ValueError) as error:
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text; save it as UTF-8") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+    except ValueError as error:
         raise InputError(path, f"not a JSON file: {error}") from None
     if not isinstance(winner, dict):
         raise InputError(path, "not a winner file (expected a JSON object)")
-    if not winner.get("labeler") or not winner.get("variant"):
+    for key in winner:  # a misspelt key would be read as missing (a seed as 0)
+        close = difflib.get_close_matches(key, WINNER_KEYS, n=1, cutoff=0.75)
+        if close and close[0] not in winner:
+            raise InputError(path, f"unknown key; did you mean '{close[0]}'?", field=key)
+    if not winner.get("labeler") and not winner.get("variant"):
         reason = winner.get("reason", "it names no labeler and variant")
         raise InputError(path, f"no winner to label with: {reason}", field="labeler")
+    for key in ("labeler", "variant"):
+        if not isinstance(winner.get(key), str) or not winner[key]:
+            found = "missing" if winner.get(key) is None else f"not text: {winner[key]!r}"
+            raise InputError(path, found, field=key)
     spec = winner.get("labeler_spec")
     if not spec:
         raise InputError(

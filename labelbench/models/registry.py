@@ -985,4 +985,9 @@ def _precision_facts(spec: str) -> dict[str, Any]:
             f"{figures['speedup_vs_float32']:.2f}x float32's speed ({figures['pairs']} TL;DR pairs)"
         )
     facts["command"] = measured["command"]
+    if measured["default"] != facts["default"]:
+        facts["default"] += (
+            f" (recorded default {measured['default']}; this device does not multiply "
+            f"{measured['default']} natively, where it is slower than float32)"
+        )
     return facts

@@ -335,17 +335,20 @@ def _shortened(variant: Variant, context: str, tokenizer: Any) -> tuple[Callable
 
 
 def check_tasks(items: Sequence[Any], variant: Variant | str) -> None:
-    """InputError naming the first item (anything with ``id`` and ``task``: comparisons, prompt
-    items) whose task is not the variant's; called before any model is loaded."""
+    """InputError naming the first item (anything with ``id``, ``task`` and ``meta``: comparisons,
+    prompt items) whose task is not the variant's, by its file and line when its ``meta`` has
+    them; called before any model is loaded."""
     variant = variant if isinstance(variant, Variant) else load_variant(variant)
     for index, item in enumerate(items):
         if item.task != variant.spec.task:
             kind = "comparison" if isinstance(item, Comparison) else "prompt"
+            meta = getattr(item, "meta", None) or {}
             raise InputError(
-                f"{kind} {item.id}",
-                f"task '{item.task}' does not match variant {variant.name} "
-                f"(task '{variant.spec.task}')",
-                record=index,
+                meta.get("source") or f"{kind} {item.id}",
+                f"{kind} {item.id} is a {item.task} item, but variant {variant.name} is for "
+                f"{variant.spec.task}; choose a {item.task} variant (`labelbench variants`)",
+                line=meta.get("line") if meta.get("source") else None,
+                record=None if meta.get("source") and meta.get("line") else index,
             )
 
 
