@@ -47,7 +47,10 @@ def list_models() -> None:
     models = registry.cache_dir() / "models"
     table = Table(
         title="built-in models",
-        caption=f"dtype: default precision; memory: to load it.\nfolders: {models}/NAME",
+        caption=(
+            "dtype: default precision here; memory: peak while pulling (de-quantizing the "
+            f"GGUF); `models info NAME` gives the weights' size.\nfolders: {models}/NAME"
+        ),
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
         caption_justify="left",
