@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     import typer
 
 
+MAX_LINE = 2000
+"""An error line longer than this is cut (user values can be any length)."""
+
+
 class LabelbenchError(Exception):
     """An error the CLI reports as one line on stderr with exit code 2."""
 
@@ -43,7 +47,10 @@ class InputError(LabelbenchError):
         elif self.record is not None:
             where += f" record {self.record}"
         field = f" field '{self.field}':" if self.field else ""
-        return _one_line(f"{where}:{field} {self.message}")
+        line = _one_line(f"{where}:{field} {self.message}")
+        if len(line) > MAX_LINE:  # a 100k-character id or name would bury the error
+            line = f"{line[: MAX_LINE - 40]}… ({len(line) - MAX_LINE + 40:,} characters cut)"
+        return line
 
 
 def _one_line(text: str) -> str:

@@ -315,8 +315,31 @@ def test_planned_requests_round_trip_and_bad_lines_name_the_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {path}:{len(planned) + 1}: not a planned request: 'kind'"
+        f"error: {path}:{len(planned) + 1}: field 'kind': missing in a planned request"
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\xff\xfe{\x00\n", ":1: invalid UTF-8 at column 1"),
+        (b"[" * 100_000 + b"\n", ":1: malformed JSON (nested too deeply"),
+        (b"[1, 2]\n", ":1: expected a JSON object, found list"),
+    ],
+)
+def test_a_requests_file_that_is_not_json_lines_is_one_line(tmp_path, content, words):
+    """(issue: a non-UTF-8 or deeply nested requests file ended in a traceback)"""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(content)
+    args = ["label", "--requests", str(path), "--out", str(tmp_path / "o.jsonl")]
+    result = subprocess.run(
+        [sys.executable, "-m", "labelbench.cli", *args, "--model", "nothing"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}{words}"), line
 
 
 @pytest.mark.parametrize(

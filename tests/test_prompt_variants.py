@@ -188,3 +188,31 @@ class SameTokenForDigits:
 def test_answers_mapping_to_one_token_are_rejected() -> None:
     with pytest.raises(InputError, match="map to the same token"):
         plan([PAIRS["summarization"]], "summarization/base-0shot", tokenizer=SameTokenForDigits())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "summarization/" + "é" * 50_000,  # too long for the file system
+        "summarization/../summarization/base-0shot",  # a path out of and back into the root
+        "summarization/../../prompts/summarization/base-0shot",
+    ],
+)
+def test_a_variant_name_that_is_not_a_name_is_unknown(name):
+    """(issue: a 50,000-character name failed with the file system's "File name too long" on an
+    internal path; a name with '..' was resolved as a path)"""
+    from labelbench.errors import InputError
+    from labelbench.prompting.variants import load_variant
+
+    with pytest.raises(InputError) as raised:
+        load_variant(name)
+    assert "unknown variant" in raised.value.message
+    assert len(str(raised.value)) <= 2000
+
+
+def test_an_error_line_is_cut_at_2000_characters():
+    from labelbench.errors import InputError
+
+    line = str(InputError("data.jsonl", "id " + "x" * 100_000 + " is bad", line=3))
+    assert line.startswith("data.jsonl:3: id xxx") and len(line) <= 2000
+    assert line.endswith("characters cut)")

@@ -89,6 +89,16 @@ def _json_lines(data: bytes, source: str) -> Iterator[RawRecord]:
         yield place, value
 
 
+def read_json_lines(path: str | Path) -> Iterator[tuple[Place, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines file (``.gz`` too), each with its place; InputError
+    naming the file and line at the first line that is not UTF-8, not JSON (nesting too deep
+    included) or not an object."""
+    for place, value in _json_lines(_read_bytes(Path(path)), str(path)):
+        if isinstance(value, InputError):
+            raise value
+        yield place, value
+
+
 def _json_array(text: str, source: str) -> Iterator[RawRecord]:
     try:
         values = _json_value(text)

@@ -42,18 +42,17 @@ def write_planned(path: str | Path, planned: Sequence[PlannedRequest]) -> None:
 
 
 def read_planned(path: str | Path) -> list[PlannedRequest]:
+    """The planned requests of a JSON-lines file; InputError naming the file, line and field."""
+    from labelbench.data.sources import read_json_lines
+
     planned = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise InputError(path, f"cannot read planned requests: {error.strerror}") from error
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for place, value in read_json_lines(path):
         try:
-            planned.append(planned_from_dict(json.loads(line)))
-        except (ValueError, KeyError, TypeError) as error:
-            raise InputError(path, f"not a planned request: {error}", line=number) from error
+            planned.append(planned_from_dict(value))
+        except KeyError as error:
+            raise place.error("missing in a planned request", field=str(error.args[0])) from None
+        except (ValueError, TypeError) as error:
+            raise place.error(f"not a planned request: {error}") from None
     if not planned:
         raise InputError(path, "holds no planned requests: nothing to label")
     return planned

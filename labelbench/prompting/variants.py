@@ -161,13 +161,20 @@ def list_variants(task: str | None = None) -> list[str]:
     return [n for n in names if n.split("/")[0] == task or load_variant(n).spec.task == task]
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, or not a path at all
+        return False
+
+
 def _find(name: str, asked_by: Path | None) -> Path:
     candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+    if candidate.suffix in (".yaml", ".yml") and _is_file(candidate):
         return candidate
     for root in prompt_roots():
         path = root / f"{name}.yaml"
-        if path.is_file():
+        if ".." not in Path(name).parts and _is_file(path):  # a name, not a way out of root
             return path
     close = difflib.get_close_matches(name, list_variants(), n=3)
     hint = (
