@@ -73,14 +73,14 @@ def run_ppo(
         check_directory(existing(reward_model, "reward model directory"))
     check_writable_dir(out, "output directory")
     items = load_prompt_items(prompts, data, limit=limit)
+    if labeler is not None:
+        check_tasks(items, labeler.variant)
     if len(items) < config.batch_size:
         print(
             f"note: {len(items)} prompt(s) for a batch of {config.batch_size}: every batch "
             "repeats prompts (lower --batch-size, or give more prompts or a higher --limit)",
             file=sys.stderr,
         )
-    if labeler is not None:
-        check_tasks(items, labeler.variant)
     loaded = load_policy(policy)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],

@@ -306,6 +306,19 @@ def test_label_names_the_flag_of_a_bad_precision_or_device(tmp_path, option, val
     assert not out.exists()
 
 
+def test_label_checks_its_flags_before_the_requests_file(tmp_path):
+    requests = tmp_path / "r.jsonl"
+    requests.write_text("")
+    done = _run("label", "--requests", str(requests), "--out", "o.jsonl", "--model", "m")
+    assert "holds no planned requests" in done.stderr
+    done = _run(
+        "label", "--requests", str(requests), "--out", "o.jsonl", "--model", "m",
+        "--device", "gpu",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --device: unknown device 'gpu'; use cpu, cuda or cuda:N"
+
+
 def test_label_refuses_an_empty_requests_file(tmp_path):
     """(issue: an empty requests file "labelled" 0 of 0 and exited 0)"""
     requests = tmp_path / "r.jsonl"

@@ -122,6 +122,10 @@ def test_trl_prompt_only_files_are_prompts(tmp_path: Path) -> None:
     path.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n")
     with pytest.raises(InputError, match="cannot detect the format"):
         load_prompts(path)
+    assistant_last = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    path.write_text(json.dumps({"prompt": assistant_last}) + "\n")
+    with pytest.raises(InputError, match="the last message is the assistant's"):
+        load_prompts(path)
     path.write_text(json.dumps({"prompt": ""}) + "\n")
     with pytest.raises(InputError, match=r"prompt.*is empty"):
         load_prompts(path)

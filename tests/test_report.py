@@ -568,6 +568,7 @@ def _without(key: str):
         (_without("variant"), "variant", "missing"),
         (lambda w: {**w, "variant": ["summarization/base-0shot"]}, "variant", "not text"),
         (lambda w: {**w, "labeler": 5}, "labeler", "not text: 5"),
+        (lambda w: {**w, "labeler": ""}, "labeler", "is empty"),
         (
             lambda w: {**w, "labeler_spec": {**w["labeler_spec"], "device": "gpu"}},
             "labeler_spec.device",

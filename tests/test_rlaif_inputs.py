@@ -431,6 +431,8 @@ def test_direct_rlaif_and_evaluate_refuse_a_variant_of_another_task_before_loadi
     args = [command, "--prompts", data, "--out", out, "--labeler", "smollm2-135m"]
     if command == "evaluate":
         args += ["--policy", "smollm2-135m"]
+    else:  # fewer prompts than a batch: the refusal still comes first, alone
+        args += ["--batch-size", "32"]
     code, _, err = run([*args, "--variant", "dialogue_harmless/base-0shot"], capsys)
     assert_one_line_error(code, err, f"{data}:1:", "is a summarization item", "is for dialogue")
     assert not out.exists()

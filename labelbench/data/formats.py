@@ -792,6 +792,12 @@ def parse_trl_prompt(record: Mapping[str, Any], place: Place) -> PromptItem:
     turns = messages(field(record, place, "prompt"), place, "prompt")
     if turns is None:
         context, task = text(record, place, "prompt"), "instruction"
+    elif ROLES[turns[-1][0]] == "Assistant":
+        raise place.error(
+            "the last message is the assistant's; a prompt ends with the message the policy "
+            "answers",
+            field=f"prompt[{len(turns) - 1}].role",
+        )
     else:
         context, task = prompt_context(turns), "dialogue"
     given = record.get("id")

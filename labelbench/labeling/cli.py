@@ -61,8 +61,6 @@ def label(
     from labelbench.labeling.labeler import labeler_spec, open_labeler
     from labelbench.labeling.runner import label as run_label
 
-    planned = read_planned(requests)
-    check_writable_file(out, "output file")
     spec = labeler_spec(
         "labelbench label",
         name=model,
@@ -76,6 +74,8 @@ def label(
         dtype=dtype,
         device=device,
     )
+    planned = read_planned(requests)
+    check_writable_file(out, "output file")
     labeler = open_labeler(spec)
     cache = None if no_cache else LabelCache(cache_dir or default_cache_dir())
     try:

@@ -321,9 +321,13 @@ def load_winner(path: str | Path) -> Winner:
         reason = winner.get("reason", "it names no labeler and variant")
         raise InputError(path, f"no winner to label with: {reason}", field="labeler")
     for key in ("labeler", "variant"):
-        if not isinstance(winner.get(key), str) or not winner[key]:
-            found = "missing" if winner.get(key) is None else f"not text: {winner[key]!r}"
-            raise InputError(path, found, field=key)
+        value = winner.get(key)
+        if value is None:
+            raise InputError(path, "missing", field=key)
+        if not isinstance(value, str):
+            raise InputError(path, f"not text: {value!r}", field=key)
+        if not value.strip():
+            raise InputError(path, "is empty", field=key)
     spec = winner.get("labeler_spec")
     if not spec:
         raise InputError(

@@ -982,7 +982,8 @@ def _precision_facts(spec: str) -> dict[str, Any]:
             f"max |dP(A)| {figures['max_abs_delta_p']:.4f}, "
             f"mean {figures['mean_abs_delta_p']:.4f}, "
             f"flips {figures['flips']}/{figures['orders']}, "
-            f"{figures['speedup_vs_float32']:.2f}x float32's speed ({figures['pairs']} TL;DR pairs)"
+            f"{figures['speedup_vs_float32']:.2f}x float32's speed on the recording machine "
+            f"({figures['pairs']} TL;DR pairs)"
         )
     facts["command"] = measured["command"]
     if measured["default"] != facts["default"]:
