@@ -465,8 +465,7 @@ def open_engine(
     and variant; InputError unless exactly one source is given (a variant beside a winner is a
     second one), ModelError when the model cannot be opened. The variant is checked before the
     model loads."""
-    from labelbench.labeling.labeler import load_winner, open_labeler, warn_if_weak
-    from labelbench.prompting import load_variant
+    from labelbench.labeling.labeler import chosen_variant, load_winner, open_labeler, warn_if_weak
 
     if (winner is None) == (labeler is None):
         raise InputError("labelbench serve", "give --winner, or --labeler with --variant")
@@ -481,7 +480,7 @@ def open_engine(
         )
     if variant is None:
         raise InputError("labelbench serve", "--labeler needs --variant")
-    loaded_variant = load_variant(variant)
+    loaded_variant = chosen_variant(variant, winner)
     opened = open_labeler(labeler)
     warn_if_weak(chosen if winner is not None else None)
     return RewardEngine(

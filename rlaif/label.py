@@ -38,8 +38,7 @@ def choose_labeler(
     None when nothing is named and not ``required``. InputError on a bad or mixed request.
     The winner's warning (it loses to a trivial baseline) is the caller's to print, once its
     inputs are checked (``labelbench.labeling.labeler.warn_if_weak``)."""
-    from labelbench.labeling.labeler import Winner, labeler_spec, load_winner
-    from labelbench.prompting import load_variant
+    from labelbench.labeling.labeler import Winner, chosen_variant, labeler_spec, load_winner
     from rlaif.data import existing
 
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -58,12 +57,7 @@ def choose_labeler(
         )
     else:
         return None
-    try:
-        load_variant(chosen.variant)
-    except InputError as error:  # name where the variant came from
-        if winner is None:
-            raise InputError("--variant", error.message) from None
-        raise InputError(winner, error.message, field="variant") from None
+    chosen_variant(chosen.variant, winner)
     return chosen
 
 

@@ -3,6 +3,7 @@ places fail with one line and exit 2 before any model loads."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -329,3 +330,18 @@ def test_label_refuses_an_empty_requests_file(tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert f"{requests}: holds no planned requests" in line
     assert not out.exists()
+
+
+def test_serve_names_the_winner_file_for_an_unknown_variant(tmp_path):
+    """(issue: an unknown variant in winner.json was reported without the file or field)"""
+    winner = tmp_path / "winner.json"
+    spec = {"name": "smollm2-135m"}
+    record = {"labeler": "smollm2-135m", "variant": "x/y", "labeler_spec": spec}
+    winner.write_text(json.dumps(record))
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = _run("serve", "--winner", str(winner), "--port", str(port))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {winner}: field 'variant': unknown variant 'x/y'"), line

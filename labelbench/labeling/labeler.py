@@ -291,14 +291,30 @@ def warn_if_weak(winner: Winner | None) -> None:
         print(winner.warning(), file=sys.stderr)
 
 
+def chosen_variant(variant: str, winner: str | Path | None) -> Variant:
+    """The variant a command runs, loaded; an unknown or broken one is named where it came from:
+    ``winner.json``'s ``variant`` field when ``winner`` is given, else ``--variant``."""
+    try:
+        return load_variant(variant)
+    except InputError as error:
+        if winner is None:
+            raise InputError("--variant", error.message) from None
+        raise InputError(winner, error.message, field="variant") from None
+
+
 WINNER_KEYS = ("labeler", "variant", "labeler_spec", "seed", "beats")
 """The keys of ``winner.json`` that ``load_winner`` reads (the report writes more, as figures)."""
 
 
 def load_winner(path: str | Path) -> Winner:
-    """Read a ``winner.json`` written by ``labelbench report``; InputError naming the file and
-    field when it names no winner, or its labeler spec is missing (a report run without the run's
-    config.yaml: the labeler as it ran is unknown) or not valid."""
+    """Read a ``winner.json`` written by ``labelbench report``.
+
+    Raises InputError naming the file and field when it is not a UTF-8 JSON object, names no
+    winner, has a misspelling of a key it reads (``WINNER_KEYS``), a missing, empty or non-text
+    ``labeler`` or ``variant``, a labeler spec that is missing (a report run without the run's
+    config.yaml: the labeler as it ran is unknown), invalid or of another labeler than
+    ``labeler``, or a seed that is not an integer. The variant is checked by its user
+    (``rlaif.label.choose_labeler``, ``labelbench serve``)."""
     if Path(path).is_dir():
         raise InputError(path, "is a folder; give the winner.json file in it")
     try:
@@ -375,6 +391,7 @@ __all__ = [
     "Labeler",
     "Preference",
     "Winner",
+    "chosen_variant",
     "labeler_identity",
     "labeler_spec",
     "load_winner",
