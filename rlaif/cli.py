@@ -92,10 +92,9 @@ def label(
     check_writable_dir(default_cache_dir(), "label cache directory")
     if data is not None:
         comparisons = load_comparisons(data, data_options, limit=limit, seed=seed)
-        check_tasks(comparisons, chosen.variant)
     else:
         items = load_prompt_items(prompts, data_options, limit=limit)
-        check_tasks(items, chosen.variant)
+        check_tasks(items, chosen.variant)  # before the policy loads (pairs: ai_preferences)
         loaded = load_policy(policy)
         loaded.model.to(device())
         comparisons = sample_pairs(
