@@ -121,6 +121,19 @@ def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
         saved = json.loads(saved_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(saved_file, f"cannot read the run's settings: {error}") from None
+    reached = max(
+        (
+            int(p.parent.name.split("-")[1])
+            for p in saved_file.parent.glob("checkpoint-*/ppo_state.json")
+        ),
+        default=0,
+    )
+    if settings["total_updates"] < reached:
+        raise InputError(
+            "--total-updates",
+            f"this run has reached update {reached} (checkpoint-{reached} in "
+            f"{saved_file.parent}); give at least {reached}, or start a new --out",
+        )
     for key, value in settings.items():
         if key in RESUME_MAY_CHANGE or key not in saved:
             continue

@@ -300,6 +300,12 @@ def test_ppo_resume_refuses_changed_settings(tmp_path, capsys):
     assert json.loads((out / "ppo_config.json").read_text()) == saved
     code, _, err = run(base, capsys)  # the same set-up, more updates: on to the next check
     assert_one_line_error(code, err, "rm: no such reward model directory")
+    # (issue: fewer updates than the run has reached rewrote its policy and config, silently)
+    (out / "checkpoint-5").mkdir()
+    (out / "checkpoint-5" / "ppo_state.json").write_text("{}")
+    code, _, err = run([*base, "--updates", "3"], capsys)
+    assert_one_line_error(code, err, "--total-updates", "reached update 5", "at least 5")
+    assert json.loads((out / "ppo_config.json").read_text()) == saved
 
 
 def test_ppo_resume_refuses_a_prompts_file_with_other_content(tmp_path, capsys):
