@@ -14,7 +14,8 @@
 
 Rewards come from a ``labelbench serve`` URL or from a labeler opened in this process, through
 the same engine and label cache (``labelbench.serve.RewardEngine``): direct scores in [-1, 1], or,
-in pairwise mode, P(completion preferred over the reference) in [0, 1].
+in pairwise mode, P(completion preferred over the reference) in [0, 1], combined over both
+orders by the winner's aggregation (``winner.json`` ``aggregation``), as ``rlaif label`` does.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """``labelbench serve``: the winning labeler as a reward service for RL engines.
 
 (prompt, response) → the labeler's direct 1-9 score scaled to [-1, 1] (``mode: direct``), or
-(prompt, response, reference) → P(response preferred over reference), both orders averaged as the
-variant says (``mode: pairwise``), through the benchmark's labelling path and label cache
-(``labelbench.labeling.labeler``). Requests wait in a bounded queue; one worker takes what is
-queued (up to ``max_batch`` items, waiting at most ``max_wait_ms`` for more) into one engine pass.
+(prompt, response, reference) → P(response preferred over reference), both orders combined by the
+winner's aggregation (``mode: pairwise``; ``winner.json`` ``aggregation``, e.g. a calibrated
+temperature; without one, the mean of the orders' P), through the benchmark's labelling path and
+label cache (``labelbench.labeling.labeler``). Requests wait in a bounded queue; one worker takes
+what is queued (up to ``max_batch`` items, waiting at most ``max_wait_ms`` for more) into one
+engine pass.
 
 Endpoints (Starlette on uvicorn):
 
@@ -40,11 +42,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from labelbench.aggregate import Aggregation
 from labelbench.config import LabelerSpec, Mode, ServeSettings
 from labelbench.data.record import Comparison, content_hash
 from labelbench.errors import InputError, LabelbenchError, validation_problem
 from labelbench.labeling.cache import LabelCache, default_cache_dir
-from labelbench.labeling.labeler import Labeler
+from labelbench.labeling.labeler import Labeler, soft_labels
 from labelbench.labeling.runner import direct_scores, preferences
 from labelbench.prompting import Variant
 
@@ -76,8 +79,10 @@ class RewardEngine:
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
         seed: int = 0,
+        aggregation: Aggregation | None = None,
     ) -> None:
         self.labeler, self.variant, self.mode, self.seed = labeler, variant, mode, seed
+        self.aggregation = aggregation  # pairwise mode: how both orders become P (soft_labels)
         self._cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._use_cache = use_cache
         self._cache: LabelCache | None = None
@@ -140,8 +145,7 @@ class RewardEngine:
             )
         result = self.labeler.label(pairs, self.variant, cache=cache, seed=self.seed)
         self._count(result.rows)
-        by_id = {p.item_id: p.p_a for p in preferences(result.rows)}
-        return [by_id.get(pair.id) for pair in pairs]
+        return soft_labels(pairs, preferences(result.rows), self.aggregation)
 
     def close(self) -> None:
         if self._cache is not None:
@@ -426,6 +430,7 @@ def create_app(service: RewardService) -> Any:
                 "labeler": engine.labeler.identity,
                 "variant": engine.variant.name,
                 "mode": settings.mode,
+                "aggregation": (engine.aggregation.method if engine.aggregation else "prob-mean"),
                 "queued": service.queued,
                 "labelled": engine.labelled,
                 "cached": engine.cached,
@@ -484,7 +489,13 @@ def open_engine(
     opened = open_labeler(labeler)
     warn_if_weak(chosen if winner is not None else None)
     return RewardEngine(
-        opened, loaded_variant, mode=mode, cache_dir=cache_dir, use_cache=use_cache, seed=seed or 0
+        opened,
+        loaded_variant,
+        mode=mode,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        seed=seed or 0,
+        aggregation=chosen.aggregation if winner is not None else None,
     )
 
 

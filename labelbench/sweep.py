@@ -150,6 +150,8 @@ def _rows(
             "ai_pref_a": _nan(pref.p_a),
             "ai_pref_a_ab": _nan(pref.p_a_ab),
             "ai_pref_a_ba": _nan(pref.p_a_ba),
+            "ai_logodds_a_ab": _nan(pref.logodds_ab),
+            "ai_logodds_a_ba": _nan(pref.logodds_ba),
             "prompt_tokens": costs[item.id][0],
             "gen_tokens": costs[item.id][1],
             "seconds": costs[item.id][2],

@@ -79,7 +79,7 @@ def label(
     from labelbench.prompting.planner import check_tasks
     from rlaif.data import device, load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
-    from rlaif.label import choose_labeler, label_with_ai, sample_pairs
+    from rlaif.label import choose_labeler, label_quality, label_with_ai, sample_pairs
 
     if (data is None) == (prompts is None):
         raise InputError(
@@ -103,9 +103,17 @@ def label(
         if not comparisons:
             raise InputError(prompts, "the policy produced no distinct non-empty response pairs")
     warn_if_weak(chosen)
-    dataset = label_with_ai(comparisons, chosen.labeler, chosen.variant, seed=chosen.seed)
+    dataset = label_with_ai(
+        comparisons,
+        chosen.labeler,
+        chosen.variant,
+        seed=chosen.seed,
+        aggregation=chosen.aggregation,
+    )
     dataset.save_to_disk(str(out))
-    typer.echo(f"{len(dataset)} labelled pairs (of {len(comparisons)}) -> {out}")
+    method = chosen.aggregation.method if chosen.aggregation else "prob-mean"
+    typer.echo(f"{len(dataset)} labelled pairs (of {len(comparisons)}), {method} -> {out}")
+    typer.echo(label_quality(dataset).line())
 
 
 @app.command()

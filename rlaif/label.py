@@ -9,10 +9,14 @@ both the RLAIF and the RLHF reward model.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labelbench.aggregate import Aggregation
 from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison, PromptItem, content_hash
 from labelbench.errors import InputError
@@ -46,9 +50,7 @@ def choose_labeler(
         raise InputError(command, "give --winner winner.json, or --labeler and --variant, not both")
     if winner is not None:
         chosen = load_winner(existing(winner, "winner file"))
-        chosen = Winner(
-            chosen.labeler.model_copy(update=given), chosen.variant, chosen.seed, chosen.loses_to
-        )
+        chosen = dataclasses.replace(chosen, labeler=chosen.labeler.model_copy(update=given))
     elif labeler and variant:
         chosen = Winner(labeler_spec("--labeler", name=labeler, **given), variant, seed)
     elif labeler or variant or required:
@@ -290,12 +292,15 @@ def ai_preferences(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    aggregation: Aggregation | None = None,
 ) -> tuple[list[float | None], str]:
     """The labeler's P(A preferred) for each comparison (None: unscored), and its identity.
 
     The benchmark's labelling path (``labelbench.labeling.labeler``) through the label cache in
     ``cache_dir`` (default: ``$LABELBENCH_CACHE_DIR``): the same spec, variant and seed give the
-    labels ``labelbench run`` gave the same items.
+    labels ``labelbench run`` gave the same items. ``aggregation`` (``winner.json``'s) turns
+    both orders into one soft label (``labelbench.labeling.labeler.soft_labels``; None: the
+    mean of the orders' P(A)).
     """
     from labelbench.labeling import LabelCache, default_cache_dir
     from labelbench.labeling.labeler import open_labeler
@@ -306,7 +311,12 @@ def ai_preferences(
     try:
         with LabelCache(cache_dir or default_cache_dir()) as cache:
             p_a = opened.preferences(
-                comparisons, variant, cache=cache, seed=seed, progress=progress
+                comparisons,
+                variant,
+                cache=cache,
+                seed=seed,
+                progress=progress,
+                aggregation=aggregation,
             )
     finally:
         opened.close()
@@ -319,6 +329,54 @@ def label_with_ai(
     """The preference dataset of ``comparisons`` labelled by a labeler and prompt variant."""
     p_a, identity = ai_preferences(comparisons, labeler, variant, **options)
     dataset = ai_preference_dataset(comparisons, p_a)
-    return dataset.add_column("labeler", [identity] * len(dataset)).add_column(
-        "variant", [variant] * len(dataset)
+    method = options.get("aggregation")
+    return (
+        dataset.add_column("labeler", [identity] * len(dataset))
+        .add_column("variant", [variant] * len(dataset))
+        .add_column("aggregation", [method.method if method else "prob-mean"] * len(dataset))
+    )
+
+
+@dataclass(frozen=True)
+class LabelQuality:
+    """What ``rlaif label`` says of the soft labels it wrote: ``n`` pairs, their mean
+    confidence (mean of P(chosen) = max(P(A), 1 - P(A))), and, on the ``n_human`` pairs with a
+    human majority (ties left out), the share where the AI chose as the humans did and the
+    log-loss -mean log P(human's choice) (P clipped to [1e-6, 1 - 1e-6]; nats)."""
+
+    n: int
+    mean_confidence: float
+    n_human: int
+    agreement: float | None
+    log_loss: float | None
+
+    def line(self) -> str:
+        text = f"soft labels: mean confidence {self.mean_confidence:.3f} over {self.n} pairs"
+        if self.n_human and self.agreement is not None and self.log_loss is not None:
+            text += (
+                f"; against the {self.n_human} human labels: agreement {self.agreement:.3f}, "
+                f"log-loss {self.log_loss:.3f}"
+            )
+        else:
+            text += "; no human labels to check them against"
+        return text
+
+
+def label_quality(dataset: Any) -> LabelQuality:
+    """``LabelQuality`` of a preference dataset with ``SOFT_LABEL`` and ``human_pref_chosen``."""
+    p = [float(v) for v in dataset[SOFT_LABEL]]
+    human = [None if v is None else float(v) for v in dataset["human_pref_chosen"]]
+    decided = [(q, h) for q, h in zip(p, human, strict=True) if h is not None and h != 0.5]
+    agreement = log_loss = None
+    if decided:
+        hits = [(0.5 if q == 0.5 else float(h > 0.5)) for q, h in decided]
+        agreement = sum(hits) / len(hits)
+        terms = [-math.log(min(max(q if h > 0.5 else 1 - q, 1e-6), 1 - 1e-6)) for q, h in decided]
+        log_loss = sum(terms) / len(terms)
+    return LabelQuality(
+        n=len(p),
+        mean_confidence=sum(p) / len(p) if p else math.nan,
+        n_human=len(decided),
+        agreement=agreement,
+        log_loss=log_loss,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from labelbench.aggregate import Aggregation
 from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison
 from labelbench.errors import InputError, validation_problem
@@ -115,11 +117,12 @@ class Labeler:
         cache: LabelCache | None,
         seed: int = 0,
         progress: bool = False,
+        aggregation: Aggregation | None = None,
     ) -> list[float | None]:
-        """P(A preferred) for each item, in order (None: unscored)."""
+        """P(A preferred) for each item, in order (None: unscored), through ``aggregation``
+        (``soft_labels``; None: the mean of the orders' P(A), ``prob-mean``)."""
         result = self.label(items, variant, cache=cache, seed=seed, progress=progress)
-        by_item = {p.item_id: p.p_a for p in preferences(result.rows)}
-        return [by_item.get(item.id) for item in items]
+        return soft_labels(items, preferences(result.rows), aggregation)
 
     def direct_label(
         self,
@@ -170,6 +173,35 @@ class Labeler:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+
+
+def soft_labels(
+    items: Sequence[Comparison],
+    found: Sequence[Preference],
+    aggregation: Aggregation | None = None,
+) -> list[float | None]:
+    """One soft label P(A) per item, in order (None: unscored): ``aggregation`` applied to the
+    items' per-order preferences and log-odds (``labelbench.aggregate.Aggregation``); None is
+    ``prob-mean``, the mean of the scored orders' P(A). The one place where benchmark labels
+    become training labels and rewards (``rlaif label``, ``labelbench serve``,
+    ``labelbench.rewards``)."""
+    by_item = {p.item_id: p for p in found}
+    if aggregation is None or aggregation.method == "prob-mean":
+        return [getattr(by_item.get(item.id), "p_a", None) for item in items]
+
+    def column(name: str) -> list[float]:
+        values = [getattr(by_item.get(item.id), name, None) for item in items]
+        return [math.nan if value is None else float(value) for value in values]
+
+    labels = aggregation.soft_labels(
+        column("p_a_ab"),
+        column("p_a_ba"),
+        column("logodds_ab"),
+        column("logodds_ba"),
+        [len(item.response_a) for item in items],
+        [len(item.response_b) for item in items],
+    )
+    return [None if math.isnan(value) else float(value) for value in labels]
 
 
 def _variant(variant: str | Variant) -> Variant:
@@ -272,6 +304,9 @@ class Winner:
     seed: int = 0
     loses_to: tuple[str, ...] = ()
     """Trivial baselines it does not beat on its benchmark (``winner.json`` ``beats``)."""
+    aggregation: Aggregation | None = None
+    """How its per-order labels become one soft label (``winner.json`` ``aggregation``); None:
+    the mean of the orders' P(A) (``prob-mean``), as in files written before it existed."""
 
     def warning(self) -> str | None:
         """A one-line warning when the benchmark's best cell does not beat a trivial baseline."""
@@ -302,7 +337,7 @@ def chosen_variant(variant: str, winner: str | Path | None) -> Variant:
         raise InputError(winner, error.message, field="variant") from None
 
 
-WINNER_KEYS = ("labeler", "variant", "labeler_spec", "seed", "beats")
+WINNER_KEYS = ("labeler", "variant", "labeler_spec", "seed", "beats", "aggregation")
 """The keys of ``winner.json`` that ``load_winner`` reads (the report writes more, as figures)."""
 
 
@@ -384,7 +419,23 @@ def load_winner(path: str | Path) -> Winner:
     loses_to = tuple(
         name for name, value in beats.items() if value is False and name != "human ceiling"
     )
-    return Winner(labeler, str(winner["variant"]), seed, loses_to)
+    return Winner(labeler, str(winner["variant"]), seed, loses_to, _aggregation(path, winner))
+
+
+def _aggregation(path: str | Path, winner: dict[str, Any]) -> Aggregation | None:
+    """``winner.json``'s ``aggregation`` (None when absent), checked field by field."""
+    value = winner.get("aggregation")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(path, "must be a mapping (method, weight, ...)", field="aggregation")
+    try:
+        return Aggregation.model_validate(value)
+    except ValidationError as error:
+        loc, message = validation_problem(error)
+        key = ".".join(str(part) for part in loc)
+        field = f"aggregation.{key}" if key else "aggregation"
+        raise InputError(path, message, field=field) from None
 
 
 __all__ = [
@@ -396,5 +447,6 @@ __all__ = [
     "labeler_spec",
     "load_winner",
     "open_labeler",
+    "soft_labels",
     "warn_if_weak",
 ]

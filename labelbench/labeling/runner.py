@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -71,6 +72,12 @@ class Preference:
     p_a: float | None
     p_a_ab: float | None
     p_a_ba: float | None
+    logodds_ab: float | None = None
+    """log P(answer A) - log P(answer B) in the A-first order: the log-odds of A (None:
+    unscored or not run). From the answer tokens' log-probabilities, exact where P(A) rounds
+    to 0 or 1; for a chain of thought, the logit of the samples' mean distribution."""
+    logodds_ba: float | None = None
+    """The log-odds of A in the B-first order (A shown second)."""
 
     @property
     def scored(self) -> bool:
@@ -334,23 +341,42 @@ def accounting(rows: Sequence[LabelRow]) -> list[Accounting]:
     return result
 
 
+def logodds_a(row: LabelRow) -> float | None:
+    """The log-odds of A of one order's label (None: unscored): from the two answer tokens'
+    log-probabilities when the row has them (score requests, every backend), else the logit of
+    its distribution (rationales: the samples' mean), clipped to +-30."""
+    if row.distribution is None or len(row.answers) != 2:
+        return None
+    if row.logprobs is not None and len(row.logprobs) == 2:
+        first = row.logprobs[0] - row.logprobs[1]
+    else:
+        low = 1e-13
+        p = min(max(row.distribution[0], low), 1 - low)
+        first = math.log(p) - math.log1p(-p)
+    first = max(-30.0, min(30.0, first))
+    return first if row.order == "AB" else -first
+
+
 def preferences(rows: Sequence[LabelRow]) -> list[Preference]:
-    """Per item and variant: P(A) averaged over the scored orders present, and per order."""
-    groups: dict[tuple[str, str, str], dict[str, float | None]] = {}
+    """Per item and variant: P(A) averaged over the scored orders present, and per order, with
+    each order's log-odds of A (``logodds_a``)."""
+    groups: dict[tuple[str, str, str], dict[str, LabelRow]] = {}
     for row in rows:
-        orders = groups.setdefault((row.labeler, row.variant, row.item_id), {})
-        orders[row.order] = preference_a(row.distribution, row.order)
+        groups.setdefault((row.labeler, row.variant, row.item_id), {})[row.order] = row
     result = []
     for (labeler, variant, item_id), orders in groups.items():
-        scored = [p for p in orders.values() if p is not None]
+        p = {order: preference_a(row.distribution, order) for order, row in orders.items()}
+        scored = [value for value in p.values() if value is not None]
         result.append(
             Preference(
                 item_id=item_id,
                 variant=variant,
                 labeler=labeler,
                 p_a=sum(scored) / len(scored) if scored else None,
-                p_a_ab=orders.get("AB"),
-                p_a_ba=orders.get("BA"),
+                p_a_ab=p.get("AB"),
+                p_a_ba=p.get("BA"),
+                logodds_ab=logodds_a(orders["AB"]) if "AB" in orders else None,
+                logodds_ba=logodds_a(orders["BA"]) if "BA" in orders else None,
             )
         )
     return result

@@ -39,6 +39,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     ``progress`` shows a progress bar on stderr. Raises InputError (one line naming the folder
     or file) when there are no results or the report cannot be written."""
     from labelbench.config import load_run_config
+    from labelbench.report.aggregations import winner_aggregation
     from labelbench.report.plots import draw_all
     from labelbench.report.render import render_html, render_markdown
     from labelbench.report.results import load_results
@@ -58,6 +59,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
         )
         winner = choose_winner(summary, timing, settings)
         winner.update(winner_versus_baselines(winner, summary))
+        winner.update(winner_aggregation(results, winner, settings))
         bar.update(task, description="figures")
         images = draw_all(summary)
         bar.update(task, advance=1, description="report")

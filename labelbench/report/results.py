@@ -14,6 +14,10 @@ pair_flipped          optional: True when A/B are shown in the reverse of pair_k
 ai_pref_a             the labeler's P(A), NaN = unscored
 ai_pref_a_ab,         P(A) from the A-first order alone and the B-first order alone; NaN when
 ai_pref_a_ba          that order was not run
+ai_logodds_a_ab,      optional: the log-odds of A in each order, log P(answer A) - log P(answer
+ai_logodds_a_ba       B) from the answer tokens' log-probabilities (exact where P saturates);
+                      when absent (results written before them) the aggregations recover them
+                      from ai_pref_a_ab / ai_pref_a_ba with the logit
 human_pref_a          mean over annotators of P(A) (1, 0, 1/2 = tie)
 annotator_prefs       list of each annotator's P(A)
 confidence            TL;DR 1-9 confidence (1 = strongly the first summary), null elsewhere
@@ -55,6 +59,8 @@ REQUIRED = (
 OPTIONAL_FLOAT = (
     "ai_pref_a_ab",
     "ai_pref_a_ba",
+    "ai_logodds_a_ab",
+    "ai_logodds_a_ba",
     "confidence",
     "prompt_tokens",
     "gen_tokens",

@@ -19,6 +19,7 @@ import pandas as pd
 from labelbench import metrics
 from labelbench.config import CostBudget, RunConfig
 from labelbench.metrics import ClusterBootstrap, Estimate
+from labelbench.report.aggregations import dataset_aggregations
 from labelbench.report.results import baseline_columns
 
 SCHEMA = 1
@@ -29,6 +30,8 @@ CEILING_MIN_PAIRS = 30
 pairs (the plots draw the ceiling from the same number on)."""
 RULE_BASELINES = ("always-first", "always-longer", "random")
 VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
+AGGREGATION_SECONDS = "aggregation_seconds"
+"""timing.json's key for each aggregation's recorded seconds per pair, by data set."""
 PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params")
 
 
@@ -286,7 +289,7 @@ def count_cells(results: pd.DataFrame) -> int:
     cells = results.groupby(["dataset", "labeler", "variant"]).ngroups
     for _, data in results.groupby("dataset"):
         judges = [c for c in baseline_columns(data) if data[c].notna().any()]
-        cells += len(RULE_BASELINES) + len(judges)
+        cells += len(RULE_BASELINES) + len(judges) + 1  # + 1: the aggregations
     return cells
 
 
@@ -361,6 +364,12 @@ def summarize(
             cell.update(cell_metrics(rows, settings, dataset, BASELINE, name))
             entry["cells"].append(cell)
             done(f"{dataset} {BASELINE} {name}")
+        cells = [(c["labeler"], c["variant"]) for c in entry["cells"] if c["kind"] == "labeler"]
+        entry["aggregations"], entry["learning_curve"], seconds = dataset_aggregations(
+            data, items, baselines, cells, settings, dataset
+        )
+        timing.setdefault(AGGREGATION_SECONDS, {})[dataset] = seconds
+        done(f"{dataset} aggregations")
         summary["datasets"][dataset] = entry
     return summary, timing
 
