@@ -233,6 +233,13 @@ class AnalysisSpec(StrictYamlModel):
         default=0.1, gt=0, lt=1, description="relative length gap: above = length-biased pair"
     )
     calibration_bins: int = Field(default=10, ge=2)
+    winner_aggregation: Literal[
+        "auto", "prob-mean", "logodds-mean", "calibrated", "length-controlled", "stacked"
+    ] = Field(
+        default="auto",
+        description="how winner.json's soft labels are made (labelbench.aggregate): auto = the "
+        "single-labeler method with the lowest cross-fitted log-loss against the human labels",
+    )
 
 
 class RunConfig(StrictYamlModel):

@@ -36,14 +36,16 @@ def fake_server(weights: str = "") -> Iterator[tuple[str, object]]:
         server.server_close()
 
 
-def benchmark(tmp_path: Path, data: Path, labelers: list[dict], name: str = "run") -> Path:
+def benchmark(
+    tmp_path: Path, data: Path, labelers: list[dict], name: str = "run", aggregation: str = "auto"
+) -> Path:
     """``labelbench run`` + report on ``data`` with the given labeler specs."""
     config = {
         "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
         "labelers": labelers,
         "variants": [VARIANT],
         "output_dir": str(tmp_path / name),
-        "analysis": {"bootstrap": 20},
+        "analysis": {"bootstrap": 20, "winner_aggregation": aggregation},
     }
     parsed = parse_config(yaml.safe_dump(config), tmp_path / f"{name}.yaml")
     out = sweep.run(parsed, cache_dir=tmp_path / "cache", progress=False)
@@ -109,8 +111,20 @@ def test_identity_covers_backend_weights_or_endpoint_chat_and_dtype(tmp_path, ti
 
 
 def _labels(out: Path) -> dict[str, float]:
+    """The report's soft labels: winner.json's aggregation applied to the results table's
+    per-order P(A) and log-odds (the same function the report's aggregation table uses)."""
     results = pd.read_parquet(out / "results.parquet")
-    return dict(zip(results["item_id"], results["ai_pref_a"], strict=True))
+    winner = load_winner(out / "winner.json")
+    assert winner.aggregation is not None
+    p_a = winner.aggregation.soft_labels(
+        results["ai_pref_a_ab"],
+        results["ai_pref_a_ba"],
+        results["ai_logodds_a_ab"],
+        results["ai_logodds_a_ba"],
+        results["len_a"],
+        results["len_b"],
+    )
+    return dict(zip(results["item_id"], p_a, strict=True))
 
 
 def _check_handoff(tmp_path, capsys, monkeypatch, data: Path, out: Path) -> LabelerSpec:
@@ -138,7 +152,45 @@ def _check_handoff(tmp_path, capsys, monkeypatch, data: Path, out: Path) -> Labe
         p_a = expected[row["id"]]
         assert row["soft_label"] == pytest.approx(max(p_a, 1 - p_a), abs=1e-12)
     assert set(dataset["labeler"]) == {open_labeler(winner.labeler).identity}
+    assert set(dataset["aggregation"]) == {winner.aggregation.method}
     return winner.labeler
+
+
+def test_rlaif_label_with_a_calibrated_winner_equals_the_report(
+    tmp_path, tiny_lm, capsys, monkeypatch
+):
+    """A winner whose soft labels are calibrated on human labels: ``rlaif label --winner`` gives
+    the report's labels for the same items, and says their confidence and log-loss."""
+    import math
+
+    from datasets import load_from_disk
+
+    model, tokenizer = tiny_lm
+    folder = tmp_path / "tiny"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=24)
+    out = benchmark(tmp_path, data, [{"name": str(folder)}], aggregation="calibrated")
+    raw = json.loads((out / "winner.json").read_text())
+    assert raw["aggregation"]["method"] == "calibrated"
+    assert raw["aggregation"]["n_fit"] == 24 and raw["aggregation"]["fitted_on"] == ["pairs"]
+    weight = raw["aggregation"]["weight"]
+    assert math.isfinite(weight) and weight != 1.0
+    _check_handoff(tmp_path, capsys, monkeypatch, data, out)
+    dataset = load_from_disk(str(tmp_path / "labelled"))
+    results = pd.read_parquet(out / "results.parquet").set_index("item_id")
+    for row in dataset:  # calibrated = sigmoid(weight x mean of the orders' log-odds)
+        item = results.loc[row["id"]]
+        d = (item["ai_logodds_a_ab"] + item["ai_logodds_a_ba"]) / 2
+        p_a = 1 / (1 + math.exp(-weight * d))
+        assert row["soft_label"] == pytest.approx(max(p_a, 1 - p_a), abs=1e-9)
+    code, printed, _ = run(
+        ["label", "--data", data, "--winner", out / "winner.json", "--out", tmp_path / "again"],
+        capsys,
+    )
+    assert code == 0
+    assert "calibrated" in printed and "mean confidence" in printed
+    assert "against the 24 human labels" in printed and "log-loss" in printed
 
 
 def test_rlaif_label_with_the_winner_equals_the_benchmark_for_a_chat_model(

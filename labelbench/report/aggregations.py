@@ -323,15 +323,20 @@ def winner_aggregation(
     ranked = sorted(
         (c["log_loss"], i, m) for i, (m, c) in enumerate(choice.items()) if "log_loss" in c
     )
-    method = ranked[0][2] if ranked else "prob-mean"
-    deployed = ag.deployable(method, data, datasets) or ag.Aggregation(
-        method="prob-mean", fitted_on=datasets
+    criterion = (
+        "lowest cross-fitted log-loss against the human labels "
+        f"({ag.FOLDS} folds by group) among single-labeler methods"
     )
+    method = ranked[0][2] if ranked else "prob-mean"
+    forced = getattr(settings, "winner_aggregation", "auto")
+    if forced != "auto":
+        method, criterion = forced, f"set in the run config (analysis.winner_aggregation: {forced})"
+    deployed = ag.deployable(method, data, datasets)
+    if deployed is None:
+        reason = choice.get(method, {}).get("reason", "cannot be fitted")
+        criterion += f"; {method} is n/a here ({reason}), so prob-mean"
+        deployed = ag.Aggregation(method="prob-mean", fitted_on=datasets)
     return {
         "aggregation": deployed.model_dump(mode="json"),
-        "aggregation_choice": {
-            "criterion": "lowest cross-fitted log-loss against the human labels "
-            f"({ag.FOLDS} folds by group) among single-labeler methods",
-            "methods": choice,
-        },
+        "aggregation_choice": {"criterion": criterion, "methods": choice},
     }

@@ -117,6 +117,132 @@ def _versus(block: dict[str, Any] | None) -> str:
     )
 
 
+AGGREGATION_COLUMNS = (
+    "method",
+    "labeler / variant",
+    "needs (labels per fit)",
+    "accuracy",
+    "vs always-longer",
+    "vs always-first",
+    "log-loss",
+    "ECE",
+    "mean conf.",
+    "coverage at 0.8",
+    "weight",
+)
+
+
+def _diff(block: dict[str, Any] | None) -> str:
+    if not block or block.get("diff") is None:
+        return "–"
+    if block.get("low") is None:
+        return f"{block['diff']:+.3f}"
+    return f"{block['diff']:+.3f} [{block['low']:+.3f}, {block['high']:+.3f}]"
+
+
+def _members(row: dict[str, Any]) -> str:
+    if len(row["labelers"]) == 1:
+        return f"{row['labelers'][0]} / {row['variants'][0]}"
+    return f"{len(row['labelers'])} cells ({', '.join(dict.fromkeys(row['labelers']))})"
+
+
+def aggregation_rows(entry: dict[str, Any]) -> list[list[str]]:
+    """One row per aggregation x labeler cell (``summary.json`` ``aggregations``)."""
+    rows = []
+    for row in entry.get("aggregations") or []:
+        needs = row["needs"] if row["needs"] == "nothing" else f"human labels ({row['n_fit']})"
+        coverage = row.get("coverage_at_0_8")
+        rows.append(
+            [
+                row["method"],
+                _members(row),
+                needs,
+                fmt(row["accuracy"]),
+                _diff(row.get("vs_always_longer")),
+                _diff(row.get("vs_always_first")),
+                _number(row.get("log_loss"), 3),
+                _number(row.get("ece"), 3),
+                _number(row.get("mean_confidence"), 3),
+                ("never" if coverage is None else f"{coverage:.2f}")
+                if row["accuracy"]["value"] is not None
+                else "–",
+                row.get("status", "–"),
+            ]
+        )
+    return rows
+
+
+def aggregation_sentences(entry: dict[str, Any]) -> list[str]:
+    """What the aggregation table says: the best method and what it needed, which labelers are
+    anti-informative, and the learning curve."""
+    from labelbench.report.aggregations import best_aggregation
+
+    rows = entry.get("aggregations") or []
+    out = []
+    best = best_aggregation(rows)
+    if best is not None:
+        needs = (
+            "no human labels"
+            if best["needs"] == "nothing"
+            else f"{best['n_fit']} human labels per fit ({best['folds']}-fold cross-fitted)"
+        )
+        versus = best["vs_always_longer"]
+        win = versus.get("low") is not None and versus["low"] > 0
+        text = (
+            f"Best aggregation: {best['method']} on {_members(best)}, accuracy "
+            f"{fmt(best['accuracy'])}, log-loss {_number(best['log_loss'], 3)}, needing {needs}; "
+            f"against always-longer {_diff(versus)}"
+            + ("." if win else ": not a win over always-longer.")
+        )
+        if best.get("status") == "anti-informative":
+            text += " It gets there by reversing an anti-informative labeler's choices."
+        elif best.get("status") == "uninformative" and best["method"] == "stacked":
+            text += " The labeler's weight is not distinguishable from 0: this is length alone."
+        out.append(text)
+    plain = {
+        (tuple(r["labelers"]), tuple(r["variants"])): r for r in rows if r["method"] == "prob-mean"
+    }
+    for row in rows:
+        if row["method"] == "calibrated" and row.get("status") == "anti-informative":
+            before = plain.get((tuple(row["labelers"]), tuple(row["variants"])))
+            out.append(
+                f"{_members(row)} is anti-informative: its fitted weight is below 0 (it prefers "
+                "the response humans did not), so calibration reverses its choices: accuracy "
+                f"{fmt(before['accuracy'], 2) if before else '–'} as labelled, "
+                f"{fmt(row['accuracy'], 2)} reversed."
+            )
+    curve = entry.get("learning_curve")
+    if curve:
+        parts = [
+            f"{p['method']} {p['n_labels']}: {p['accuracy']:.3f} / {p['log_loss']:.3f}"
+            for p in curve["points"]
+        ]
+        out.append(
+            f"Learning curve ({curve['labeler']} / {curve['variant']}; accuracy / log-loss on "
+            f"held-out groups by labels fitted on): {'; '.join(parts)}."
+        )
+    return out
+
+
+def winner_aggregation_text(winner: dict[str, Any]) -> str:
+    """The winner's soft-label aggregation as ``rlaif label`` and ``serve`` apply it."""
+    agg = winner.get("aggregation")
+    if not agg:
+        return ""
+    text = f"Its soft labels for training and serving: **{agg['method']}**"
+    if agg.get("weight") is not None:
+        text += f" (weight {agg['weight']:.3f} on the order-averaged log-odds"
+        if agg.get("length_weight") is not None:
+            text += f", {agg['length_weight']:.3f} on the log length ratio"
+        text += f"; {agg.get('status')}; fitted on {agg['n_fit']} human labels of "
+        text += f"{', '.join(agg['fitted_on'])})"
+    choice = (winner.get("aggregation_choice") or {}).get("methods", {})
+    losses = [f"{m} {c['log_loss']:.3f}" for m, c in choice.items() if "log_loss" in c]
+    if losses:
+        text += f", the lowest cross-fitted log-loss ({'; '.join(losses)})"
+    return text + "."
+
+
 def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:
     """Alignment of one data set: labelers, then baselines, then the human ceiling."""
     rows = []
@@ -305,6 +431,8 @@ def _context(
                 "confidence_header": header,
                 "confidence": _short(rows, family),
                 "verdict": verdict.sentences(),
+                "aggregations": aggregation_rows(entry),
+                "aggregation_lines": aggregation_sentences(entry),
             }
         )
     notes = [
@@ -322,12 +450,14 @@ def _context(
         "settings": settings,
         "winner": winner,
         "winner_baselines": winner_against_baselines(winner),
+        "winner_aggregation": winner_aggregation_text(winner),
         "verdict_columns": VERDICT_COLUMNS,
         "verdicts": verdict_rows(found),
         "labelers": summary.get("labelers", {}),
         "datasets": datasets,
         "alignment_columns": ALIGNMENT_COLUMNS,
         "bias_columns": BIAS_COLUMNS,
+        "aggregation_columns": AGGREGATION_COLUMNS,
         "notes": notes,
         "titles": PLOT_TITLES,
         "captions": PLOT_CAPTIONS,
@@ -351,6 +481,7 @@ mean accuracy {{ "%.3f"|format(winner.alignment) }} \
 over {{ winner.per_dataset|length }} data set(s) ({{ winner.candidates }} candidate(s)\
 {% if winner.cost_budget %}, cost budget {{ budget(winner.cost_budget) }}{% endif %}).
 {%- if winner_baselines %} {{ winner_baselines }}{% endif %}
+{%- if winner_aggregation %} {{ winner_aggregation }}{% endif %}
 {%- else -%}
 No winner: {{ winner.reason }}.
 {%- endif %}
@@ -380,6 +511,13 @@ Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):
 
 {{ table(d.confidence_header, d.confidence) }}
+{% endif %}{% if d.aggregations %}
+Soft labels by aggregation (`labelbench.aggregate`; methods that need human labels are \
+cross-fitted by group, so each pair is scored by a fit on other groups):
+
+{{ table(aggregation_columns, d.aggregations) }}
+{% for line in d.aggregation_lines %}
+- {{ line }}{% endfor %}
 {% endif %}{% endfor %}
 ## Figures
 {% for name, file in plots.items() %}
@@ -429,7 +567,8 @@ figure { margin: 1.5em 0; }
 {{ "%.3f"|format(winner.alignment) }} over {{ winner.per_dataset|length }} data set(s)
 ({{ winner.candidates }} candidate(s){% if winner.cost_budget %}, cost budget
 {{ budget(winner.cost_budget) }}{% endif %}).{% if winner_baselines %}
-{{ winner_baselines }}{% endif %}</p>
+{{ winner_baselines }}{% endif %}{% if winner_aggregation %}
+{{ winner_aggregation|replace("**", "") }}{% endif %}</p>
 {% else %}<p>No winner: {{ winner.reason }}.</p>{% endif %}
 {% if labelers %}<p>Labelers: {% for name, info in labelers.items() %}{{ name }}
 ({{ size(info.parameters) }}){% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
@@ -461,6 +600,14 @@ annotator agreement (unanimous or split):</p>
 <tr>{% for c in d.confidence_header %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in d.confidence %}<tr>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
+{% endif %}{% if d.aggregations %}
+<p>Soft labels by aggregation (methods that need human labels are cross-fitted by group, so
+each pair is scored by a fit on other groups):</p>
+<div class="scroll"><table>
+<tr>{% for c in aggregation_columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in d.aggregations %}<tr>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
+<ul class="verdict">{% for line in d.aggregation_lines %}<li>{{ line }}</li>{% endfor %}</ul>
 {% endif %}{% endfor %}
 <h2>Figures</h2>
 {% for name, data in images.items() %}

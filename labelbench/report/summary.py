@@ -44,6 +44,7 @@ class ReportSettings:
     level: float = 0.95
     length_gap: float = 0.1
     calibration_bins: int = 10
+    winner_aggregation: str = "auto"
     reference_variant: str | None = None
     cost_budget: CostBudget | None = None
     order: dict[str, list[str]] = field(default_factory=dict)
@@ -59,6 +60,7 @@ class ReportSettings:
             level=analysis.level,
             length_gap=analysis.length_gap,
             calibration_bins=analysis.calibration_bins,
+            winner_aggregation=analysis.winner_aggregation,
             reference_variant=config.reference,
             cost_budget=config.cost_budget,
             order={
