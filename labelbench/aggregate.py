@@ -40,6 +40,9 @@ Methods (``METHODS``; each says what it needs in ``NEEDS``):
     fitted with an L2 penalty (C = 1 on features scaled to unit root-mean-square) and no
     intercept (Verga et al. 2024, "Replacing Judges with Juries", votes; here the weights are
     learned, since votes of correlated, uncalibrated judges add little).
+``length-only``
+    sigmoid(v x) fitted on human labels, no labeler at all: the reference a length-aware
+    method must beat (what the data set's length preference alone gives).
 ``cascade``
     the labelers in order of recorded compute seconds per pair, each calibrated as above; the
     cheapest decides when its calibrated |w d| reaches a threshold, else the next is asked
@@ -77,7 +80,8 @@ SINGLE_METHODS: tuple[str, ...] = (
     "stacked",
 )
 GROUP_METHODS: tuple[str, ...] = ("jury", "jury+length", "cascade")
-METHODS: tuple[str, ...] = SINGLE_METHODS + GROUP_METHODS
+REFERENCE_METHODS: tuple[str, ...] = ("length-only",)
+METHODS: tuple[str, ...] = SINGLE_METHODS + GROUP_METHODS + REFERENCE_METHODS
 NEEDS = {
     "prob-mean": "nothing",
     "logodds-mean": "nothing",
@@ -305,6 +309,8 @@ class Fitted:
 
 def scored(method: str, data: Features) -> Array:
     """Items ``method`` can score: its labeler's (a group method: any member's) is scored."""
+    if method in REFERENCE_METHODS:
+        return np.ones(len(data), dtype=bool)
     if method in GROUP_METHODS:
         return ~np.isnan(data.d).all(1)
     return ~np.isnan(data.d[:, 0])
@@ -347,6 +353,10 @@ def fit(method: str, data: Features, rows: Array) -> Fitted:
     if method in ("length-controlled", "stacked"):
         w = _fit(np.column_stack([d[:, 0], x]), y, C_SINGLE)
         return Fitted(method, w[:1], float(w[1]), x_range, n_fit=n)
+    if method == "length-only":
+        return Fitted(
+            method, np.zeros(0), float(_fit(x[:, None], y, C_SINGLE)[0]), x_range, n_fit=n
+        )
     if method == "jury":
         return Fitted(method, _fit(d, y, C_JURY), n_fit=n)
     if method == "jury+length":
@@ -405,6 +415,9 @@ def predict(fitted: Fitted, data: Features) -> tuple[Array, Array]:
     elif method == "stacked":
         x = np.clip(data.x, *fitted.length_range)
         p = sigmoid(fitted.weights[0] * d[:, 0] + fitted.length_weight * x)
+    elif method == "length-only":
+        p = sigmoid(fitted.length_weight * np.clip(data.x, *fitted.length_range))
+        cost = np.zeros(n)
     elif method == "jury":
         p = sigmoid(d @ fitted.weights)
     elif method == "jury+length":

@@ -26,6 +26,7 @@ Per method and cell (``summary.json`` ``datasets.<name>.aggregations``, one obje
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -220,9 +221,10 @@ def dataset_aggregations(
     ``items``: one row per item (``summarize``'s); ``baselines``: its rule-baseline rows (same
     order); ``cells``: the labeler cells (labeler, variant) in report order; ``settings``: a
     ``ReportSettings``. Rows: each single-labeler method on each cell, then ``jury`` and
-    ``jury+length`` over every cell, and ``cascade`` over one cell per labeler (its reference
-    variant). The learning curve is the best cell's (highest prob-mean accuracy), for each
-    method that needs human labels, at ``labelbench.aggregate.LEARNING_SIZES`` labels."""
+    ``jury+length`` over every cell, ``cascade`` over one cell per labeler (its reference
+    variant), and ``length-only`` (no labeler: the length preference alone, fitted). The
+    learning curve is the best cell's (highest prob-mean accuracy), for each method that needs
+    human labels, at ``labelbench.aggregate.LEARNING_SIZES`` labels."""
     rules = {name: baselines[name]["ai_pref_a"].to_numpy(float) for name in VERSUS}
     rows: list[dict[str, Any]] = []
     timing: list[dict[str, Any]] = []
@@ -254,6 +256,8 @@ def dataset_aggregations(
             add(*_row(method, jury, rules, settings, dataset, method))
         ladder = features(data, items, _cascade_cells(cells, settings.reference_variant))
         add(*_row("cascade", ladder, rules, settings, dataset, "cascade"))
+        length = dataclasses.replace(jury, members=())
+        add(*_row("length-only", length, rules, settings, dataset, "length-only"))
     curve = None
     if best is not None and np.sum(~np.isnan(best[1].y)) >= 2 * ag.LEARNING_SIZES[0]:
         chosen = best[1]

@@ -25,6 +25,8 @@ PLOT_TITLES = {
     "self_consistency_vs_temperature": "Self-consistency: alignment vs temperature",
     "reliability": "Reliability diagrams (best variant per labeler)",
     "alignment_vs_cost": "Alignment vs cost",
+    "aggregation_reliability": "Reliability of the soft labels by aggregation (best cell)",
+    "agreement_vs_coverage": "Agreement vs coverage by aggregation (abstaining when unsure)",
 }
 PANELS_PER_ROW = 3
 CEILING_MIN_N = 30  # the human ceiling is drawn as a line only on at least this many pairs
@@ -48,6 +50,14 @@ PLOT_CAPTIONS = {
     "on at least 30 pairs (the tables give it with its n).",
     "same_slot_vs_size": LADDER_NOTE
     + " y: share of pairs where the same slot wins in both A/B orders (PaLM 2: 56, 21, 18%).",
+    "aggregation_reliability": "The data set's best labeler cell (prob-mean accuracy) under "
+    "each single-labeler aggregation, cross-fitted: x = mean P(A) in a bin of width 0.1, y = "
+    "share of humans preferring A; each point is labelled with its item count, and bins of "
+    "fewer than 5 items are left out. The diagonal is perfect calibration.",
+    "agreement_vs_coverage": "Keep only the most confident share of pairs (x, by max(P, 1-P) "
+    "of the cross-fitted soft labels) and measure agreement with the human majority among them "
+    "(y); the dotted line is 0.8. The best cell's single-labeler methods, and the jury and "
+    "cascade over the data set's cells.",
 }
 SHOTS = r"\d+shot"
 SAMPLING = r"-sc\d+(-t[\d.]+)?"
@@ -534,7 +544,7 @@ def reliability(summary: dict[str, Any]) -> Figure | None:
         colors = _colors(entry)
         axis.plot([0, 1], [0, 1], color="gray", ls=":", lw=1)
         for labeler, cell in best.items():
-            table = cell["calibration"]["reliability"]
+            table = [row for row in cell["calibration"]["reliability"] if row["n"] >= 5]
             ece = cell["calibration"]["ece"]["value"]
             axis.plot(
                 [row["mean_p"] for row in table],
@@ -602,6 +612,95 @@ def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
     return _figure(summary, draw, "accuracy vs human majority", "tokens per pair")
 
 
+AGG_STYLES = {
+    "prob-mean": ("tab:gray", "-"),
+    "logodds-mean": ("tab:brown", ":"),
+    "calibrated": ("tab:blue", "-"),
+    "length-controlled": ("tab:green", "--"),
+    "stacked": ("tab:red", "-"),
+    "jury": ("tab:purple", "-."),
+    "jury+length": ("tab:pink", "-."),
+    "cascade": ("tab:olive", "--"),
+}
+
+
+def _best_cell_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The aggregation rows of the best labeler cell (by prob-mean accuracy) and the group
+    methods."""
+    rows = entry.get("aggregations") or []
+    plain = [r for r in rows if r["method"] == "prob-mean" and r["accuracy"]["value"] is not None]
+    if not plain:
+        return []
+    best = max(plain, key=lambda r: r["accuracy"]["value"])
+    key = (best["labelers"], best["variants"])
+    return [
+        r
+        for r in rows
+        if r["accuracy"]["value"] is not None
+        and ((r["labelers"], r["variants"]) == key or len(r["labelers"]) > 1)
+    ]
+
+
+def aggregation_reliability(summary: dict[str, Any]) -> Figure | None:
+    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
+        rows = [r for r in _best_cell_rows(entry) if len(r["labelers"]) == 1]
+        drawn = False
+        axis.plot([0, 1], [0, 1], color="gray", ls=":", lw=1)
+        for row in rows:
+            shown = [b for b in row.get("reliability", []) if b["mean_p"] is not None]
+            if not shown:
+                continue
+            color, style = AGG_STYLES[row["method"]]
+            xs, ys = [b["mean_p"] for b in shown], [b["human_a"] for b in shown]
+            axis.plot(xs, ys, marker="o", ms=3, color=color, ls=style, label=row["method"])
+            for b in shown:
+                axis.annotate(
+                    str(b["n"]),
+                    (b["mean_p"], b["human_a"]),
+                    fontsize=5,
+                    color=color,
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
+            drawn = True
+        if drawn:
+            cell = rows[0]
+            axis.set_title(f"{axis.get_title()}\n{_fit(cell['labelers'][0], 20)}", fontsize=9)
+            axis.set_xlim(0, 1)
+            axis.set_ylim(0, 1)
+            axis.legend(fontsize=6, loc="upper left")
+        return drawn
+
+    return _figure(summary, draw, "share of humans preferring A", "soft label P(A), binned")
+
+
+def agreement_vs_coverage(summary: dict[str, Any]) -> Figure | None:
+    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
+        drawn = False
+        for row in _best_cell_rows(entry):
+            curve = row.get("coverage") or []
+            if not curve or row["method"] == "logodds-mean":
+                continue
+            color, style = AGG_STYLES[row["method"]]
+            axis.plot(
+                [c["coverage"] for c in curve],
+                [c["accuracy"] for c in curve],
+                color=color,
+                ls=style,
+                marker=".",
+                label=row["method"],
+            )
+            drawn = True
+        if drawn:
+            axis.axhline(0.8, color="black", ls=":", lw=1)
+            axis.set_xlim(0, 1.02)
+            axis.set_ylim(0, 1.02)
+            axis.legend(fontsize=6, loc="lower left")
+        return drawn
+
+    return _figure(summary, draw, "agreement with the human majority", "coverage (share kept)")
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "alignment_vs_size": alignment_vs_size,
     "same_slot_vs_size": same_slot_vs_size,
@@ -611,6 +710,8 @@ PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "self_consistency_vs_temperature": self_consistency_vs_temperature,
     "reliability": reliability,
     "alignment_vs_cost": alignment_vs_cost,
+    "aggregation_reliability": aggregation_reliability,
+    "agreement_vs_coverage": agreement_vs_coverage,
 }
 
 

@@ -141,6 +141,8 @@ def _diff(block: dict[str, Any] | None) -> str:
 
 
 def _members(row: dict[str, Any]) -> str:
+    if not row["labelers"]:
+        return "no labeler (length alone)"
     if len(row["labelers"]) == 1:
         return f"{row['labelers'][0]} / {row['variants'][0]}"
     return f"{len(row['labelers'])} cells ({', '.join(dict.fromkeys(row['labelers']))})"
