@@ -581,7 +581,10 @@ def learning_curve(
     For each n, each repeat and each fold: n labelled items drawn (seeded from content) from
     the other folds, the method fitted on them and scored on the held-out fold. Returns
     {n_labels, accuracy, log_loss, fits} per n with the means over every fit; a size larger
-    than the labels of the other folds is left out."""
+    than the labels of the other folds is left out, and a method undefined on all of ``data``
+    (``undefined_reason``) has no curve."""
+    if undefined_reason(method, data, np.ones(len(data), dtype=bool)) is not None:
+        return []
     folds = group_folds(data.groups, k, seed)
     labelled = ~np.isnan(data.y) & scored(method, data)
     out = []

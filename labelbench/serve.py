@@ -19,7 +19,8 @@ Endpoints (Starlette on uvicorn):
   ``openrlhf/cli/serve_rm.py``). The response is the query after its prompt, with trailing
   special-token markers (``</s>``, ``<|...|>``, ``<eos>``, ``<end_of_turn>``) removed; the label
   is the reference in pairwise mode. Unscored items get 0.0 (OpenRLHF needs numbers).
-- ``GET /health``: status, labeler identity, variant, mode, queued items, labelled/cached counts.
+- ``GET /health``: status, labeler identity, variant, mode, aggregation, queued items,
+  labelled/cached counts.
 
 Errors: bad JSON, bodies that are not UTF-8, missing or mistyped fields → 400 with the reason; a
 body over ``max_body_bytes`` → 413; queue full → 503 (with ``Retry-After``); a request not

@@ -119,6 +119,9 @@ def test_report_writes_every_file(report_dir: Path) -> None:
             "self_consistency_vs_temperature",
             "reliability",
             "alignment_vs_cost",
+            "aggregation_reliability",
+            "agreement_vs_coverage",
+            "learning_curve",
         ]
     )
     markdown = (report_dir / "report.md").read_text()
@@ -130,7 +133,7 @@ def test_report_writes_every_file(report_dir: Path) -> None:
 def test_html_is_self_contained(report_dir: Path) -> None:
     html = (report_dir / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 8
+    assert len(images) == 11
     for data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG")
     assert not re.search(r'(src|href)="(?!data:)', html)

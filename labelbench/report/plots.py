@@ -27,6 +27,7 @@ PLOT_TITLES = {
     "alignment_vs_cost": "Alignment vs cost",
     "aggregation_reliability": "Reliability of the soft labels by aggregation (best cell)",
     "agreement_vs_coverage": "Agreement vs coverage by aggregation (abstaining when unsure)",
+    "learning_curve": "How many human labels to buy: learning curves (best cell)",
 }
 PANELS_PER_ROW = 3
 CEILING_MIN_N = 30  # the human ceiling is drawn as a line only on at least this many pairs
@@ -54,6 +55,10 @@ PLOT_CAPTIONS = {
     "each single-labeler aggregation, cross-fitted: x = mean P(A) in a bin of width 0.1, y = "
     "share of humans preferring A; each point is labelled with its item count, and bins of "
     "fewer than 5 items are left out. The diagonal is perfect calibration.",
+    "learning_curve": "Each fitted method of the data set's best cell, fitted on 25, 50, 100 "
+    "and 200 human labels drawn from the other folds and scored on held-out groups (means over "
+    "5 draws x 5 folds): accuracy (solid, left axis) and log-loss (dashed, right axis; lower is "
+    "better). Sizes larger than the labels available are left out.",
     "agreement_vs_coverage": "Keep only the most confident share of pairs (x, by max(P, 1-P) "
     "of the cross-fitted soft labels) and measure agreement with the human majority among them "
     "(y); the dotted line is 0.8. The best cell's single-labeler methods, and the jury and "
@@ -701,6 +706,29 @@ def agreement_vs_coverage(summary: dict[str, Any]) -> Figure | None:
     return _figure(summary, draw, "agreement with the human majority", "coverage (share kept)")
 
 
+def learning_curve(summary: dict[str, Any]) -> Figure | None:
+    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
+        curve = entry.get("learning_curve")
+        if not curve or not curve["points"]:
+            return False
+        right = axis.twinx()
+        right.set_ylabel("log-loss (dashed)")
+        for method in dict.fromkeys(p["method"] for p in curve["points"]):
+            points = [p for p in curve["points"] if p["method"] == method]
+            color, _style = AGG_STYLES[method]
+            sizes = [p["n_labels"] for p in points]
+            axis.plot(sizes, [p["accuracy"] for p in points], color=color, marker="o", label=method)
+            right.plot(sizes, [p["log_loss"] for p in points], color=color, ls="--", marker="x")
+        axis.set_xscale("log")
+        axis.minorticks_off()
+        axis.set_xticks([25, 50, 100, 200], ["25", "50", "100", "200"])
+        axis.set_title(f"{axis.get_title()}\n{_fit(curve['labeler'], 20)}", fontsize=9)
+        axis.legend(fontsize=6, loc="lower right")
+        return True
+
+    return _figure(summary, draw, "accuracy (solid)", "human labels fitted on")
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "alignment_vs_size": alignment_vs_size,
     "same_slot_vs_size": same_slot_vs_size,
@@ -712,6 +740,7 @@ PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "alignment_vs_cost": alignment_vs_cost,
     "aggregation_reliability": aggregation_reliability,
     "agreement_vs_coverage": agreement_vs_coverage,
+    "learning_curve": learning_curve,
 }
 
 

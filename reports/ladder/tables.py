@@ -3,11 +3,15 @@
     python reports/ladder/tables.py reports/ladder/summary.json \
         reports/ladder/prompt-sensitivity/summary.json
 
+    python reports/ladder/tables.py --aggregations reports/ladder/summary.json
+
 Prints, per data set of each summary: labeler x variant rows with alignment (accuracy against the
 human majority, 95% cluster-bootstrap interval), the high-confidence subset where there is one,
 the same-slot rate (the same slot preferred in both orders) and which slot, the share of
 length-biased pairs where the labeler prefers the longer response, length-balanced accuracy, and
-n; then the baselines' rows. Nothing here computes a metric: it only lays out summary.json.
+n; then the baselines' rows. With ``--aggregations``: the soft-label aggregations of each data
+set's best cell and its group rows. Nothing here computes a metric: it only lays out
+summary.json.
 """
 
 from __future__ import annotations
@@ -65,12 +69,54 @@ def table(name: str, dataset: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _diff(block: dict[str, Any]) -> str:
+    if block.get("diff") is None:
+        return "n/a"
+    return f"{block['diff']:+.3f} [{block['low']:+.3f}, {block['high']:+.3f}]"
+
+
+def aggregation_table(name: str, dataset: dict[str, Any]) -> str:
+    """The best labeler cell (prob-mean accuracy) under every single-labeler aggregation, then
+    the jury, cascade and length-only rows (summary.json ``aggregations``)."""
+    rows = dataset.get("aggregations") or []
+    plain = [r for r in rows if r["method"] == "prob-mean" and r["accuracy"]["value"] is not None]
+    if not plain:
+        return ""
+    best = max(plain, key=lambda r: r["accuracy"]["value"])
+    key = (best["labelers"], best["variants"])
+    out = [
+        f"**{name}**: best cell {best['labelers'][0]} / {best['variants'][0]}",
+        "",
+        "| method | human labels per fit | accuracy | vs always-longer | vs always-first "
+        "| log-loss | ECE | mean confidence | coverage at 0.8 | weight |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if (row["labelers"], row["variants"]) != key and len(row["labelers"]) == 1:
+            continue
+        method = row["method"]
+        if len(row["labelers"]) > 1:
+            method += f" ({len(row['labelers'])} cells)"
+        if row["accuracy"]["value"] is None:
+            out.append(f"| {method} | | n/a: {row.get('reason')} | | | | | | | |")
+            continue
+        reach = row.get("coverage_at_0_8")
+        out.append(
+            f"| {method} | {row['n_fit'] or '–'} | {_fmt(row['accuracy'])} "
+            f"| {_diff(row['vs_always_longer'])} | {_diff(row['vs_always_first'])} "
+            f"| {row['log_loss']:.3f} | {row['ece']:.3f} | {row['mean_confidence']:.3f} "
+            f"| {'never' if reach is None else f'{reach:.2f}'} | {row.get('status', '–')} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
-    for path in sys.argv[1:]:
+    aggregations = "--aggregations" in sys.argv[1:]
+    for path in [a for a in sys.argv[1:] if a != "--aggregations"]:
         summary = json.loads(Path(path).read_text(encoding="utf-8"))
         print(f"<!-- from {path} -->")
         for name, dataset in summary["datasets"].items():
-            print(table(name, dataset))
+            print(aggregation_table(name, dataset) if aggregations else table(name, dataset))
 
 
 if __name__ == "__main__":
