@@ -51,14 +51,15 @@ PLOT_CAPTIONS = {
     "on at least 30 pairs (the tables give it with its n).",
     "same_slot_vs_size": LADDER_NOTE
     + " y: share of pairs where the same slot wins in both A/B orders (PaLM 2: 56, 21, 18%).",
-    "aggregation_reliability": "The data set's best labeler cell (prob-mean accuracy) under "
-    "each single-labeler aggregation, cross-fitted: x = mean P(A) in a bin of width 0.1, y = "
-    "share of humans preferring A; each point is labelled with its item count, and bins of "
-    "fewer than 5 items are left out. The diagonal is perfect calibration.",
+    "aggregation_reliability": "The data set's best labeler cell (prob-mean accuracy) as "
+    "labelled (prob-mean), calibrated and stacked, cross-fitted: x = mean P(A) in a bin of "
+    "width 0.1, y = share of humans preferring A. The numbers along the bottom are each bin's "
+    "item count, one row per method in its colour; bins of fewer than 5 items have no point. "
+    "The diagonal is perfect calibration.",
     "learning_curve": "Each fitted method of the data set's best cell, fitted on 25, 50, 100 "
     "and 200 human labels drawn from the other folds and scored on held-out groups (means over "
-    "5 draws x 5 folds): accuracy (solid, left axis) and log-loss (dashed, right axis; lower is "
-    "better). Sizes larger than the labels available are left out.",
+    "5 draws x 5 folds): accuracy (solid; higher is better) and log-loss (dashed, nats; lower is "
+    "better), on one axis. Sizes larger than the labels available are left out.",
     "agreement_vs_coverage": "Keep only the most confident share of pairs (x, by max(P, 1-P) "
     "of the cross-fitted soft labels) and measure agreement with the human majority among them "
     "(y); the dotted line is 0.8. The best cell's single-labeler methods, and the jury and "
@@ -646,26 +647,35 @@ def _best_cell_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+RELIABILITY_METHODS = ("prob-mean", "calibrated", "stacked")
+
+
 def aggregation_reliability(summary: dict[str, Any]) -> Figure | None:
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
-        rows = [r for r in _best_cell_rows(entry) if len(r["labelers"]) == 1]
+        rows = [
+            r
+            for r in _best_cell_rows(entry)
+            if len(r["labelers"]) == 1 and r["method"] in RELIABILITY_METHODS
+        ]
         drawn = False
         axis.plot([0, 1], [0, 1], color="gray", ls=":", lw=1)
-        for row in rows:
-            shown = [b for b in row.get("reliability", []) if b["mean_p"] is not None]
+        for line, row in enumerate(rows):
+            bins = row.get("reliability", [])
+            shown = [b for b in bins if b["mean_p"] is not None]
             if not shown:
                 continue
             color, style = AGG_STYLES[row["method"]]
             xs, ys = [b["mean_p"] for b in shown], [b["human_a"] for b in shown]
             axis.plot(xs, ys, marker="o", ms=3, color=color, ls=style, label=row["method"])
-            for b in shown:
-                axis.annotate(
+            for b in bins:  # each bin's count, one row of numbers per method along the bottom
+                axis.text(
+                    (b["low"] + b["high"]) / 2,
+                    0.03 + 0.06 * line,
                     str(b["n"]),
-                    (b["mean_p"], b["human_a"]),
                     fontsize=5,
                     color=color,
-                    xytext=(2, 2),
-                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
                 )
             drawn = True
         if drawn:
@@ -711,14 +721,12 @@ def learning_curve(summary: dict[str, Any]) -> Figure | None:
         curve = entry.get("learning_curve")
         if not curve or not curve["points"]:
             return False
-        right = axis.twinx()
-        right.set_ylabel("log-loss (dashed)")
         for method in dict.fromkeys(p["method"] for p in curve["points"]):
             points = [p for p in curve["points"] if p["method"] == method]
             color, _style = AGG_STYLES[method]
             sizes = [p["n_labels"] for p in points]
             axis.plot(sizes, [p["accuracy"] for p in points], color=color, marker="o", label=method)
-            right.plot(sizes, [p["log_loss"] for p in points], color=color, ls="--", marker="x")
+            axis.plot(sizes, [p["log_loss"] for p in points], color=color, ls="--", marker="x")
         axis.set_xscale("log")
         axis.minorticks_off()
         axis.set_xticks([25, 50, 100, 200], ["25", "50", "100", "200"])
@@ -726,7 +734,9 @@ def learning_curve(summary: dict[str, Any]) -> Figure | None:
         axis.legend(fontsize=6, loc="lower right")
         return True
 
-    return _figure(summary, draw, "accuracy (solid)", "human labels fitted on")
+    return _figure(
+        summary, draw, "accuracy (solid) and log-loss (dashed)", "human labels fitted on"
+    )
 
 
 PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
