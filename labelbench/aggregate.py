@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labelbench.data.record import content_hash
 
@@ -155,6 +155,9 @@ class Features:
     seconds: Array
     members: tuple[tuple[str, str], ...] = ()
     cost: Array | None = None
+    one_sided: Array | None = None
+    """(m,) True for a member labelled (mostly) in one fixed A/B order: its log-odds carry the
+    slot prior, which a fit on human labels would confuse with the data set's A/B skew."""
 
     def __len__(self) -> int:
         return len(self.x)
@@ -169,6 +172,7 @@ class Features:
             self.seconds[:, [k]],
             self.members[k : k + 1],
             None if self.cost is None else self.cost[[k]],
+            None if self.one_sided is None else self.one_sided[[k]],
         )
 
 
@@ -238,11 +242,19 @@ class Aggregation(BaseModel):
     length_range: tuple[float, float] | None = Field(
         default=None, description="x is clipped to this range (seen in fitting)"
     )
-    status: str | None = Field(
+    status: Literal["informative", "uninformative", "anti-informative"] | None = Field(
         default=None, description="informative, uninformative or anti-informative (fitted)"
     )
     n_fit: int = Field(default=0, ge=0, description="human labels the parameters were fitted on")
     fitted_on: list[str] = Field(default_factory=list, description="data sets of those labels")
+
+    @field_validator("weight", "length_weight", "length_range", mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, value: object) -> object:
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, bool) for v in values):
+            raise ValueError("must be a number, not true or false")
+        return value
 
     @model_validator(mode="after")
     def _parameters_present(self) -> Aggregation:
@@ -250,7 +262,39 @@ class Aggregation(BaseModel):
             raise ValueError(f"{self.method} needs its fitted weight ('weight')")
         if self.method == "stacked" and self.length_weight is None:
             raise ValueError("stacked needs its fitted length weight ('length_weight')")
+        unused = {
+            "weight": NEEDS[self.method] == "nothing",
+            "length_weight": self.method != "stacked",
+            "length_range": self.method != "stacked",
+        }
+        for name, refused in unused.items():
+            if refused and getattr(self, name) is not None:
+                raise ValueError(f"{self.method} takes no '{name}' (it would be ignored)")
+        if self.length_range is not None and self.length_range[0] > self.length_range[1]:
+            raise ValueError("length_range must be [low, high] with low <= high")
         return self
+
+    def caveat(self) -> str | None:
+        """One sentence when these labels are not the labeler's judgement: its fitted weight is
+        below 0 (anti-informative: the labels reverse its choices) or not distinguishable from 0
+        (uninformative: the labels are near 1/2, or, for ``stacked``, mostly the length rule).
+        None otherwise."""
+        if self.status == "anti-informative":
+            return (
+                f"the {self.method} labels reverse the labeler's choices (its fitted weight "
+                f"{self.weight:.3g} is below 0 with 95% confidence)"
+            )
+        if self.status == "uninformative":
+            if self.method == "stacked":
+                return (
+                    "the labeler's weight in the stacked labels is not distinguishable from 0: "
+                    "they are mostly the length rule"
+                )
+            return (
+                f"the labeler's {self.method} weight ({self.weight:.3g}) is not distinguishable "
+                "from 0: its labels carry no measured signal"
+            )
+        return None
 
     def soft_labels(
         self,
@@ -320,10 +364,17 @@ def undefined_reason(method: str, data: Features, rows: Array) -> str | None:
     """Why ``method`` cannot be fitted or scored on ``rows`` of ``data`` (None: it can)."""
     labelled = rows & ~np.isnan(data.y) & scored(method, data)
     members = data.d.shape[1]
-    if method in ("jury", "jury+length", "cascade") and members < 2:
+    if method == "cascade" and members < 2:
+        return "needs two or more labelers on the same items"
+    if method in ("jury", "jury+length") and members < 2:
         return "needs two or more labelers or variants on the same items"
     if NEEDS[method] == "nothing":
         return None
+    if method not in REFERENCE_METHODS and data.one_sided is not None and data.one_sided.any():
+        return (
+            "labelled in one fixed A/B order: its slot prior cannot be told apart from the data "
+            "set's A/B skew (label both orders, or a seeded random order)"
+        )
     if labelled.sum() < 10:
         return f"only {int(labelled.sum())} human-labelled pairs to fit on (at least 10)"
     if method == "length-controlled":
@@ -449,6 +500,9 @@ def cross_fit(method: str, data: Features, *, k: int = FOLDS, seed: int = 0) -> 
     on and scored. ``n_fit``: labelled items per fit (mean over folds; 0 = needs nothing)."""
     every = np.ones(len(data), dtype=bool)
     reason = undefined_reason(method, data, every)
+    groups = len(set(np.asarray(data.groups, dtype=str)[~np.isnan(data.y)]))
+    if reason is None and NEEDS[method] != "nothing" and groups < k:
+        reason = f"human labels from {groups} group(s): cross-fitting needs at least {k}"
     if reason is not None:
         nan = np.full(len(data), np.nan)
         return CrossFit(nan, nan, 0, 0, reason)

@@ -488,7 +488,7 @@ def open_engine(
         raise InputError("labelbench serve", "--labeler needs --variant")
     loaded_variant = chosen_variant(variant, winner)
     opened = open_labeler(labeler)
-    warn_if_weak(chosen if winner is not None else None)
+    warn_if_weak(chosen if winner is not None else None, aggregation=mode == "pairwise")
     return RewardEngine(
         opened,
         loaded_variant,

@@ -102,7 +102,7 @@ def label(
         )
         if not comparisons:
             raise InputError(prompts, "the policy produced no distinct non-empty response pairs")
-    warn_if_weak(chosen)
+    warn_if_weak(chosen, aggregation=True)
     dataset = label_with_ai(
         comparisons,
         chosen.labeler,

@@ -234,3 +234,111 @@ def test_features_fall_back_to_the_logit_of_the_orders():
     data = features(rows, items, [("l", "v")])
     assert data.d[0, 0] == pytest.approx((math.log(4) + 0.5) / 2)
     assert data.d[1, 0] == pytest.approx(math.log(0.3 / 0.7))
+
+
+def test_a_labeler_seen_in_one_fixed_order_is_not_calibrated():
+    """Noise plus a slot prior, A-first order only, humans choosing A 70% of the time: a fit
+    would learn the slot prior as signal (the data set's A/B skew). It is refused instead."""
+    rng = np.random.default_rng(8)
+    n = 300
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{k:03d}" for k in range(n)],
+            "group_id": [f"post{k // 2}" for k in range(n)],
+            "len_a": rng.integers(50, 400, n).astype(float),
+            "len_b": rng.integers(50, 400, n).astype(float),
+            "human_pref_a": (rng.random(n) < 0.7).astype(float),
+        }
+    )
+    noise = rng.normal(0, 1, n)
+    rows = items.assign(
+        labeler="fixed",
+        variant="v-fixed",
+        ai_pref_a_ab=ag.sigmoid(noise + 2.0),
+        ai_pref_a_ba=np.nan,
+        ai_pref_a=ag.sigmoid(noise + 2.0),
+        seconds=1.0,
+    )
+    data = features(rows, items, [("fixed", "v-fixed")])
+    assert data.one_sided.tolist() == [True]
+    for method in ("calibrated", "length-controlled", "stacked"):
+        result = ag.cross_fit(method, data)
+        assert result.reason is not None and "one fixed A/B order" in result.reason
+        assert ag.deployable(method, data, ["d"]) is None
+    # a seeded random order (each item in one order, both orders used) is fitted as usual
+    flip = rng.random(n) < 0.5
+    random_order = rows.assign(
+        ai_pref_a_ab=np.where(flip, np.nan, ag.sigmoid(noise + 2.0)),
+        ai_pref_a_ba=np.where(flip, ag.sigmoid(noise - 2.0), np.nan),
+    )
+    shuffled = features(random_order, items, [("fixed", "v-fixed")])
+    assert shuffled.one_sided.tolist() == [False]
+    fitted = ag.deployable("calibrated", shuffled, ["d"])
+    assert fitted is not None and fitted.status == "uninformative"
+
+
+def test_cross_fitting_needs_five_groups():
+    data = _features(np.linspace(-1, 1, 40), [1.0, 0.0] * 20, groups=["a", "b", "c"] * 13 + ["a"])
+    result = ag.cross_fit("calibrated", data)
+    assert result.reason == "human labels from 3 group(s): cross-fitting needs at least 5"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"method": "calibrated", "weight": True}, "not true or false"),
+        ({"method": "prob-mean", "weight": 2.0}, "takes no 'weight'"),
+        ({"method": "calibrated", "weight": 1.0, "length_weight": 1.0}, "takes no"),
+        (
+            {"method": "stacked", "weight": 1.0, "length_weight": 1.0, "length_range": [1, -1]},
+            "low <= high",
+        ),
+        ({"method": "calibrated", "weight": 1.0, "status": "great"}, "status"),
+        ({"method": "calibrated", "weight": float("nan")}, "finite"),
+    ],
+)
+def test_aggregation_refuses_parameters_it_would_misuse(fields, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as error:
+        ag.Aggregation.model_validate(fields)
+    assert message in str(error.value)
+
+
+def test_caveats_name_reversed_and_length_only_labels():
+    reversed_ = ag.Aggregation(method="calibrated", weight=-2.0, status="anti-informative")
+    assert "reverse" in reversed_.caveat()
+    length = ag.Aggregation(method="stacked", weight=0.1, length_weight=2.0, status="uninformative")
+    assert "length rule" in length.caveat()
+    assert ag.Aggregation(method="calibrated", weight=3.0, status="informative").caveat() is None
+
+
+def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
+    from labelbench.report.aggregations import winner_aggregation
+
+    rng = np.random.default_rng(9)
+    n = 60
+    d = rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "dataset": "d",
+            "labeler": "l",
+            "variant": "v",
+            "item_id": [f"i{k}" for k in range(n)],
+            "group_id": [f"g{k}" for k in range(n)],
+            "len_a": np.where(np.arange(n) % 2, 100.0, 300.0),  # never near equal length
+            "len_b": np.where(np.arange(n) % 2, 300.0, 100.0),
+            "human_pref_a": (rng.random(n) < ag.sigmoid(2 * d)).astype(float),
+            "ai_pref_a_ab": ag.sigmoid(d + 0.3),
+            "ai_pref_a_ba": ag.sigmoid(d - 0.3),
+            "ai_pref_a": (ag.sigmoid(d + 0.3) + ag.sigmoid(d - 0.3)) / 2,
+            "seconds": 1.0,
+        }
+    )
+    settings = ReportSettings(winner_aggregation="length-controlled")
+    out = winner_aggregation(frame, {"labeler": "l", "variant": "v"}, settings)
+    assert out["aggregation"]["method"] == "prob-mean"
+    assert "length-controlled is n/a here" in out["aggregation_choice"]["criterion"]
+    auto = winner_aggregation(frame, {"labeler": "l", "variant": "v"}, ReportSettings())
+    assert auto["aggregation"]["method"] in ag.SINGLE_METHODS
+    assert "lowest cross-fitted log-loss" in auto["aggregation_choice"]["criterion"]

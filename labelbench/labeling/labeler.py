@@ -308,22 +308,31 @@ class Winner:
     """How its per-order labels become one soft label (``winner.json`` ``aggregation``); None:
     the mean of the orders' P(A) (``prob-mean``), as in files written before it existed."""
 
-    def warning(self) -> str | None:
-        """A one-line warning when the benchmark's best cell does not beat a trivial baseline."""
-        if not self.loses_to:
-            return None
-        return (
-            f"warning: {self.labeler.display} / {self.variant} does not beat "
-            f"{' or '.join(self.loses_to)} on its benchmark (winner.json): its labels may be "
-            "worse than that rule's"
-        )
+    def warning(self, aggregation: bool = False) -> str | None:
+        """Warnings, one line each, when the benchmark's best cell does not beat a trivial
+        baseline, and (``aggregation``: for commands that label through it) when its
+        aggregation's labels are not the labeler's judgement (``Aggregation.caveat``)."""
+        lines = []
+        if self.loses_to:
+            lines.append(
+                f"warning: {self.labeler.display} / {self.variant} does not beat "
+                f"{' or '.join(self.loses_to)} on its benchmark (winner.json): its labels may be "
+                "worse than that rule's"
+            )
+        caveat = self.aggregation.caveat() if self.aggregation and aggregation else None
+        if caveat:
+            lines.append(f"warning: winner.json's aggregation: {caveat}")
+        return "\n".join(lines) or None
 
 
-def warn_if_weak(winner: Winner | None) -> None:
-    """Print ``winner.warning()`` to stderr, if any. Commands call it once every input is checked
-    and the labeler is open, just before the work, so that an input error stays one line."""
-    if winner is not None and winner.warning():
-        print(winner.warning(), file=sys.stderr)
+def warn_if_weak(winner: Winner | None, aggregation: bool = False) -> None:
+    """Print ``winner.warning(aggregation)`` to stderr, if any. Commands call it once every
+    input is checked and the labeler is open, just before the work, so that an input error
+    stays one line; ``aggregation``: the command labels through winner.json's aggregation
+    (``rlaif label``, ``labelbench serve``)."""
+    message = winner.warning(aggregation) if winner is not None else None
+    if message:
+        print(message, file=sys.stderr)
 
 
 def chosen_variant(variant: str, winner: str | Path | None) -> Variant:

@@ -55,7 +55,7 @@ def features(data: pd.DataFrame, items: pd.DataFrame, cells: list[tuple[str, str
     """``labelbench.aggregate.Features`` of ``cells`` (labeler, variant) on the data set's
     ``items`` (one row per item, in order); an item a cell did not label is unscored there."""
     ids = items["item_id"].to_numpy()
-    d, p, seconds, cost = [], [], [], []
+    d, p, seconds, cost, one_sided = [], [], [], [], []
     for labeler, variant in cells:
         rows = data[(data["labeler"] == labeler) & (data["variant"] == variant)]
         tokens = sum(rows[c].fillna(0) for c in ("prompt_tokens", "gen_tokens") if c in rows)
@@ -63,6 +63,9 @@ def features(data: pd.DataFrame, items: pd.DataFrame, cells: list[tuple[str, str
         size = rows["labeler_params"].dropna() if "labeler_params" in rows else pd.Series()
         cost.append(tokens * (float(size.iloc[0]) if not size.empty else 1.0))
         rows = rows.set_index("item_id").reindex(ids)
+        ab, ba = rows["ai_pref_a_ab"].notna(), rows["ai_pref_a_ba"].notna()
+        single = int((ab & ~ba).sum()) - int((ba & ~ab).sum())
+        one_sided.append(abs(single) > 0.5 * max(int((ab | ba).sum()), 1))
         l_ab, l_ba = _logodds(rows, "ab"), _logodds(rows, "ba")
         mean = ag.order_mean(l_ab, l_ba)
         d.append(np.where(np.isnan(mean), ag.logit(rows["ai_pref_a"].to_numpy(float)), mean))
@@ -77,6 +80,7 @@ def features(data: pd.DataFrame, items: pd.DataFrame, cells: list[tuple[str, str
         seconds=np.column_stack(seconds),
         members=tuple(cells),
         cost=np.nan_to_num(np.array(cost, dtype=float)),
+        one_sided=np.array(one_sided, dtype=bool),
     )
 
 
@@ -250,13 +254,18 @@ def dataset_aggregations(
             better = best is None or (accuracy is not None and accuracy > best[0])
             if method == "prob-mean" and accuracy is not None and better:
                 best = (accuracy, single)
+    both_orders = [
+        cell for cell in cells if not features(data, items, [cell]).one_sided.any()
+    ]  # a cell labelled in one fixed order cannot be fitted (labelbench.aggregate.Features)
     if cells:
-        jury = features(data, items, cells)
+        jury = features(data, items, both_orders or cells)
         for method in ("jury", "jury+length"):
             add(*_row(method, jury, rules, settings, dataset, method))
-        ladder = features(data, items, _cascade_cells(cells, settings.reference_variant))
+        ladder = features(
+            data, items, _cascade_cells(both_orders or cells, settings.reference_variant)
+        )
         add(*_row("cascade", ladder, rules, settings, dataset, "cascade"))
-        length = dataclasses.replace(jury, members=())
+        length = dataclasses.replace(jury, members=(), one_sided=None)
         add(*_row("length-only", length, rules, settings, dataset, "length-only"))
     curve = None
     if best is not None and np.sum(~np.isnan(best[1].y)) >= 2 * ag.LEARNING_SIZES[0]:
@@ -277,10 +286,13 @@ def dataset_aggregations(
 
 
 def best_aggregation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The row with the highest accuracy (ties: lower log-loss, then needing nothing)."""
+    """The row with the highest accuracy (ties: lower log-loss, then needing nothing), among the
+    rows scored on the most items (accuracies on different item sets are not compared)."""
     scored = [r for r in rows if r["accuracy"]["value"] is not None]
     if not scored:
         return None
+    most = max(r["accuracy"]["n"] for r in scored)
+    scored = [r for r in scored if r["accuracy"]["n"] == most]
     return min(
         scored,
         key=lambda r: (
@@ -304,10 +316,10 @@ def winner_aggregation(
         return {}
     mine = results[(results["labeler"] == labeler) & (results["variant"] == variant)].copy()
     datasets = sorted(set(mine["dataset"]))
-    mine["group_id"] = mine["dataset"] + "/" + mine["group_id"]  # groups never span data sets
-    items = mine.drop_duplicates(["dataset", "item_id"]).reset_index(drop=True)
-    items["item_id"] = items["dataset"] + "/" + items["item_id"]
-    mine["item_id"] = mine["dataset"] + "/" + mine["item_id"]
+    if len(datasets) > 1:  # groups and items never span data sets (one data set: as reported)
+        mine["group_id"] = mine["dataset"] + "/" + mine["group_id"]
+        mine["item_id"] = mine["dataset"] + "/" + mine["item_id"]
+    items = mine.drop_duplicates("item_id").reset_index(drop=True)
     data = features(mine, items, [(labeler, variant)])
     choice = {}
     for method in ag.SINGLE_METHODS:
@@ -335,9 +347,10 @@ def winner_aggregation(
     forced = getattr(settings, "winner_aggregation", "auto")
     if forced != "auto":
         method, criterion = forced, f"set in the run config (analysis.winner_aggregation: {forced})"
-    deployed = ag.deployable(method, data, datasets)
+    crossed = choice.get(method, {})
+    deployed = None if "reason" in crossed else ag.deployable(method, data, datasets)
     if deployed is None:
-        reason = choice.get(method, {}).get("reason", "cannot be fitted")
+        reason = crossed.get("reason", "cannot be fitted")
         criterion += f"; {method} is n/a here ({reason}), so prob-mean"
         deployed = ag.Aggregation(method="prob-mean", fitted_on=datasets)
     return {

@@ -128,7 +128,7 @@ AGGREGATION_COLUMNS = (
     "ECE",
     "mean conf.",
     "coverage at 0.8",
-    "weight",
+    "labeler weight",
 )
 
 
@@ -190,8 +190,9 @@ def aggregation_sentences(entry: dict[str, Any]) -> list[str]:
         )
         versus = best["vs_always_longer"]
         win = versus.get("low") is not None and versus["low"] > 0
+        where = f"on {_members(best)}" if best["labelers"] else "(no labeler: length alone)"
         text = (
-            f"Best aggregation: {best['method']} on {_members(best)}, accuracy "
+            f"Best aggregation: {best['method']} {where}, accuracy "
             f"{fmt(best['accuracy'])}, log-loss {_number(best['log_loss'], 3)}, needing {needs}; "
             f"against always-longer {_diff(versus)}"
             + ("." if win else ": not a win over always-longer.")
@@ -226,6 +227,13 @@ def aggregation_sentences(entry: dict[str, Any]) -> list[str]:
     return out
 
 
+def aggregation_warning(agg: dict[str, Any]) -> str:
+    """Why a deployed aggregation's labels are not the labeler's judgement (status)."""
+    from labelbench.aggregate import Aggregation
+
+    return Aggregation.model_validate(agg).caveat() or ""
+
+
 def winner_aggregation_text(winner: dict[str, Any]) -> str:
     """The winner's soft-label aggregation as ``rlaif label`` and ``serve`` apply it."""
     agg = winner.get("aggregation")
@@ -238,11 +246,18 @@ def winner_aggregation_text(winner: dict[str, Any]) -> str:
             text += f", {agg['length_weight']:.3f} on the log length ratio"
         text += f"; {agg.get('status')}; fitted on {agg['n_fit']} human labels of "
         text += f"{', '.join(agg['fitted_on'])})"
-    choice = (winner.get("aggregation_choice") or {}).get("methods", {})
-    losses = [f"{m} {c['log_loss']:.3f}" for m, c in choice.items() if "log_loss" in c]
+    choice = winner.get("aggregation_choice") or {}
+    losses = [
+        f"{m} {c['log_loss']:.3f}" for m, c in choice.get("methods", {}).items() if "log_loss" in c
+    ]
+    if choice.get("criterion"):
+        text += f"; chosen by {choice['criterion']}"
     if losses:
-        text += f", the lowest cross-fitted log-loss ({'; '.join(losses)})"
-    return text + "."
+        text += f" (cross-fitted log-loss: {'; '.join(losses)})"
+    text += "."
+    if agg.get("status") in ("uninformative", "anti-informative"):
+        text += f" Warning: {aggregation_warning(agg)}."
+    return text
 
 
 def alignment_rows(entry: dict[str, Any]) -> list[list[str]]:

@@ -88,7 +88,7 @@ def aggregation_table(name: str, dataset: dict[str, Any]) -> str:
         f"**{name}**: best cell {best['labelers'][0]} / {best['variants'][0]}",
         "",
         "| method | human labels per fit | accuracy | vs always-longer | vs always-first "
-        "| log-loss | ECE | mean confidence | coverage at 0.8 | weight |",
+        "| log-loss | ECE | mean confidence | coverage at 0.8 | labeler weight |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
