@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, content_sha256, device, existing, load_prompt_items
+from rlaif.groups import TrainingGroups, model_groups
 from rlaif.ppo_config import PPOConfig
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ def run_ppo(
     resume: bool = False,
 ) -> list[dict[str, float]]:
     """Train ``policy`` on ``prompts``; checkpoints, ``log.jsonl``, ``ppo_config.json`` and the
-    final policy go to ``out``. Returns the per-update statistics. Raises InputError/ModelError
-    before training on a bad request. ``labeler`` (direct RLAIF: its 1-N score is the reward)
-    comes from ``rlaif.label.choose_labeler``."""
+    final policy go to ``out`` (``out/policy/training_groups.json``: the prompts' posts, the
+    starting policy's and the reward model's). Returns the per-update statistics. Raises
+    InputError/ModelError before training on a bad request. ``labeler`` (direct RLAIF: its
+    1-N score is the reward) comes from ``rlaif.label.choose_labeler``."""
     from labelbench.labeling.labeler import warn_if_weak
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
@@ -104,7 +106,14 @@ def run_ppo(
     settings["n_prompts"] = len(texts)
     (out / "ppo_config.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
     warn_if_weak(labeler)
-    return trainer.train(resume=resume)
+    history = trainer.train(resume=resume)
+    if (out / "policy").is_dir() and trainer.accelerator.is_main_process:
+        groups = TrainingGroups.of("ppo", [i.group_id for i in items], [prompts])
+        groups = groups.including(model_groups(policy), policy)
+        if reward_model is not None:
+            groups = groups.including(TrainingGroups.load(reward_model), reward_model)
+        groups.save(out / "policy")
+    return history
 
 
 RESUME_MAY_CHANGE = ("total_updates", "save_every", "progress", "prompts", "n_prompts")

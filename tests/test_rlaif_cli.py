@@ -14,8 +14,9 @@ from rlaif.cli import app
 WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
 
 
-def write_comparisons(path, n_posts: int = 24, seed: int = 0):
-    """Synthetic comparisons in the OpenAI summarize-from-feedback format: longer is preferred."""
+def write_comparisons(path, n_posts: int = 24, seed: int = 0, prefix: str = "t3_"):
+    """Synthetic comparisons in the OpenAI summarize-from-feedback format: longer is preferred.
+    Post ids are ``prefix`` and the post's number."""
     rng = random.Random(seed)
     with path.open("w") as out:
         for post in range(n_posts):
@@ -24,7 +25,7 @@ def write_comparisons(path, n_posts: int = 24, seed: int = 0):
             texts = [long_text, short_text] if post % 2 else [short_text, long_text]
             record = {
                 "info": {
-                    "id": f"t3_{post}",
+                    "id": f"{prefix}{post}",
                     "post": f"post number {post} about a job",
                     "title": "advice",
                     "subreddit": "jobs",
@@ -437,6 +438,19 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
         3,
     ]
 
+    # the judge: a reward model trained on other posts than the policy's reward model and prompts
+    # (issue 24: PPO's own reward model, trained on the policy's posts, is refused as the judge)
+    judge = tmp_path / "judge"
+    judge_data = write_comparisons(tmp_path / "judge.jsonl", n_posts=16, prefix="judge_")
+    code, _, err = run(
+        ["reward", judge_data, "--out", judge, "--model", tiny_lm_dir, "--batch-size", "8"], capsys
+    )
+    assert code == 0, err
+    evaluate = ["evaluate", "--policy", ppo_dir / "policy", "--reference", tiny_lm_dir]
+    evaluate += ["--prompts", data, "--split", "test", "--out", tmp_path / "e.json"]
+    code, _, err = run([*evaluate, "--reward-model", rm], capsys)
+    assert_one_line_error(code, err, str(rm), "not an independent judge", "--policy")
+
     result_path = tmp_path / "eval.json"
     code, _, err = run(
         [
@@ -450,7 +464,7 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
             "--split",
             "test",
             "--reward-model",
-            rm,
+            judge,
             "--labeler",
             tiny_lm_dir,
             "--variant",
