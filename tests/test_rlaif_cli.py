@@ -60,14 +60,17 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 def test_help_lists_the_commands(capsys):
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    for command in ("label", "reward", "ppo", "evaluate"):
-        assert command in out
+    listed = {line.strip("│ ").split(" ")[0] for line in out.splitlines()}
+    for command in ("sft", "label", "reward", "dpo", "ppo", "evaluate"):
+        assert command in listed, out
 
 
 @pytest.mark.parametrize(
     ("args", "target", "kept"),
     [
         (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model", "nothing"),
+        (["sft", "posts.jsonl", "--out", "o"], "rlaif.sft.run_sft", "no policy"),
+        (["dpo", "train", "--out", "o"], "rlaif.dpo.run_dpo", "no policy"),
         (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo", "no checkpoint"),
         (
             ["ppo", "--prompts", "p.jsonl", "--out", "o", "--save-every", "5"],
@@ -96,6 +99,8 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target, kept
     expected = {
         "nothing": "interrupted (Ctrl-C): nothing is saved (the reward model is written only at "
         "the end); run the command again to train from the start",
+        "no policy": "interrupted (Ctrl-C): nothing is saved (the policy is written only at the "
+        "end); run the command again to train from the start",
         "no checkpoint": "interrupted (Ctrl-C): no checkpoint is kept (without --save-every N "
         "one is saved only at the end); start again with a new --out, adding --save-every N to "
         "be able to --resume",
