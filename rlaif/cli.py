@@ -206,7 +206,9 @@ def dpo(
     )
     shares = metrics["label_sources"]["counts"]
     losses = metrics["loss_history"]
-    loss = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, " if losses else ""
+    loss = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, " if len(losses) > 1 else ""
+    if not loss and metrics["train_loss"] is not None:
+        loss = f"mean loss {metrics['train_loss']:.4f}, "
     typer.echo(
         f"{metrics['train_pairs']} pairs ({shares['human']} human-, {shares['ai']} AI-labelled), "
         f"{metrics['objective']}: {loss}({metrics['train_seconds']:.0f} s) -> {out / 'policy'}"

@@ -293,6 +293,7 @@ def run_dpo(
         "label_sources": label_source_shares(dataset),
         "objective": "soft-label DPO (per-row cross-entropy)" if soft else f"DPO ({config.loss})",
         "train_seconds": round(seconds, 1),
+        "train_loss": next((log["train_loss"] for log in history if "train_loss" in log), None),
         "loss_history": [log["loss"] for log in history if "loss" in log],
         "reward_accuracy_history": [
             log["rewards/accuracies"] for log in history if "rewards/accuracies" in log

@@ -260,6 +260,9 @@ def run_sft(
         "train_examples": len(examples),
         "train_seconds": round(seconds, 1),
         "held_out": {"start": start, "trained": trained},
+        "train_loss": next(
+            (log["train_loss"] for log in trainer.state.log_history if "train_loss" in log), None
+        ),
         "loss_history": [log["loss"] for log in trainer.state.log_history if "loss" in log],
         "training_groups": {"n": len(groups.groups), "complete": groups.complete},
     }
