@@ -560,6 +560,13 @@ def choose_labels(
                 field="human_pref_chosen",
             )
         dataset = mix_labels(dataset, options.human_limit, seed)
+        if options.human_limit != 0 and "human" not in dataset[LABEL_SOURCE]:
+            raise InputError(
+                source,
+                "--labels mixed: no pair here has a human label (give --human-labels FILE, or "
+                "use --labels ai)",
+                field="human_pref_chosen",
+            )
     if options.min_confidence is not None:
         if SOFT_LABEL not in dataset.column_names:
             raise InputError("--min-confidence", "applies to AI labels; these pairs have none")

@@ -259,6 +259,17 @@ def test_bad_dpo_inputs_are_one_line(tmp_path, tiny_lm_dir, capsys, extra, needl
     assert not (out / "policy").exists()
 
 
+def test_mixed_labels_without_any_human_label_are_refused(tmp_path, tiny_lm_dir, capsys):
+    from datasets import load_from_disk
+
+    data, _ = mixed_dataset(tmp_path / "mixed")
+    unlabelled = load_from_disk(str(data)).map(lambda row: {"human_pref_chosen": None})
+    unlabelled.save_to_disk(str(tmp_path / "ai-only"))
+    args = ["dpo", tmp_path / "ai-only", "--out", tmp_path / "o", "--policy", tiny_lm_dir]
+    code, _, err = run([*args, "--labels", "mixed"], capsys)
+    assert_one_line_error(code, err, "ai-only", "human_pref_chosen", "no pair here has a human")
+
+
 def test_dpo_refuses_ai_labels_that_human_comparisons_lack(tmp_path, tiny_lm_dir, capsys):
     data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
     for labels in ("ai", "mixed"):
