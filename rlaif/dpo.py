@@ -218,6 +218,7 @@ def run_dpo(
             "--loss sigmoid)",
         )
     check_writable_dir(out, "output directory")
+    start_groups = model_groups(policy)  # a bad record fails before training
     loaded = load_policy(policy)
     tokenizer = loaded.tokenizer
     if tokenizer.pad_token is None:
@@ -277,7 +278,7 @@ def run_dpo(
     tokenizer.save_pretrained(str(policy_dir))
     groups = TrainingGroups.of(
         "dpo", dataset["group_id"] if "group_id" in dataset.column_names else [None], [train]
-    ).including(model_groups(policy), policy)
+    ).including(start_groups, policy)
     if trainer.accelerator.is_main_process:
         groups.save(policy_dir)
     history = trainer.state.log_history

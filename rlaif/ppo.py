@@ -83,6 +83,10 @@ def run_ppo(
             "repeats prompts (lower --batch-size, or give more prompts or a higher --limit)",
             file=sys.stderr,
         )
+    # the posts the starting policy and the reward model learnt from (a bad record fails here)
+    inherited = [(model_groups(policy), policy)]
+    if reward_model is not None:
+        inherited.append((TrainingGroups.load(reward_model), reward_model))
     loaded = load_policy(policy)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],
@@ -109,9 +113,8 @@ def run_ppo(
     history = trainer.train(resume=resume)
     if (out / "policy").is_dir() and trainer.accelerator.is_main_process:
         groups = TrainingGroups.of("ppo", [i.group_id for i in items], [prompts])
-        groups = groups.including(model_groups(policy), policy)
-        if reward_model is not None:
-            groups = groups.including(TrainingGroups.load(reward_model), reward_model)
+        for record, source in inherited:
+            groups = groups.including(record, source)
         groups.save(out / "policy")
     return history
 

@@ -194,6 +194,7 @@ def run_sft(
         examples = random.Random(config.seed).sample(examples, config.limit)
     held_out = sample(held_out, config.eval_limit, config.seed)
     check_writable_dir(out, "output directory")
+    start_groups = model_groups(config.model)  # a bad record fails before training
     loaded = load_policy(config.model)
     tokenizer = loaded.tokenizer
     if tokenizer.pad_token is None:
@@ -249,7 +250,7 @@ def run_sft(
     tokenizer.save_pretrained(str(policy_dir))
     groups = TrainingGroups.of(
         "sft", [e["group_id"] for e in examples], [p for p in (posts, comparisons) if p]
-    ).including(model_groups(config.model), config.model)
+    ).including(start_groups, config.model)
     metrics: dict[str, Any] = {
         "posts": str(posts),
         "comparisons": str(comparisons) if comparisons else None,
