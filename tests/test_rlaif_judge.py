@@ -101,3 +101,28 @@ def test_a_judge_without_a_record_is_used_with_a_note(tmp_path, tiny_lm_dir, cap
     assert (
         json.loads(out.read_text())["judges"]["reward_model"]["training_posts"]["checked"] is False
     )
+
+
+@pytest.mark.parametrize("command", ["dpo", "sft", "ppo"])
+def test_a_malformed_record_of_the_start_fails_before_training(
+    tmp_path, tiny_lm_dir, capsys, command
+):
+    """The starting policy's (or reward model's) record is read before training: a broken one
+    is one line naming it, and nothing is trained or saved."""
+    from test_rlaif_sft import write_posts
+
+    (tiny_lm_dir / TRAINING_GROUPS_FILE).write_text('{"groups": "t3_1"}')
+    out = tmp_path / "out"
+    if command == "dpo":
+        data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+        args = ["dpo", data, "--out", out, "--policy", tiny_lm_dir]
+    elif command == "sft":
+        args = ["sft", write_posts(tmp_path / "p.jsonl", n_posts=20), "--out", out]
+        args += ["--model", tiny_lm_dir]
+    else:
+        data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+        args = ["ppo", "--prompts", data, "--out", out, "--policy", tiny_lm_dir]
+        args += ["--reward-model", tiny_lm_dir, "--updates", "1"]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, TRAINING_GROUPS_FILE, "field 'groups'")
+    assert not (out / "policy").exists()
