@@ -278,3 +278,52 @@ def test_dpo_refuses_ai_labels_that_human_comparisons_lack(tmp_path, tiny_lm_dir
         assert_one_line_error(code, err, "c.jsonl", f"--labels {labels}", "no AI labels")
     code, _, err = run(["dpo", tmp_path / "none", "--out", tmp_path / "o"], capsys)
     assert_one_line_error(code, err, "none", "no such")
+
+
+def test_dpo_learns_a_preference_that_holds_on_new_prompts(tmp_path, tiny_lm_dir, capsys):
+    """Pairs whose chosen side starts with " job": the loss falls, and on prompts it never saw
+    the trained policy's margin log p(chosen) - log p(rejected) grows over the start's."""
+    import random
+
+    from datasets import Dataset
+
+    from rlaif.evaluate import load_policy
+
+    words = ["the", "post", "says", "user", "wants", "advice", "friend", "summary", "short"]
+    rng = random.Random(0)
+
+    def pairs(numbers):
+        rows = {"id": [], "group_id": [], "prompt": [], "chosen": [], "rejected": []}
+        for i in numbers:
+            picked = rng.choices(words, k=4)
+            rows["id"].append(f"p{i}")
+            rows["group_id"].append(f"post{i}")
+            rows["prompt"].append(f"Summary of post {i}:")
+            rows["chosen"].append(" job " + " ".join(picked))
+            rows["rejected"].append(" " + " ".join(picked[1:] + picked[:1]))
+        return rows
+
+    Dataset.from_dict(pairs(range(96))).save_to_disk(str(tmp_path / "pairs"))
+    out = tmp_path / "dpo"
+    args = ["dpo", tmp_path / "pairs", "--out", out, "--policy", tiny_lm_dir, "--epochs", "2"]
+    args += ["--learning-rate", "3e-3", "--batch-size", "8", "--logging-steps", "4"]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    losses = json.loads((out / "dpo_metrics.json").read_text())["loss_history"]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+    held_out = pairs(range(500, 516))
+    margins = {}
+    for name, path in (("start", tiny_lm_dir), ("trained", out / "policy")):
+        loaded = load_policy(path)
+        margins[name] = [
+            (
+                summed_logps(loaded.model, loaded.tokenizer, p, c)
+                - summed_logps(loaded.model, loaded.tokenizer, p, r)
+            ).item()
+            for p, c, r in zip(
+                *(held_out[k] for k in ("prompt", "chosen", "rejected")), strict=True
+            )
+        ]
+    gains = [t - s for t, s in zip(margins["trained"], margins["start"], strict=True)]
+    assert all(gain > 0 for gain in gains), gains
