@@ -202,8 +202,8 @@ def run_dpo(
     Writes ``out/policy`` (weights, tokenizer, ``training_groups.json``: the pairs' posts and
     the starting policy's), ``out/dpo_metrics.json`` (settings, each label source's share,
     loss curve, time) and ``out/training_pairs.jsonl`` (each pair's label source); returns the
-    metrics. Raises InputError or ModelError before any training on a bad
-    request, NonFiniteLossError when the loss stops being finite."""
+    metrics. Raises InputError or ModelError before any training on a bad request,
+    NonFiniteLossError when the loss stops being finite."""
     from rlaif.evaluate import load_policy
     from rlaif.label import truncate_prompts
 
@@ -253,7 +253,7 @@ def run_dpo(
         loss_type=[config.loss],
         label_smoothing=config.label_smoothing,
         max_length=config.max_length,
-        precompute_ref_log_probs=config.precompute_reference and reference is None,
+        precompute_ref_log_probs=config.precompute_reference,
         seed=config.seed,
         bf16=config.precision == "bfloat16",
         logging_steps=config.logging_steps,

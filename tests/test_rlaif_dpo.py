@@ -327,3 +327,16 @@ def test_dpo_learns_a_preference_that_holds_on_new_prompts(tmp_path, tiny_lm_dir
         ]
     gains = [t - s for t, s in zip(margins["trained"], margins["start"], strict=True)]
     assert all(gain > 0 for gain in gains), gains
+
+
+@pytest.mark.parametrize("precompute", ["--precompute-reference", "--no-precompute-reference"])
+def test_dpo_against_another_reference(tmp_path, tiny_lm_dir, capsys, precompute):
+    """--reference: another policy folder (e.g. the SFT policy) is the reference, with its
+    log-probabilities precomputed or computed as training goes."""
+    data, _ = mixed_dataset(tmp_path / "mixed")
+    out = tmp_path / "dpo"
+    args = ["dpo", data, "--out", out, "--policy", tiny_lm_dir, "--reference", tiny_lm_dir]
+    code, _, err = run([*args, precompute, "--batch-size", "2"], capsys)
+    assert code == 0, err
+    metrics = json.loads((out / "dpo_metrics.json").read_text())
+    assert metrics["reference"] == str(tiny_lm_dir) and metrics["train_pairs"] == 6
