@@ -1,6 +1,6 @@
-"""The ``rlaif`` command line: label, reward, ppo, evaluate. Wiring only: each command's options
-come from its config dataclasses (``rlaif.options``) and the work is done in its module
-(``label``, ``reward``, ``ppo``, ``evaluate``; data in ``data``).
+"""The ``rlaif`` command line: sft, label, reward, dpo, ppo, evaluate. Wiring only: each
+command's options come from its config dataclasses (``rlaif.options``) and the work is done in its
+module (``sft``, ``label``, ``reward``, ``dpo``, ``ppo``, ``evaluate``; data in ``data``).
 
 Every command checks its inputs (files, columns, models, EOS token) before any training starts;
 a bad input is one line on stderr and exit code 2.
@@ -22,18 +22,57 @@ from rlaif.options import config_options
 from rlaif.ppo_config import PPOConfig
 
 try:  # torch, transformers and trl load here, for seconds: Ctrl-C meanwhile is one line too
+    from rlaif.dpo_config import DPORunConfig
     from rlaif.evaluate import EvaluateConfig
+    from rlaif.label import LabelOptions
     from rlaif.reward import RewardRunConfig
+    from rlaif.sft_config import SFTRunConfig
 except KeyboardInterrupt:
     print(rlaif_interrupted_line(sys.argv[1:]), file=sys.stderr)
     sys.exit(INTERRUPTED)
 
 app = typer.Typer(
-    help="RLAIF with the winning labeler: label, train a reward model, run PPO, evaluate.",
+    help="RLAIF with the winning labeler: fine-tune (sft), label, train a reward model, run DPO "
+    "or PPO, evaluate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.command()
+@config_options
+def sft(
+    posts: Annotated[
+        Path, typer.Argument(help="TL;DR posts with reference summaries (format tldr-posts).")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for the policy (OUT/policy) and metrics.")],
+    config: SFTRunConfig,
+    data_options: DataOptions,
+    comparisons: Annotated[
+        Path | None,
+        typer.Option(help="Also train on these comparisons' human-preferred summaries."),
+    ] = None,
+    comparisons_split: Annotated[
+        str | None,
+        typer.Option(help="Part of --comparisons to use (train/test), split by post like --split."),
+    ] = None,
+) -> None:
+    """Supervised fine-tuning with TRL's SFTTrainer on the posts' reference summaries (split by
+    post); held-out ROUGE-L, length and EOS rate beside the starting model's."""
+    from rlaif.sft import run_sft, summary_lines
+
+    metrics = run_sft(
+        posts,
+        out,
+        config,
+        data_options,
+        comparisons=comparisons,
+        comparisons_split=comparisons_split,
+    )
+    for line in summary_lines(metrics):
+        typer.echo(line)
+    typer.echo(f"({metrics['train_seconds']:.0f} s) -> {out / 'policy'}")
 
 
 @app.command()
@@ -124,6 +163,7 @@ def reward(
     ],
     out: Annotated[Path, typer.Option(help="Directory for the reward model and metrics.")],
     config: RewardRunConfig,
+    label_options: LabelOptions,
     data_options: DataOptions,
     eval_data: Annotated[
         Path | None, typer.Option("--eval", help="Held-out human comparisons.")
@@ -133,16 +173,54 @@ def reward(
     ] = None,
 ) -> None:
     """Train a reward model with TRL's RewardTrainer: soft-label cross-entropy on AI labels,
-    Bradley-Terry on hard (human) labels; report held-out accuracy by group."""
+    Bradley-Terry on hard (human) labels, human labels where a pair has one and AI labels
+    elsewhere (--labels mixed, --human-labels); report held-out accuracy by group."""
     from rlaif.reward import train_reward_model
 
-    metrics = train_reward_model(train, out, config, data_options, eval_data, eval_split)
+    metrics = train_reward_model(
+        train, out, config, data_options, eval_data, eval_split, label_options
+    )
     if "accuracy" in metrics:
         accuracy = metrics["accuracy"]["all"]
         typer.echo(
             f"held-out pairwise accuracy: {accuracy['accuracy']:.3f} (n={int(accuracy['n'])})"
         )
     typer.echo(f"reward model -> {out}")
+
+
+@app.command()
+@config_options
+def dpo(
+    train: Annotated[
+        Path, typer.Argument(help="Preference dataset dir (rlaif label) or human comparisons file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for the policy (OUT/policy) and metrics.")],
+    config: DPORunConfig,
+    label_options: LabelOptions,
+    data_options: DataOptions,
+    policy: Annotated[
+        str, typer.Option(help="Starting policy (e.g. OUT/policy of rlaif sft).")
+    ] = "smollm2-135m",
+    reference: Annotated[
+        str | None, typer.Option(help="Reference policy (default: the starting policy).")
+    ] = None,
+) -> None:
+    """DPO with TRL's DPOTrainer on AI labels (soft, hard or --min-confidence), human labels, or
+    human labels where a pair has one and AI labels elsewhere."""
+    from rlaif.dpo import run_dpo
+
+    metrics = run_dpo(
+        train, out, config, label_options, data_options, policy=policy, reference=reference
+    )
+    shares = metrics["label_sources"]["counts"]
+    losses = metrics["loss_history"]
+    loss = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, " if len(losses) > 1 else ""
+    if not loss and metrics["train_loss"] is not None:
+        loss = f"mean loss {metrics['train_loss']:.4f}, "
+    typer.echo(
+        f"{metrics['train_pairs']} pairs ({shares['human']} human-, {shares['ai']} AI-labelled), "
+        f"{metrics['objective']}: {loss}({metrics['train_seconds']:.0f} s) -> {out / 'policy'}"
+    )
 
 
 @app.command()

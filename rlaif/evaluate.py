@@ -15,6 +15,7 @@ no length-controlled win rate. ``undefined`` in each judge's block gives the rea
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -236,13 +237,17 @@ def evaluate_policy(
 ) -> dict[str, Any]:
     """Sample both policies on the held-out prompts and judge them; the results as a dict
     (the command writes it to ``out``). ``labeler`` (from ``rlaif.label.choose_labeler``) judges
-    pairwise, both orders. Raises InputError/ModelError before any sampling."""
+    pairwise, both orders. Raises InputError/ModelError before any sampling, also for a
+    ``reward_model`` judge trained on any of the prompts' posts or on posts either policy was
+    trained on (its ``training_groups.json``; ``rlaif.groups.check_judge``); a judge without
+    that record is used with a note on stderr."""
     from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
     from rlaif.data import device, existing, load_prompt_items
+    from rlaif.groups import check_judge
     from rlaif.label import generate, policy_prompt, truncate_prompts
     from rlaif.rewards import RewardModelScorer, load_reward_model
 
@@ -254,10 +259,19 @@ def evaluate_policy(
     if reward_model is not None:  # a bad reward model is found before the policies load
         check_directory(existing(reward_model, "reward model directory"))
     items = load_prompt_items(prompts, data, limit=config.limit)
+    judge_record, notes = None, []
+    if reward_model is not None:  # a judge trained on these posts, or the policies', is refused
+        judge_record, notes = check_judge(
+            reward_model,
+            [i.group_id for i in items],
+            {"--policy": policy, "--reference": config.reference},
+        )
     check_writable_file(out, "output file")
     if labeler is not None:
         check_tasks(items, labeler.variant)
         check_writable_dir(default_cache_dir(), "label cache directory")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     on = device()
     trained, start = load_policy(policy), load_policy(config.reference)
     texts = truncate_prompts(
@@ -300,6 +314,12 @@ def evaluate_policy(
         )
         result["judges"]["reward_model"] = {
             "path": str(reward_model),
+            "training_posts": {
+                "checked": judge_record is not None,
+                "n": len(judge_record.groups) if judge_record else None,
+                "complete": judge_record.complete if judge_record else None,
+                "shared_with_prompts_or_policies": 0 if judge_record else None,
+            },
             **judge_summary(wins, length_difference, config.seed),
         }
     if labeler is not None:

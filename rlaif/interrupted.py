@@ -29,6 +29,11 @@ def rlaif_interrupted_line(args: Sequence[str]) -> str:
             "interrupted (Ctrl-C): nothing is saved (the reward model is written only at the "
             "end); run the command again to train from the start"
         )
+    if command in ("sft", "dpo"):
+        return (
+            "interrupted (Ctrl-C): nothing is saved (the policy is written only at the end); "
+            "run the command again to train from the start"
+        )
     if command == "ppo":
         every = _option_value(args, flag(PPOConfig, "save_every"))
         if (every is not None and every.strip() not in ("", "0")) or "--resume" in args:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, content_sha256, device, existing, load_prompt_items
+from rlaif.groups import TrainingGroups, model_groups
 from rlaif.ppo_config import PPOConfig
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ def run_ppo(
     resume: bool = False,
 ) -> list[dict[str, float]]:
     """Train ``policy`` on ``prompts``; checkpoints, ``log.jsonl``, ``ppo_config.json`` and the
-    final policy go to ``out``. Returns the per-update statistics. Raises InputError/ModelError
-    before training on a bad request. ``labeler`` (direct RLAIF: its 1-N score is the reward)
-    comes from ``rlaif.label.choose_labeler``."""
+    final policy go to ``out`` (``out/policy/training_groups.json``: the prompts' posts, the
+    starting policy's and the reward model's). Returns the per-update statistics. Raises
+    InputError/ModelError before training on a bad request. ``labeler`` (direct RLAIF: its
+    1-N score is the reward) comes from ``rlaif.label.choose_labeler``."""
     from labelbench.labeling.labeler import warn_if_weak
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
@@ -81,6 +83,10 @@ def run_ppo(
             "repeats prompts (lower --batch-size, or give more prompts or a higher --limit)",
             file=sys.stderr,
         )
+    # the posts the starting policy and the reward model learnt from (a bad record fails here)
+    inherited = [(model_groups(policy), policy)]
+    if reward_model is not None:
+        inherited.append((TrainingGroups.load(reward_model), reward_model))
     loaded = load_policy(policy)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],
@@ -104,7 +110,13 @@ def run_ppo(
     settings["n_prompts"] = len(texts)
     (out / "ppo_config.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
     warn_if_weak(labeler)
-    return trainer.train(resume=resume)
+    history = trainer.train(resume=resume)
+    if (out / "policy").is_dir() and trainer.accelerator.is_main_process:
+        groups = TrainingGroups.of("ppo", [i.group_id for i in items], [prompts])
+        for record, source in inherited:
+            groups = groups.including(record, source)
+        groups.save(out / "policy")
+    return history
 
 
 RESUME_MAY_CHANGE = ("total_updates", "save_every", "progress", "prompts", "n_prompts")

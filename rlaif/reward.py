@@ -9,15 +9,22 @@ A non-finite loss stops training with an error and nothing is saved.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from labelbench.errors import InputError, ModelError, check_writable_dir
 from labelbench.models.registry import training_precision
 from rlaif.data import DataOptions, HeldOut, load_held_out, load_preferences
+from rlaif.groups import TrainingGroups
+from rlaif.label import (
+    LabelOptions,
+    check_soft_labels,  # noqa: F401  (re-exported: rlaif.reward.check_soft_labels)
+    choose_labels,
+    label_source_shares,
+    write_training_pairs,
+)
 from rlaif.ppo_config import Precision
 from rlaif.reward_config import SOFT_LABEL
 
@@ -28,14 +35,6 @@ class RewardRunConfig:
 
     model: str = field(
         default="smollm2-135m", metadata={"help": "Causal LM to put a reward head on."}
-    )
-    labels: Literal["auto", "ai", "human"] = field(
-        default="auto",
-        metadata={"help": "auto (what the data has), ai (rlaif label's), human (the same pairs')."},
-    )
-    hard: bool = field(
-        default=False,
-        metadata={"help": "Bradley-Terry on hard labels even when soft ones exist."},
     )
     max_prompt_tokens: int | None = field(
         default=None, metadata={"help": "Keep only the last N tokens of each prompt."}
@@ -71,39 +70,7 @@ class RewardRunConfig:
         for name in ("epochs", "learning_rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.labels not in ("auto", "ai", "human"):
-            raise ValueError(f"unknown labels {self.labels!r}; use auto, ai or human")
         self.precision = training_precision(self.precision)
-
-
-def check_soft_labels(dataset: Any, source: str | Path) -> None:
-    """Every soft label is a finite number in [0, 1]; else InputError naming the row and id."""
-    if SOFT_LABEL not in dataset.column_names:
-        return
-    ids = dataset["id"] if "id" in dataset.column_names else None
-    for row, value in enumerate(dataset[SOFT_LABEL]):
-        ok = isinstance(value, int | float) and math.isfinite(value) and 0.0 <= value <= 1.0
-        if not ok:
-            which = f" (id {ids[row]})" if ids is not None else ""
-            raise InputError(
-                source,
-                f"soft label {value!r}{which}: must be a finite probability in [0, 1]",
-                record=row,
-                field=SOFT_LABEL,
-            )
-
-
-def _select_labels(dataset: Any, config: RewardRunConfig, source: Path) -> Any:
-    from rlaif.label import to_human_labels
-
-    if config.labels == "ai" and SOFT_LABEL not in dataset.column_names:
-        raise InputError(source, "--labels ai: no AI labels here (make them with rlaif label)")
-    if config.labels == "human" and SOFT_LABEL in dataset.column_names:
-        dataset = to_human_labels(dataset, source)
-    check_soft_labels(dataset, source)
-    if config.limit is not None:
-        dataset = dataset.shuffle(seed=config.seed).select(range(min(config.limit, len(dataset))))
-    return dataset
 
 
 def _tokenizer(model: str) -> Any:
@@ -124,8 +91,12 @@ def train_reward_model(
     data: DataOptions,
     eval_data: Path | None = None,
     eval_split: str | None = None,
+    labels: LabelOptions | None = None,
 ) -> dict[str, Any]:
-    """Train, save to ``out`` (weights, tokenizer, ``reward_metrics.json``) and return the metrics.
+    """Train, save to ``out`` (weights, tokenizer, ``reward_metrics.json``, and the posts it was
+    trained on in ``training_groups.json``) and return the metrics. ``labels`` chooses AI,
+    human or mixed labels (``rlaif.label.LabelOptions``); the metrics give each source's share
+    (``label_sources``).
 
     Raises InputError (bad data, no pair left), ModelError (model), NonFiniteLossError."""
     from labelbench.models.registry import check_directory, resolve
@@ -145,7 +116,10 @@ def train_reward_model(
             raise InputError(given[0], "applies to the held-out set: give --eval FILE too")
     if eval_split not in (None, "train", "test"):
         raise InputError("--eval-split", f"must be train or test, not {eval_split!r}")
-    dataset = _select_labels(load_preferences(train, data), config, train)
+    labels = labels or LabelOptions()
+    raw = load_preferences(train, data)
+    mode = labels.mode(SOFT_LABEL in raw.column_names)
+    dataset = choose_labels(raw, labels, train, data, seed=config.seed, limit=config.limit)
     held_out = None
     if eval_data is not None:
         trained_on = frozenset(dataset["group_id"]) if "group_id" in dataset.column_names else None
@@ -162,7 +136,7 @@ def train_reward_model(
     resolved = resolve(config.model)
     check_directory(resolved.path)
     tokenizer = _tokenizer(config.model)
-    soft = SOFT_LABEL in dataset.column_names and not config.hard
+    soft = SOFT_LABEL in dataset.column_names and not labels.hard
     if config.max_prompt_tokens is not None:
         cut = config.max_prompt_tokens
         dataset = dataset.map(
@@ -206,12 +180,23 @@ def train_reward_model(
     seconds = time.perf_counter() - started
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
+    groups = TrainingGroups.of(
+        "reward",
+        dataset["group_id"] if "group_id" in dataset.column_names else [None],
+        [train],
+    )
+    groups.save(out)
+    write_training_pairs(dataset, out)
     metrics: dict[str, Any] = {
         "train": str(train),
         "train_pairs": len(trainer.train_dataset),
-        "labels": "ai" if SOFT_LABEL in dataset.column_names else "human",
-        "loss": "soft-label cross-entropy" if soft else "Bradley-Terry",
         **asdict(config),
+        **{key: value for key, value in asdict(labels).items() if key != "human_labels"},
+        "human_labels_file": str(labels.human_labels) if labels.human_labels else None,
+        "labels": mode,
+        "label_sources": label_source_shares(dataset),
+        "loss": "soft-label cross-entropy" if soft else "Bradley-Terry",
+        "training_groups": {"n": len(groups.groups), "complete": groups.complete},
         "train_seconds": round(seconds, 1),
         "loss_history": [log["loss"] for log in trainer.state.log_history if "loss" in log],
     }

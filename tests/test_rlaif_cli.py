@@ -14,8 +14,9 @@ from rlaif.cli import app
 WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
 
 
-def write_comparisons(path, n_posts: int = 24, seed: int = 0):
-    """Synthetic comparisons in the OpenAI summarize-from-feedback format: longer is preferred."""
+def write_comparisons(path, n_posts: int = 24, seed: int = 0, prefix: str = "t3_"):
+    """Synthetic comparisons in the OpenAI summarize-from-feedback format: longer is preferred.
+    Post ids are ``prefix`` and the post's number."""
     rng = random.Random(seed)
     with path.open("w") as out:
         for post in range(n_posts):
@@ -24,7 +25,7 @@ def write_comparisons(path, n_posts: int = 24, seed: int = 0):
             texts = [long_text, short_text] if post % 2 else [short_text, long_text]
             record = {
                 "info": {
-                    "id": f"t3_{post}",
+                    "id": f"{prefix}{post}",
                     "post": f"post number {post} about a job",
                     "title": "advice",
                     "subreddit": "jobs",
@@ -59,14 +60,17 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 def test_help_lists_the_commands(capsys):
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    for command in ("label", "reward", "ppo", "evaluate"):
-        assert command in out
+    listed = {line.strip("│ ").split(" ")[0] for line in out.splitlines()}
+    for command in ("sft", "label", "reward", "dpo", "ppo", "evaluate"):
+        assert command in listed, out
 
 
 @pytest.mark.parametrize(
     ("args", "target", "kept"),
     [
         (["reward", "train.jsonl", "--out", "o"], "rlaif.reward.train_reward_model", "nothing"),
+        (["sft", "posts.jsonl", "--out", "o"], "rlaif.sft.run_sft", "no policy"),
+        (["dpo", "train", "--out", "o"], "rlaif.dpo.run_dpo", "no policy"),
         (["ppo", "--prompts", "p.jsonl", "--out", "o"], "rlaif.ppo.run_ppo", "no checkpoint"),
         (
             ["ppo", "--prompts", "p.jsonl", "--out", "o", "--save-every", "5"],
@@ -95,6 +99,8 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, args, target, kept
     expected = {
         "nothing": "interrupted (Ctrl-C): nothing is saved (the reward model is written only at "
         "the end); run the command again to train from the start",
+        "no policy": "interrupted (Ctrl-C): nothing is saved (the policy is written only at the "
+        "end); run the command again to train from the start",
         "no checkpoint": "interrupted (Ctrl-C): no checkpoint is kept (without --save-every N "
         "one is saved only at the end); start again with a new --out, adding --save-every N to "
         "be able to --resume",
@@ -437,6 +443,19 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
         3,
     ]
 
+    # the judge: a reward model trained on other posts than the policy's reward model and prompts
+    # (issue 24: PPO's own reward model, trained on the policy's posts, is refused as the judge)
+    judge = tmp_path / "judge"
+    judge_data = write_comparisons(tmp_path / "judge.jsonl", n_posts=16, prefix="judge_")
+    code, _, err = run(
+        ["reward", judge_data, "--out", judge, "--model", tiny_lm_dir, "--batch-size", "8"], capsys
+    )
+    assert code == 0, err
+    evaluate = ["evaluate", "--policy", ppo_dir / "policy", "--reference", tiny_lm_dir]
+    evaluate += ["--prompts", data, "--split", "test", "--out", tmp_path / "e.json"]
+    code, _, err = run([*evaluate, "--reward-model", rm], capsys)
+    assert_one_line_error(code, err, str(rm), "not an independent judge", "--policy")
+
     result_path = tmp_path / "eval.json"
     code, _, err = run(
         [
@@ -450,7 +469,7 @@ def test_reward_ppo_evaluate_end_to_end(tmp_path, tiny_lm_dir, capsys, monkeypat
             "--split",
             "test",
             "--reward-model",
-            rm,
+            judge,
             "--labeler",
             tiny_lm_dir,
             "--variant",
