@@ -190,9 +190,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         controlled = describe(
             judged["length_controlled_win_rate"], why.get("length_controlled_win_rate")
         )
+        marked = " (not independent)" if judged.get("independent") is False else ""
         lines.append(
-            f"{name}: win rate {describe(judged['win_rate'], why.get('win_rate'))} {interval}, "
-            f"length-controlled {controlled}"
+            f"{name}{marked}: win rate {describe(judged['win_rate'], why.get('win_rate'))} "
+            f"{interval}, length-controlled {controlled}"
         )
     kl = describe(result["mean_kl_to_reference"], "no prompts")
     lines.append(f"mean KL to reference {kl} nats")
@@ -324,6 +325,11 @@ def evaluate_policy(
         }
     if labeler is not None:
         result["judges"]["labeler"] = {
+            "independent": False,
+            "note": "not independent: a labeler judge is the benchmark's AI labeler, which made "
+            "(or could have made) the RLAIF training labels and shares their biases; the "
+            "reward-model judge, trained on other posts' human labels, is the independent one. "
+            "Its preference is the mean of both orders' P (prob-mean).",
             "labeler": labeler.labeler.display,
             "labeler_spec": labeler.labeler.model_dump(mode="json", exclude_none=True),
             "variant": labeler.variant,

@@ -669,11 +669,14 @@ def test_evaluate_judges_with_the_winner_as_benchmarked(tmp_path, tiny_lm_dir, c
     out = tmp_path / "eval.json"
     args = ["evaluate", "--policy", tiny_lm_dir, "--reference", tiny_lm_dir, "--prompts", data]
     args += ["--winner", tiny_winner(tmp_path / "w.json", tiny_lm_dir), "--out", out]
-    code, _, err = run([*args, "--response-length", "4"], capsys)
+    code, printed, err = run([*args, "--response-length", "4"], capsys)
     assert code == 0, err
     judged = json.loads(out.read_text())["judges"]["labeler"]
     assert judged["labeler_spec"]["dtype"] == "bfloat16" and judged["variant"] == VARIANT
     assert judged["n"] == 6
+    # the labeler is kept as a judge, marked as not independent
+    assert judged["independent"] is False and "not independent" in judged["note"]
+    assert "labeler (not independent): win rate" in printed
 
 
 def test_direct_rlaif_ppo_with_the_winner(tmp_path, tiny_lm_dir, capsys):

@@ -70,6 +70,28 @@ def test_ppo_raises_a_verifiable_reward_with_bounded_kl(tiny_tokenizer):
     assert all(0.0 <= h["clip_fraction"] <= 1.0 for h in history)
 
 
+def test_a_policy_trained_on_a_token_reward_wins_against_its_start(tiny_tokenizer):
+    """The pipeline can detect a real effect: PPO on a reward that prefers digit tokens, then
+    both policies sampled on prompts never trained on (``rlaif.label.generate``, as ``rlaif
+    evaluate`` samples) and judged by that reward: the trained policy wins with a 95% interval
+    above 1/2 (``rlaif.evaluate``'s pairwise wins and win rate)."""
+    from conftest import build_tiny_model
+
+    from rlaif.evaluate import pairwise_wins, win_rate
+    from rlaif.label import generate
+
+    trainer, _ = run_ppo(tiny_tokenizer, kl_coef=0.02, updates=20)
+    start = build_tiny_model(tiny_tokenizer, seed=1)  # the same start as run_ppo's
+    held_out = [f"Summary of post {i}:" for i in range(64)]
+    judge = digit_share_reward(tiny_tokenizer)
+    sample = dict(max_new_tokens=RESPONSE_LENGTH, temperature=1.0, seed=0, progress=False)
+    policy = trainer.accelerator.unwrap_model(trainer.model).policy
+    trained = judge(held_out, generate(policy, tiny_tokenizer, held_out, **sample))
+    before = judge(held_out, generate(start, tiny_tokenizer, held_out, **sample))
+    result = win_rate(pairwise_wins(trained, before), seed=0)
+    assert result["ci_low"] > 0.5, (result, sum(trained), sum(before))
+
+
 def test_huge_kl_coefficient_keeps_the_policy_at_the_reference(tiny_tokenizer):
     _, history = run_ppo(tiny_tokenizer, kl_coef=1e4, updates=20)
     end = sum(h["score"] for h in history[-3:]) / 3
