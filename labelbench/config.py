@@ -215,6 +215,12 @@ class ServeSettings(StrictYamlModel):
     timeout: float = Field(default=120.0, gt=0, description="seconds per request; then 504")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="larger bodies → 413")
     max_items: int = Field(default=1024, gt=0, description="items per request")
+    max_item_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="tokens per item (prompt, response and reference), counted before any "
+        "forward pass; more → 413. Default: the labeler's context limit",
+    )
 
 
 class CostBudget(StrictYamlModel):

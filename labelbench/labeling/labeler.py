@@ -28,7 +28,8 @@ from labelbench.errors import InputError, validation_problem
 from labelbench.labeling.backend import Backend
 from labelbench.labeling.cache import LabelCache
 from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
-from labelbench.prompting import PlanResult, Variant, direct_score_request, load_variant, plan
+from labelbench.prompting import PlanResult, Variant, load_variant, plan
+from labelbench.prompting.planner import fitted_direct_request
 from labelbench.requests import PlannedRequest
 
 BACKENDS = ("transformers", "http", "vllm")
@@ -75,23 +76,51 @@ class Labeler:
     backend: Backend
     tokenizer: Any | None  # None when the model is served elsewhere (http)
     parameters: int | None  # counted where the weights are in this process, else the spec's
+    context_length: int | None = None
+    """The model's own context, in tokens (its config's ``max_position_embeddings``); None when
+    unknown here (a served model: set ``max_tokens``)."""
+    shortened: int = 0
+    """Items whose context was shortened to fit ``token_limit`` so far (a note on stderr each
+    time)."""
 
     @property
     def identity(self) -> str:
         return self.backend.identity
 
+    @property
+    def token_limit(self) -> int | None:
+        """The context budget every request is planned within: the spec's ``max_tokens`` (tokens
+        with a tokenizer here, else characters), never more than the model's context length."""
+        limits = [v for v in (self.spec.max_tokens, self.context_length) if v is not None]
+        return min(limits) if limits else None
+
+    def _note_shortened(self, count: int, total: int) -> None:
+        if count:
+            self.shortened += count
+            unit = "tokens" if self.tokenizer is not None else "characters"
+            print(
+                f"note: {self.spec.display}: {count} of {total} items had their context "
+                f"shortened to fit the context limit of {self.token_limit} {unit} (the "
+                "variant's shorten rule)",
+                file=sys.stderr,
+            )
+
     def plan(
         self, items: Sequence[Comparison], variant: str | Variant, seed: int = 0
     ) -> PlanResult:
-        """The requests for ``items`` under ``variant``, rendered as this labeler reads them."""
-        return plan(
+        """The requests for ``items`` under ``variant``, rendered as this labeler reads them,
+        each within ``token_limit`` (over-long contexts shortened and counted; InputError for an
+        item that cannot fit)."""
+        result = plan(
             items,
             variant,
             tokenizer=self.tokenizer,
             seed=seed,
             chat=bool(self.spec.chat),
-            max_tokens=self.spec.max_tokens,
+            max_tokens=self.token_limit,
         )
+        self._note_shortened(result.shortened, len(items))
+        return result
 
     def label(
         self,
@@ -137,21 +166,27 @@ class Labeler:
         ``i`` (item id ``str(i)``) is response ``i``. ``task`` is a task kind or family; templates
         from ``variant`` or the family's base variant."""
         chosen = None if variant is None else _variant(variant)
+        fitted = [
+            fitted_direct_request(
+                context,
+                response,
+                task,
+                variant=chosen,
+                tokenizer=self.tokenizer,
+                chat=bool(self.spec.chat),
+                max_tokens=self.token_limit,
+            )
+            for context, response in zip(contexts, responses, strict=True)
+        ]
+        self._note_shortened(sum(cut for _, cut in fitted), len(fitted))
         planned = [
             PlannedRequest(
                 item_id=str(index),
                 variant=chosen.name if chosen else task,
                 order="AB",
-                request=direct_score_request(
-                    context,
-                    response,
-                    task,
-                    variant=chosen,
-                    tokenizer=self.tokenizer,
-                    chat=bool(self.spec.chat),
-                ),
+                request=request,
             )
-            for index, (context, response) in enumerate(zip(contexts, responses, strict=True))
+            for index, (request, _) in enumerate(fitted)
         ]
         return label(planned, self.backend, cache=cache, progress=False)
 
@@ -232,7 +267,7 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         )
         resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
         parameters = sum(p.numel() for p in loaded.model.parameters())
-        return Labeler(resolved, backend, loaded.tokenizer, parameters)
+        return Labeler(resolved, backend, loaded.tokenizer, parameters, backend.context_length)
     if spec.backend == "http":
         from labelbench.labeling.http_backend import HTTPBackend
 
@@ -268,7 +303,8 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         )
         known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
         resolved = spec.model_copy(update={"chat": chat, "dtype": known})
-        return Labeler(resolved, backend, backend.tokenizer, spec.parameters)
+        context = getattr(backend, "context_length", None)
+        return Labeler(resolved, backend, backend.tokenizer, spec.parameters, context)
     raise InputError("backend", f"unknown backend {spec.backend!r}")
 
 
