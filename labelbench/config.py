@@ -154,6 +154,11 @@ class LabelerSpec(StrictYamlModel):
     )
     concurrency: int = Field(default=8, gt=0, description="http: requests in flight")
     timeout: float = Field(default=60.0, gt=0, description="http: seconds per request")
+    max_retry_after: float = Field(
+        default=60.0,
+        ge=0,
+        description="http: longest wait, in seconds, a server's Retry-After header may ask for",
+    )
     device: str | None = Field(
         default=None, description="cpu, cuda or cuda:N; default: CUDA when available, else cpu"
     )

@@ -252,6 +252,7 @@ def run(
                             seed=config.seed,
                             progress=progress,
                             description=f"{spec.display} {dataset.spec.name} {variant.name}",
+                            require_scores=True,
                         )
                         cached_requests += sum(row.cached for row in result.rows)
                         total_requests += len(result.rows)

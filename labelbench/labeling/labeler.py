@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from labelbench.aggregate import Aggregation
 from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison
-from labelbench.errors import InputError, validation_problem
+from labelbench.errors import InputError, ModelError, validation_problem
 from labelbench.labeling.backend import Backend
 from labelbench.labeling.cache import LabelCache
 from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
@@ -131,12 +131,20 @@ class Labeler:
         seed: int = 0,
         progress: bool = False,
         description: str = "labeling",
+        require_scores: bool = False,
     ) -> LabelResult:
-        """Label every item in its orders through ``cache`` (None: compute everything)."""
+        """Label every item in its orders through ``cache`` (None: compute everything).
+        ``require_scores`` (commands that measure or train on the labels): unscored labels are
+        counted on stderr with the backend's reason, and ModelError when every label is
+        unscored (``check_scored``)."""
         planned = self.plan(items, variant, seed)
-        return label(
+        result = label(
             planned.requests, self.backend, cache=cache, progress=progress, description=description
         )
+        if require_scores:
+            name = variant.name if isinstance(variant, Variant) else variant
+            check_scored(result, f"{self.spec.display} / {name}", self.backend)
+        return result
 
     def preferences(
         self,
@@ -147,10 +155,19 @@ class Labeler:
         seed: int = 0,
         progress: bool = False,
         aggregation: Aggregation | None = None,
+        require_scores: bool = False,
     ) -> list[float | None]:
         """P(A preferred) for each item, in order (None: unscored), through ``aggregation``
-        (``soft_labels``; None: the mean of the orders' P(A), ``prob-mean``)."""
-        result = self.label(items, variant, cache=cache, seed=seed, progress=progress)
+        (``soft_labels``; None: the mean of the orders' P(A), ``prob-mean``); ``require_scores``
+        as in ``label``."""
+        result = self.label(
+            items,
+            variant,
+            cache=cache,
+            seed=seed,
+            progress=progress,
+            require_scores=require_scores,
+        )
         return soft_labels(items, preferences(result.rows), aggregation)
 
     def direct_label(
@@ -208,6 +225,22 @@ class Labeler:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+
+
+def check_scored(result: LabelResult, what: str, backend: Any = None) -> None:
+    """Unscored labels of ``result`` said on stderr (with ``backend.unscored_reason`` when the
+    backend knows one, e.g. a server that returned no log-probabilities); ModelError, one line,
+    when every label is unscored: nothing could be measured or trained on."""
+    total = len(result.rows)
+    unscored = sum(not row.scored for row in result.rows)
+    if not unscored:
+        return
+    reason = getattr(backend, "unscored_reason", None) or (
+        "the answer tokens were not among the scored tokens"
+    )
+    if unscored == total:
+        raise ModelError(f"{what}: all {total} labels are unscored: {reason}")
+    print(f"warning: {what}: {unscored} of {total} labels unscored: {reason}", file=sys.stderr)
 
 
 def soft_labels(
@@ -287,6 +320,7 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
             api_key_env=spec.api_key_env,
             concurrency=spec.concurrency,
             timeout=spec.timeout,
+            max_retry_after=spec.max_retry_after,
             tokenizer=tokenizer,
         )
         # a served model: the parameter count the config states (for the size plots)
