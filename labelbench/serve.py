@@ -18,7 +18,9 @@ Endpoints (Starlette on uvicorn):
   ``SingleTurnAgentExecutor._fetch_rewards_via_http``; the reply shape follows
   ``openrlhf/cli/serve_rm.py``). The response is the query after its prompt, with trailing
   special-token markers (``</s>``, ``<|...|>``, ``<eos>``, ``<end_of_turn>``) removed; the label
-  is the reference in pairwise mode. Unscored items get 0.0 (OpenRLHF needs numbers).
+  is the reference in pairwise mode. The response ends at its first EOS: pad text after it (a
+  batch's shorter sequences) never changes the reward (``split_query``). Unscored items get
+  0.0 (OpenRLHF needs numbers).
 - ``GET /health``: status, labeler identity, variant, mode, aggregation, queued items,
   labelled/cached counts.
 
@@ -438,14 +440,37 @@ class OpenRLHFBody(BaseModel):
         return [v if v is None else _no_surrogates(v) for v in values]
 
 
-def split_query(query: str, prompt: str | None) -> str:
-    """The response inside an OpenRLHF query (prompt + response as decoded, special tokens
-    kept): what follows the prompt, trailing special-token markers removed."""
+EOS_MARKERS = ("</s>", "<eos>", "<end_of_turn>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>")
+"""End-of-sequence texts of common tokenizers: a response ends at the first one."""
+PAD_MARKERS = ("<pad>", "[PAD]", "<|pad|>", "<|finetune_right_pad_id|>")
+"""Padding texts of common tokenizers, removed around the query."""
+
+
+def split_query(query: str, prompt: str | None, tokenizer: Any = None) -> str:
+    """The response inside an OpenRLHF query (prompt + response decoded with special tokens
+    kept, so a batch's shorter sequences carry EOS and then pad text): what follows the prompt,
+    cut at the first end-of-sequence marker (what follows an EOS is padding, never response),
+    with pad and special-token markers removed from its end, as OpenRLHF's own reward server
+    strips EOS and pad tokens (``openrlhf/cli/serve_rm.py``). The markers are ``EOS_MARKERS``,
+    ``PAD_MARKERS`` and, given the labeler's ``tokenizer``, its EOS, pad and other special
+    tokens."""
+    eos = set(EOS_MARKERS)
+    pads = set(PAD_MARKERS)
+    if tokenizer is not None:
+        eos.update(t for t in [getattr(tokenizer, "eos_token", None)] if isinstance(t, str) and t)
+        named = [getattr(tokenizer, "pad_token", None)]
+        named += list(getattr(tokenizer, "all_special_tokens", None) or [])
+        pads.update(t for t in named if isinstance(t, str) and t)
     response = query
     if prompt:
         at = query.find(prompt)
         if at >= 0:
             response = query[at + len(prompt) :]
+    ends = [at for at in (response.find(marker) for marker in eos) if at >= 0]
+    if ends:
+        response = response[: min(ends)]
+    markers = "|".join(re.escape(m) for m in sorted(pads | eos, key=len, reverse=True))
+    response = re.sub(f"(?:\\s*(?:{markers}))+\\s*$", "", response)
     return _TRAILING_SPECIAL.sub("", response)
 
 
@@ -547,7 +572,9 @@ def create_app(service: RewardService) -> Any:
             if len(prompts) != count or len(labels) != count:
                 raise _HTTPError(400, "query, prompts and labels must have the same length")
             items = [
-                RewardItem(prompt or "", split_query(query, prompt), label)
+                RewardItem(
+                    prompt or "", split_query(query, prompt, engine.labeler.tokenizer), label
+                )
                 for query, prompt, label in zip(body.query, prompts, labels, strict=True)
             ]
             values = await rewards_for(items)

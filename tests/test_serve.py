@@ -410,3 +410,23 @@ def test_sigterm_stops_a_busy_server_within_seconds():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_openrlhf_queries_with_pad_text_after_eos_get_one_reward(tiny_labeler, tmp_path):
+    """Issue 25 item 3: decoded with special tokens, a batch's shorter queries carry EOS and
+    then pad text; the response ends at its EOS."""
+    engine = RewardEngine(tiny_labeler, load_variant(VARIANT), cache_dir=tmp_path / "cache")
+    service = RewardService(engine)
+    prompt, response = "POST: a friend asks about a job\n\nTL;DR:", " a job question"
+    tails = ["</s>", "</s><pad>", "</s><pad><pad><pad>", "</s> left over text<pad>", ""]
+    request = {"query": [prompt + response + tail for tail in tails], "prompts": [prompt] * 5}
+
+    async def calls(client):
+        return await client.post("/get_reward", json=request)
+
+    reply = asyncio.run(_client_calls(service, calls))
+    assert reply.status_code == 200
+    assert len(set(reply.json()["rewards"])) == 1 and engine.labelled == 1
+    assert split_query("P a b</s>[PAD][PAD]", "P") == " a b"
+    assert split_query("<pad><pad>P a b<|im_end|>\nmore<|endoftext|>", "P") == " a b"
+    assert split_query("P a b<unk>", "P", tiny_labeler.tokenizer) == " a b"  # its specials
