@@ -29,7 +29,7 @@ from labelbench.labeling.backend import Backend
 from labelbench.labeling.cache import LabelCache
 from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
 from labelbench.prompting import PlanResult, Variant, load_variant, plan
-from labelbench.prompting.planner import fitted_direct_request
+from labelbench.prompting.planner import fitted_direct_request, refuses_system
 from labelbench.requests import PlannedRequest
 
 BACKENDS = ("transformers", "http", "vllm")
@@ -55,16 +55,23 @@ def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
         raise InputError(option, message) from None
 
 
-def labeler_identity(spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None) -> str:
+def labeler_identity(
+    spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None, folded: bool = False
+) -> str:
     """The labeler's identity: everything that changes its output, as one string.
 
-    ``backend:WEIGHTS|chat=on|off[|dtype=D]``; ``WEIGHTS`` is ``spec.identity`` when set, else
-    the derived ``weights`` (a weights hash or hub commit; for ``http`` the endpoint and the
-    served model name). The device is left out: it changes results only within float noise.
+    ``backend:WEIGHTS|chat=on|off[|dtype=D][|system=folded]``; ``WEIGHTS`` is ``spec.identity``
+    when set, else the derived ``weights`` (a weights hash or hub commit; for ``http`` the
+    endpoint and the served model name); ``system=folded``: with chat on, its template refuses
+    a system message, so a variant's system text opens the first user turn
+    (``labelbench.prompting.planner.refuses_system``). The device is left out: it changes
+    results only within float noise.
     """
     parts = [f"{spec.backend}:{spec.identity or weights}", f"chat={'on' if chat else 'off'}"]
     if dtype:
         parts.append(f"dtype={dtype}")
+    if folded:
+        parts.append("system=folded")
     return "|".join(parts)
 
 
@@ -295,8 +302,9 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         chat = _chat(spec, loaded.tokenizer)
         backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
         dtype = backend.precision  # what the weights were loaded in
+        folded = chat and refuses_system(loaded.tokenizer)
         backend.set_identity(
-            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype)
+            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype, folded=folded)
         )
         resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
         parameters = sum(p.numel() for p in loaded.model.parameters())
@@ -312,7 +320,8 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
             tokenizer = load_tokenizer(spec.tokenizer)
             weights += "|token-ids"  # sent as ids: the server's special tokens are not added
         chat = _chat(spec, tokenizer)
-        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None)
+        folded = chat and refuses_system(tokenizer)
+        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
         backend = HTTPBackend(
             spec.url,
             spec.name,
@@ -332,8 +341,10 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         backend = VLLMBackend(spec.name, **options)
         dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
         chat = _chat(spec, backend.tokenizer)
+        folded = chat and refuses_system(backend.tokenizer)
+        weights = _vllm_weights(spec.name)
         backend.set_identity(
-            labeler_identity(spec, weights=_vllm_weights(spec.name), chat=chat, dtype=dtype)
+            labeler_identity(spec, weights=weights, chat=chat, dtype=dtype, folded=folded)
         )
         known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
         resolved = spec.model_copy(update={"chat": chat, "dtype": known})

@@ -53,16 +53,46 @@ class ChatFrame:
     suffix: str = ""
 
 
+SYSTEM_FOLD = "\n\n"
+"""What separates a system message folded into the first user turn from that turn's text."""
+
+
+def refuses_system(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template refuses a system message (Gemma 2's raises
+    "System role not supported"); ``chat_frame`` then folds it into the first user turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        return False
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    try:
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception:  # jinja2's TemplateError from raise_exception, or the template's own
+        return True
+    return False
+
+
 def chat_frame(tokenizer: Any, system: str | None = None) -> ChatFrame:
     """Split the tokenizer's chat template, applied to one user message (after a ``system``
-    message when given; else the template's default), around that message."""
+    message when given; else the template's default), around that message. A template that
+    refuses a system message (``refuses_system``) gets it at the start of the user turn,
+    followed by ``SYSTEM_FOLD`` (the labeler's identity then says ``system=folded``); ModelError
+    in one line when the template fails otherwise."""
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(f"{name} has no chat template; render raw text instead (no --chat)")
     messages = [{"role": "user", "content": _SENTINEL}]
     if system is not None:
-        messages.insert(0, {"role": "system", "content": system})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if refuses_system(tokenizer):
+            messages = [{"role": "user", "content": system + SYSTEM_FOLD + _SENTINEL}]
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelError(
+            f"{name}: its chat template fails on one user message ({type(error).__name__}: "
+            f"{detail}); render raw text instead (chat: false)"
+        ) from None
     if isinstance(text, str) and system and system not in text:
         raise ModelError(f"{name}: its chat template does not show the system message")
     if not isinstance(text, str) or text.count(_SENTINEL) != 1:
