@@ -43,6 +43,7 @@ import copy
 import json
 import queue
 import re
+import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor, Future
@@ -593,6 +594,7 @@ def create_app(service: RewardService) -> Any:
                 "labeler": engine.labeler.identity,
                 "variant": engine.variant.name,
                 "mode": settings.mode,
+                "validated": settings.mode == "pairwise",
                 "aggregation": (engine.aggregation.method if engine.aggregation else "prob-mean"),
                 "queued": service.queued,
                 "labelled": engine.labelled,
@@ -622,6 +624,13 @@ def create_app(service: RewardService) -> Any:
     )
 
 
+DIRECT_UNVALIDATED = (
+    "warning: mode direct serves the labeler's direct 1-9 score, which no benchmark cell "
+    "validated (the benchmark measures pairwise preferences against human labels); "
+    "--mode pairwise serves what was measured"
+)
+
+
 def open_engine(
     *,
     winner: str | Path | None = None,
@@ -635,7 +644,8 @@ def open_engine(
     """The engine for ``winner.json`` (its labeler spec, variant and seed), or for a labeler spec
     and variant; InputError unless exactly one source is given (a variant beside a winner is a
     second one), ModelError when the model cannot be opened. The variant is checked before the
-    model loads."""
+    model loads. In direct mode a warning on stderr says that the direct score is unvalidated
+    (``DIRECT_UNVALIDATED``)."""
     from labelbench.labeling.labeler import chosen_variant, load_winner, open_labeler, warn_if_weak
 
     if (winner is None) == (labeler is None):
@@ -654,6 +664,8 @@ def open_engine(
     loaded_variant = chosen_variant(variant, winner)
     opened = open_labeler(labeler)
     warn_if_weak(chosen if winner is not None else None, aggregation=mode == "pairwise")
+    if mode == "direct":
+        print(DIRECT_UNVALIDATED, file=sys.stderr)
     return RewardEngine(
         opened,
         loaded_variant,

@@ -430,3 +430,19 @@ def test_openrlhf_queries_with_pad_text_after_eos_get_one_reward(tiny_labeler, t
     assert split_query("P a b</s>[PAD][PAD]", "P") == " a b"
     assert split_query("<pad><pad>P a b<|im_end|>\nmore<|endoftext|>", "P") == " a b"
     assert split_query("P a b<unk>", "P", tiny_labeler.tokenizer) == " a b"  # its specials
+
+
+def test_the_direct_score_is_said_to_be_unvalidated(tiny_lm_dir, capsys):
+    """Issue 25 item 14: no benchmark cell measured the direct score that serve defaults to."""
+    from labelbench.serve import open_engine
+
+    spec = LabelerSpec(name=str(tiny_lm_dir))
+    direct = open_engine(labeler=spec, variant=VARIANT, use_cache=False)
+    assert "direct 1-9 score, which no benchmark cell validated" in capsys.readouterr().err
+    open_engine(labeler=spec, variant=VARIANT, mode="pairwise", use_cache=False)
+    assert "validated" not in capsys.readouterr().err
+
+    async def calls(client):
+        return (await client.get("/health")).json()
+
+    assert asyncio.run(_client_calls(RewardService(direct), calls))["validated"] is False
