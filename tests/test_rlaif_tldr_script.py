@@ -44,6 +44,14 @@ esac
 """
 
 
+def write_python(path: Path) -> None:
+    """``python`` on the stub PATH: a script that runs this interpreter by its own path. A
+    symlink to a virtual environment's ``bin/python`` would start the base interpreter, outside
+    the environment (without its packages)."""
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    path.chmod(0o755)
+
+
 def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
     """run.sh in a copy of the repository layout, with stub commands; (report dir, OUT, calls)."""
     repo = tmp_path / "repo"
@@ -57,7 +65,7 @@ def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
     (bin_dir / "rlaif").write_text(STUB_RLAIF)
     (bin_dir / "labelbench").write_text("#!/usr/bin/env bash\nexit 0\n")
     if not (bin_dir / "python").exists():
-        (bin_dir / "python").symlink_to(sys.executable)
+        write_python(bin_dir / "python")
     for name in ("rlaif", "labelbench"):
         (bin_dir / name).chmod(0o755)
     out, calls = tmp_path / "run out", tmp_path / "calls.txt"  # a space: paths stay quoted
