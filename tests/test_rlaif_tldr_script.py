@@ -127,3 +127,16 @@ def test_more_updates_asked_for_continue_both_ppo_runs(tmp_path):
     assert [line.split()[0] for line in lines] == ["ppo", "ppo"]
     assert all("--resume" in line and "--updates 2" in line for line in lines)
     assert len((out / "ppo-ai" / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_stub_python_is_this_interpreter_and_its_environment(tmp_path):
+    """Issue 25 item 12: in a virtual environment a symlink to ``bin/python`` started the base
+    interpreter, without the environment's packages (3 failed where README says to run)."""
+    write_python(tmp_path / "python")
+    shown = subprocess.run(
+        [str(tmp_path / "python"), "-c", "import sys; print(sys.prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == sys.prefix
