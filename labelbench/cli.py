@@ -113,6 +113,7 @@ def serve_command(
         "max_body_bytes"
     ].default,
     max_items: Annotated[int, typer.Option(help=_help("max_items"))] = _S["max_items"].default,
+    max_item_tokens: Annotated[int | None, typer.Option(help=_help("max_item_tokens"))] = None,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
 ) -> None:
@@ -140,6 +141,7 @@ def serve_command(
             timeout=timeout,
             max_body_bytes=max_body_bytes,
             max_items=max_items,
+            max_item_tokens=max_item_tokens,
         )
     except ValidationError as error:
         loc, message = validation_problem(error)

@@ -154,6 +154,11 @@ class LabelerSpec(StrictYamlModel):
     )
     concurrency: int = Field(default=8, gt=0, description="http: requests in flight")
     timeout: float = Field(default=60.0, gt=0, description="http: seconds per request")
+    max_retry_after: float = Field(
+        default=60.0,
+        ge=0,
+        description="http: longest wait, in seconds, a server's Retry-After header may ask for",
+    )
     device: str | None = Field(
         default=None, description="cpu, cuda or cuda:N; default: CUDA when available, else cpu"
     )
@@ -215,6 +220,12 @@ class ServeSettings(StrictYamlModel):
     timeout: float = Field(default=120.0, gt=0, description="seconds per request; then 504")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="larger bodies → 413")
     max_items: int = Field(default=1024, gt=0, description="items per request")
+    max_item_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="tokens per item (prompt, response and reference), counted before any "
+        "forward pass; more → 413. Default: the labeler's context limit",
+    )
 
 
 class CostBudget(StrictYamlModel):

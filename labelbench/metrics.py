@@ -326,6 +326,12 @@ def _separated(x: Array, y: Array) -> bool:
     return bool(low.max() <= high.min() or high.max() <= low.min())
 
 
+OUTSIDE_EQUAL_LENGTH = (
+    "humans chose the {side} response in every pair: equal length lies outside the data, and "
+    "a figure there would be extrapolated"
+)
+"""Why the length-corrected figure is undefined when the pairs do not span equal length."""
+
 ONE_GROUP = "pairs from one group only"
 """Why a length-controlled figure is undefined when its pairs share one group."""
 
@@ -354,7 +360,9 @@ def length_controlled(
     ``corrected``: fit P(agree) = sigmoid(b0 + b1 d), with d = log(length of the human-preferred
     response / length of the other), and report sigmoid(b0), the agreement predicted for a pair of
     equal lengths; ``slope`` is b1 (> 0: agrees more when humans chose the longer response).
-    Undefined (None) when length alone decides agreement, as for always-longer.
+    Undefined (None) when length alone decides agreement, as for always-longer, and when equal
+    length lies outside the data (humans chose the longer response in every pair, or the shorter
+    in every pair): a figure at d = 0 would then be an extrapolation (``OUTSIDE_EQUAL_LENGTH``).
 
     Each is undefined, with its reason, when the pairs behind it come from one group only (one
     post, one prompt): there is then no interval, and the figure would rest on one cluster.
@@ -388,6 +396,8 @@ def length_controlled(
         if _one_group(boot, usable)
         else "no variation in the length ratio"
         if np.ptp(x) == 0
+        else OUTSIDE_EQUAL_LENGTH.format(side="longer" if x.min() > 0 else "shorter")
+        if x.min() > 0 or x.max() < 0
         else "length alone decides agreement"
         if _separated(x, y)
         else None

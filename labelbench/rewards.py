@@ -148,15 +148,30 @@ def compute_score(
 ) -> float:
     """verl's custom reward function: the labeler's reward of ``solution_str`` (0.0 when
     unscored). ``url`` (verl ``reward_kwargs``) or ``$LABELBENCH_REWARD_URL`` names the
-    ``labelbench serve`` server; the prompt is ``extra_info[prompt_key]``; with ``pairwise`` the
-    reference is ``ground_truth`` (the server must run ``--mode pairwise``)."""
+    ``labelbench serve`` server; the prompt is ``extra_info[prompt_key]`` (text or chat
+    messages); with ``pairwise`` the reference is ``ground_truth`` (the server must run
+    ``--mode pairwise``). Raises InputError (one line) when ``extra_info`` holds no prompt there:
+    verl passes no prompt and its default preprocessing puts only ``split`` and ``index`` in
+    ``extra_info``, and a response rated without its prompt is not the reward that was
+    measured."""
     address = url or os.environ.get(URL_ENV)
     if not address:
         raise InputError("compute_score", f"set reward_kwargs.url or ${URL_ENV}")
+    found = (extra_info or {}).get(prompt_key) if isinstance(extra_info, dict | None) else None
+    prompt = _text(found) if isinstance(found, str | list) else ""
+    if not prompt.strip():
+        keys = sorted(extra_info) if isinstance(extra_info, dict) else []
+        raise InputError(
+            "compute_score",
+            f"extra_info has no prompt under {prompt_key!r} (its keys: {keys}); verl passes no "
+            "prompt, so add it to each row's extra_info when preparing the data set (e.g. "
+            "extra_info['prompt'] = the prompt text), or name its key with "
+            "+reward.custom_reward_function.reward_kwargs.prompt_key=KEY",
+            field=f"extra_info.{prompt_key}",
+        )
     client = _clients.get(address)
     if client is None:
         client = _clients[address] = LabelbenchReward(address)
-    prompt = str((extra_info or {}).get(prompt_key, ""))
     reference = str(ground_truth) if pairwise else None
     (value,) = client.score([prompt], [solution_str], [reference])
     return 0.0 if value is None else float(value)

@@ -18,24 +18,35 @@ Endpoints (Starlette on uvicorn):
   ``SingleTurnAgentExecutor._fetch_rewards_via_http``; the reply shape follows
   ``openrlhf/cli/serve_rm.py``). The response is the query after its prompt, with trailing
   special-token markers (``</s>``, ``<|...|>``, ``<eos>``, ``<end_of_turn>``) removed; the label
-  is the reference in pairwise mode. Unscored items get 0.0 (OpenRLHF needs numbers).
+  is the reference in pairwise mode. The response ends at its first EOS: pad text after it (a
+  batch's shorter sequences) never changes the reward (``split_query``). Unscored items get
+  0.0 (OpenRLHF needs numbers).
 - ``GET /health``: status, labeler identity, variant, mode, aggregation, queued items,
   labelled/cached counts.
 
-Errors: bad JSON, bodies that are not UTF-8, missing or mistyped fields → 400 with the reason; a
-body over ``max_body_bytes`` → 413; queue full → 503 (with ``Retry-After``); a request not
-answered within ``timeout`` → 504; an item the variant cannot render → 400; a labeler that fails
-(its server down) → 502. A failing batch is retried request by request, so one bad
-request never fails the others.
+Errors: bad JSON (nested too deeply included), bodies that are not UTF-8, missing or mistyped
+fields → 400 with the reason; a body over ``max_body_bytes``, more than ``max_items`` items, or an
+item over ``max_item_tokens`` tokens (default: the labeler's context limit; counted before any
+forward pass) → 413 naming the limit; queue full → 503 (with ``Retry-After``); a request not
+answered within ``timeout`` → 504, and its remaining items are dropped between engine calls of
+``CHUNK_ITEMS`` items; an item the variant cannot render → 400; a labeler that fails (its server
+down) → 502. A failing batch is retried request by request, so one bad request never fails the
+others. The engine runs in a daemon thread: SIGTERM stops the server within seconds (uvicorn's
+2 s graceful shutdown, then at most 2 s for the running engine call), even mid-pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import json
+import queue
 import re
+import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +98,7 @@ class RewardEngine:
         self._cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._use_cache = use_cache
         self._cache: LabelCache | None = None
+        self._tokenizer: Any = None  # for item_length, outside the engine thread
         self.labelled = 0  # requests computed by the backend (cache misses)
         self.cached = 0  # requests answered from the cache
         self.passes = 0  # engine calls (batches)
@@ -109,6 +121,27 @@ class RewardEngine:
         self.passes += 1
         by_item = dict(zip(unique, values, strict=True))
         return [by_item[item] for item in items]
+
+    def item_limit(self) -> int | None:
+        """The most tokens (characters for a labeler without a tokenizer here) one item may
+        hold: the labeler's context limit (``Labeler.token_limit``); None when unknown."""
+        return self.labeler.token_limit
+
+    def item_length(self, item: RewardItem) -> int:
+        """An item's size in the unit of ``item_limit``: its prompt, response and reference
+        tokenized (or counted in characters), without the variant's template."""
+        text = item.prompt + item.response + (item.reference or "")
+        if self.labeler.tokenizer is None:
+            return len(text)
+        if self._tokenizer is None:  # its own copy: the engine thread uses the labeler's
+            self._tokenizer = copy.deepcopy(self.labeler.tokenizer)
+        tokenizer = self._tokenizer
+        if len(text.encode("utf-8")) <= (self.item_limit() or 0):
+            return len(text.encode("utf-8"))  # a token holds at least one byte: short enough
+        return sum(
+            len(tokenizer(part, add_special_tokens=False)["input_ids"])
+            for part in (item.prompt, item.response, item.reference or "")
+        )
 
     def _count(self, rows: Sequence[Any]) -> None:
         fresh = sum(not row.cached for row in rows)
@@ -161,6 +194,49 @@ class QueueFull(Exception):
     """The bounded queue cannot take the request (HTTP 503)."""
 
 
+class TooLong(Exception):
+    """An item over the per-item token limit (HTTP 413), found before any forward pass."""
+
+
+CHUNK_ITEMS = 16
+"""Items per engine call within a batch: between calls the worker drops the items of requests
+that timed out or went away, and stops when the server shuts down."""
+
+
+class _EngineThread(Executor):
+    """One daemon thread that runs the engine: a pass still running at shutdown never holds
+    the process (SIGTERM stops the server within seconds; the label cache is safe against a
+    killed process)."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.busy = False
+        threading.Thread(target=self._loop, name="labelbench-engine", daemon=True).start()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._calls.get()
+            if future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            self.busy = True
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:
+                future.set_exception(error)
+            finally:
+                self.busy = False
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._calls.put((None, None, None, None))
+
+
 @dataclass
 class _Job:
     items: list[RewardItem]
@@ -169,7 +245,12 @@ class _Job:
 
 @dataclass
 class RewardService:
-    """Batches concurrent requests into engine passes, run in one worker thread."""
+    """Batches concurrent requests into engine passes, run in one worker thread.
+
+    Work per request is bounded before any forward pass: at most ``settings.max_items`` items,
+    each within ``settings.max_item_tokens`` tokens (default: the labeler's context limit;
+    ``TooLong`` otherwise), and a request that times out or whose client goes away has its
+    remaining items dropped between engine calls (``CHUNK_ITEMS``)."""
 
     engine: RewardEngine
     settings: ServeSettings = field(default_factory=ServeSettings)
@@ -177,8 +258,10 @@ class RewardService:
     def __post_init__(self) -> None:
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelbench-engine")
+        self._pool = _EngineThread()
+        self._stopping = False
         self.queued = 0  # items waiting or in the running pass
+        self.abandoned = 0  # items dropped because their request timed out or went away
 
     async def start(self) -> None:
         """Start the batching worker on the running event loop (idempotent)."""
@@ -186,24 +269,55 @@ class RewardService:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
-    async def stop(self) -> None:
+    async def stop(self, wait: float = 2.0) -> None:
+        """Stop the worker; the running engine call is asked to stop at its next chunk and
+        waited for at most ``wait`` seconds (the cache is closed when it finishes in time)."""
+        self._stopping = True
         if self._worker is not None:
             self._worker.cancel()
             self._worker = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, self.engine.close)
+        closing = asyncio.get_running_loop().run_in_executor(self._pool, self.engine.close)
+        with contextlib.suppress(TimeoutError):  # a pass still running: the daemon thread
+            await asyncio.wait_for(asyncio.shield(closing), wait)  # ends with the process
+        self._pool.shutdown(wait=False)
+
+    def limit(self) -> int | None:
+        """Tokens (characters without a tokenizer) one item may hold."""
+        return self.settings.max_item_tokens or self.engine.item_limit()
+
+    def check(self, items: Sequence[RewardItem]) -> None:
+        """TooLong naming the first item over ``limit()``; run outside the engine thread."""
+        limit = self.limit()
+        if limit is None:
+            return
+        unit = "tokens" if self.engine.labeler.tokenizer is not None else "characters"
+        for index, item in enumerate(items):
+            size = self.engine.item_length(item)
+            if size > limit:
+                raise TooLong(
+                    f"item {index}: {size} {unit} (prompt, response and reference), over the "
+                    f"limit of {limit} {unit} per item (--max-item-tokens; default the "
+                    "labeler's context limit)"
+                )
 
     async def rewards(self, items: list[RewardItem]) -> list[float | None]:
-        """Queue items and wait for their rewards; QueueFull when the queue is full,
-        TimeoutError after ``settings.timeout`` seconds, InputError for an item the engine
-        refuses."""
+        """Queue items and wait for their rewards; TooLong for an item over the per-item limit
+        (checked before queueing), QueueFull when the queue is full, TimeoutError after
+        ``settings.timeout`` seconds (the request's work is then dropped), InputError for an
+        item the engine refuses."""
         await self.start()
+        await asyncio.to_thread(self.check, items)
         if self.queued + len(items) > self.settings.queue_size:
             raise QueueFull(f"{self.queued} items queued (limit {self.settings.queue_size})")
         future: asyncio.Future[list[float | None]] = asyncio.get_running_loop().create_future()
         self.queued += len(items)
         assert self._queue is not None
         self._queue.put_nowait(_Job(items, future))
-        return await asyncio.wait_for(asyncio.shield(future), self.settings.timeout)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.settings.timeout)
+        except BaseException:  # timed out, or the client went away: nobody waits for it now
+            future.cancel()
+            raise
 
     async def _work(self) -> None:
         assert self._queue is not None
@@ -231,20 +345,38 @@ class RewardService:
 
     async def _run(self, jobs: list[_Job]) -> None:
         loop = asyncio.get_running_loop()
-        items = [item for job in jobs for item in job.items]
+        jobs = [job for job in jobs if not job.future.done()]
+        owners: dict[RewardItem, list[_Job]] = {}
+        for job in jobs:
+            for item in job.items:
+                owners.setdefault(item, []).append(job)
+        unique = list(owners)
+        found: dict[RewardItem, float | None] = {}
         try:
-            values = await loop.run_in_executor(self._pool, self.engine.rewards, items)
+            for start in range(0, len(unique), CHUNK_ITEMS):
+                if self._stopping:
+                    return
+                candidates = unique[start : start + CHUNK_ITEMS]
+                chunk = [
+                    item
+                    for item in candidates
+                    if any(not job.future.done() for job in owners[item])
+                ]
+                self.abandoned += len(candidates) - len(chunk)
+                if chunk:
+                    values = await loop.run_in_executor(self._pool, self.engine.rewards, chunk)
+                    found.update(zip(chunk, values, strict=True))
         except Exception as error:
             if len(jobs) > 1:  # find the request at fault: each alone
                 for job in jobs:
                     await self._run([job])
                 return
-            _settle(jobs[0].future, error=error)
+            if jobs:
+                _settle(jobs[0].future, error=error)
             return
-        start = 0
         for job in jobs:
-            _settle(job.future, values[start : start + len(job.items)])
-            start += len(job.items)
+            if not job.future.done():
+                _settle(job.future, [found[item] for item in job.items])
 
 
 def _settle(
@@ -309,14 +441,37 @@ class OpenRLHFBody(BaseModel):
         return [v if v is None else _no_surrogates(v) for v in values]
 
 
-def split_query(query: str, prompt: str | None) -> str:
-    """The response inside an OpenRLHF query (prompt + response as decoded, special tokens
-    kept): what follows the prompt, trailing special-token markers removed."""
+EOS_MARKERS = ("</s>", "<eos>", "<end_of_turn>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>")
+"""End-of-sequence texts of common tokenizers: a response ends at the first one."""
+PAD_MARKERS = ("<pad>", "[PAD]", "<|pad|>", "<|finetune_right_pad_id|>")
+"""Padding texts of common tokenizers, removed around the query."""
+
+
+def split_query(query: str, prompt: str | None, tokenizer: Any = None) -> str:
+    """The response inside an OpenRLHF query (prompt + response decoded with special tokens
+    kept, so a batch's shorter sequences carry EOS and then pad text): what follows the prompt,
+    cut at the first end-of-sequence marker (what follows an EOS is padding, never response),
+    with pad and special-token markers removed from its end, as OpenRLHF's own reward server
+    strips EOS and pad tokens (``openrlhf/cli/serve_rm.py``). The markers are ``EOS_MARKERS``,
+    ``PAD_MARKERS`` and, given the labeler's ``tokenizer``, its EOS, pad and other special
+    tokens."""
+    eos = set(EOS_MARKERS)
+    pads = set(PAD_MARKERS)
+    if tokenizer is not None:
+        eos.update(t for t in [getattr(tokenizer, "eos_token", None)] if isinstance(t, str) and t)
+        named = [getattr(tokenizer, "pad_token", None)]
+        named += list(getattr(tokenizer, "all_special_tokens", None) or [])
+        pads.update(t for t in named if isinstance(t, str) and t)
     response = query
     if prompt:
         at = query.find(prompt)
         if at >= 0:
             response = query[at + len(prompt) :]
+    ends = [at for at in (response.find(marker) for marker in eos) if at >= 0]
+    if ends:
+        response = response[: min(ends)]
+    markers = "|".join(re.escape(m) for m in sorted(pads | eos, key=len, reverse=True))
+    response = re.sub(f"(?:\\s*(?:{markers}))+\\s*$", "", response)
     return _TRAILING_SPECIAL.sub("", response)
 
 
@@ -345,11 +500,15 @@ async def _read_json(request: Any, limit: int) -> Any:
         raise _HTTPError(
             400, f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise _HTTPError(400, "invalid JSON: nested too deeply") from None
 
 
 def _validated(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise _HTTPError(400, "body nested too deeply") from None
     except ValidationError as error:
         loc, message = validation_problem(error)
         where = ".".join(str(part) for part in loc) or "body"
@@ -376,6 +535,8 @@ def create_app(service: RewardService) -> Any:
             raise _HTTPError(400, "pairwise mode: every item needs a reference")
         try:
             return await service.rewards(items)
+        except TooLong as long:
+            raise _HTTPError(413, str(long)) from None
         except QueueFull as full:
             raise _HTTPError(503, f"queue full: {full}", {"Retry-After": "1"}) from None
         except TimeoutError:
@@ -412,7 +573,9 @@ def create_app(service: RewardService) -> Any:
             if len(prompts) != count or len(labels) != count:
                 raise _HTTPError(400, "query, prompts and labels must have the same length")
             items = [
-                RewardItem(prompt or "", split_query(query, prompt), label)
+                RewardItem(
+                    prompt or "", split_query(query, prompt, engine.labeler.tokenizer), label
+                )
                 for query, prompt, label in zip(body.query, prompts, labels, strict=True)
             ]
             values = await rewards_for(items)
@@ -431,11 +594,15 @@ def create_app(service: RewardService) -> Any:
                 "labeler": engine.labeler.identity,
                 "variant": engine.variant.name,
                 "mode": settings.mode,
+                "validated": settings.mode == "pairwise",
                 "aggregation": (engine.aggregation.method if engine.aggregation else "prob-mean"),
                 "queued": service.queued,
                 "labelled": engine.labelled,
                 "cached": engine.cached,
                 "passes": engine.passes,
+                "abandoned": service.abandoned,
+                "shortened": engine.labeler.shortened,
+                "max_item_tokens": service.limit(),
             }
         )
 
@@ -457,6 +624,13 @@ def create_app(service: RewardService) -> Any:
     )
 
 
+DIRECT_UNVALIDATED = (
+    "warning: mode direct serves the labeler's direct 1-9 score, which no benchmark cell "
+    "validated (the benchmark measures pairwise preferences against human labels); "
+    "--mode pairwise serves what was measured"
+)
+
+
 def open_engine(
     *,
     winner: str | Path | None = None,
@@ -470,7 +644,8 @@ def open_engine(
     """The engine for ``winner.json`` (its labeler spec, variant and seed), or for a labeler spec
     and variant; InputError unless exactly one source is given (a variant beside a winner is a
     second one), ModelError when the model cannot be opened. The variant is checked before the
-    model loads."""
+    model loads. In direct mode a warning on stderr says that the direct score is unvalidated
+    (``DIRECT_UNVALIDATED``)."""
     from labelbench.labeling.labeler import chosen_variant, load_winner, open_labeler, warn_if_weak
 
     if (winner is None) == (labeler is None):
@@ -489,6 +664,8 @@ def open_engine(
     loaded_variant = chosen_variant(variant, winner)
     opened = open_labeler(labeler)
     warn_if_weak(chosen if winner is not None else None, aggregation=mode == "pairwise")
+    if mode == "direct":
+        print(DIRECT_UNVALIDATED, file=sys.stderr)
     return RewardEngine(
         opened,
         loaded_variant,

@@ -31,7 +31,7 @@ from labelbench.config import (
 )
 from labelbench.data import Comparison, load_comparisons
 from labelbench.data.judges import load_pandalm_judge
-from labelbench.data.loaders import skipped_note
+from labelbench.data.loaders import empty_note, skipped_note
 from labelbench.data.select import Filters, apply_filters, sample
 from labelbench.errors import InputError, check_writable_dir
 from labelbench.labeling.labeler import open_labeler
@@ -70,6 +70,8 @@ def _load_dataset(spec: DatasetSpec, data_dir: Path | None, seed: int) -> list[C
     )
     if loaded.invalid:
         print(skipped_note(loaded), file=sys.stderr)
+    if note := empty_note(loaded):
+        print(note, file=sys.stderr)
     filters = Filters(
         confidence=spec.confidence,
         drop_ties=spec.drop_ties,
@@ -252,6 +254,7 @@ def run(
                             seed=config.seed,
                             progress=progress,
                             description=f"{spec.display} {dataset.spec.name} {variant.name}",
+                            require_scores=True,
                         )
                         cached_requests += sum(row.cached for row in result.rows)
                         total_requests += len(result.rows)

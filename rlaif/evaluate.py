@@ -36,7 +36,9 @@ def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
 
     Returns ``win_rate``, ``ci_low``, ``ci_high``, ``n`` and, where a figure is None,
     ``undefined``: {figure: reason}. No wins: all None; one win: no interval. When every
-    outcome is the same the bootstrap interval is that value (exact, as in labelbench.metrics)."""
+    outcome is the same the bootstrap has nothing to resample, so the interval is the Wilson
+    score interval of that proportion over ``n`` prompts (three wins of three: [0.44, 1.0],
+    never the zero-width [1.0, 1.0])."""
     from scipy.stats import bootstrap
 
     values = np.asarray(wins, dtype=float)
@@ -59,7 +61,8 @@ def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
             "undefined": {"interval": "one prompt: no interval"},
         }
     if np.all(values == values[0]):
-        return {"win_rate": value, "ci_low": value, "ci_high": value, "n": len(values)}
+        low, high = wilson_interval(value, len(values))
+        return {"win_rate": value, "ci_low": low, "ci_high": high, "n": len(values)}
     result = bootstrap(
         (values,),
         np.mean,
@@ -77,12 +80,23 @@ def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
     }
 
 
+def wilson_interval(rate: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``rate`` observed over ``n`` trials."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
 def length_controlled_win_rate(
     wins: Sequence[float], length_difference: Sequence[float]
 ) -> tuple[float | None, str | None]:
     """Win rate at zero length difference from ``P(win) = sigmoid(a + b * diff / sd(diff))``,
     or (None, reason) when the data cannot identify it: no prompts, no variation in the length
-    difference or in the outcome, or a length difference that alone decides the outcome."""
+    difference or in the outcome, length differences all on one side of zero (zero would be
+    extrapolated), or a length difference that alone decides the outcome."""
     from scipy.optimize import minimize
     from scipy.special import expit, log_expit
 
@@ -94,6 +108,12 @@ def length_controlled_win_rate(
         return None, "no variation in the length difference"
     if np.ptp(y) == 0:
         return None, "no variation in the outcome"
+    if diff.min() > 0 or diff.max() < 0:
+        side = "longer" if diff.min() > 0 else "shorter"
+        return None, (
+            f"the policy's response is {side} on every prompt: equal length lies outside the "
+            "data, and a win rate there would be extrapolated"
+        )
     low, high = diff[y <= 0.5], diff[y >= 0.5]
     if low.size and high.size and (low.max() < high.min() or high.max() < low.min()):
         return None, "the length difference alone decides the outcome"

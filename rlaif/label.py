@@ -354,6 +354,7 @@ def ai_preferences(
                 seed=seed,
                 progress=progress,
                 aggregation=aggregation,
+                require_scores=True,
             )
     finally:
         opened.close()

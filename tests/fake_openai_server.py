@@ -80,6 +80,26 @@ def completion(
     }
 
 
+def _chat_shape(answer: dict[str, Any]) -> dict[str, Any]:
+    choices = [
+        {"index": c["index"], "message": {"role": "assistant", "content": c["text"]}}
+        for c in answer["choices"]
+    ]
+    return {**answer, "object": "chat.completion", "choices": choices}
+
+
+MALFORMED = {  # HTTP 200 bodies that are not a completions reply
+    "empty-choices": lambda answer: {**answer, "choices": []},
+    "html": lambda answer: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+    "error": lambda answer: {"error": {"message": "model is loading", "code": 503}},
+    "null-logprobs": lambda answer: {
+        **answer,
+        "choices": [{**c, "logprobs": None} for c in answer["choices"]],
+    },
+    "chat-shape": _chat_shape,
+}
+
+
 def make_server(
     port: int,
     *,
@@ -89,9 +109,12 @@ def make_server(
     missing_marker: str = "",
     weights: str = "",
     ignore_n: bool = False,
+    reply: str = "ok",
+    retry_after: str = "0",
 ) -> ThreadingHTTPServer:
     """A server on 127.0.0.1:``port``; ``server.completions`` counts the completions answered,
-    ``server.prompts`` lists their prompts."""
+    ``server.prompts`` lists their prompts. ``reply`` other than ``ok`` answers every request with
+    HTTP 200 and a malformed body (``MALFORMED``); ``retry_after`` is the 429s' header."""
     attempts: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -99,10 +122,8 @@ def make_server(
         def log_message(self, *args: Any) -> None:  # quiet
             return
 
-        def _reply(
-            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            data = json.dumps(payload).encode()
+        def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -127,7 +148,8 @@ def make_server(
             if attempt < fail_first:
                 fault = FAULTS[attempt % len(FAULTS)]
                 if fault == "429":
-                    self._reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+                    headers = {"Retry-After": retry_after}
+                    self._reply(429, {"error": {"message": "slow down"}}, headers)
                     return
                 if fault == "500":
                     self._reply(500, {"error": {"message": "internal error"}})
@@ -136,7 +158,11 @@ def make_server(
             with lock:
                 server.completions += 1
                 server.prompts.append(body["prompt"])
-            self._reply(200, completion(body, missing_marker, weights, ignore_n))
+            answer = completion(body, missing_marker, weights, ignore_n)
+            if reply != "ok":
+                self._reply(200, MALFORMED[reply](answer))
+                return
+            self._reply(200, answer)
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.completions = 0

@@ -223,13 +223,13 @@ CASES = {
         "instruction_id",
         "missing",
     ),
-    "csv empty response": (
+    "csv both responses empty": (
         "c.csv",
-        b"prompt,r1,r2,winner\nq,a,b,1\nq,a,,2\n",
+        b"prompt,r1,r2,winner\nq,a,b,1\nq,,,2\n",
         ["--map", "context=prompt,response_a=r1,response_b=r2,label=winner"],
         ":3:",
-        "r2",
-        "is empty",
+        "r1",
+        "is empty, and so is the other response",
     ),
     "csv prob label out of range": (
         "c.csv",
@@ -279,13 +279,13 @@ CASES = {
         "--map",
         "map response_a",
     ),
-    "trl preference empty chosen": (
+    "trl preference both replies empty": (
         "t.jsonl",
-        jsonl({"prompt": "q", "chosen": " ", "rejected": "b"}),
+        jsonl({"prompt": "q", "chosen": " ", "rejected": ""}),
         [],
         ":1:",
         "chosen",
-        "is empty",
+        "is empty, and so is the other response",
     ),
     "prompts given as comparisons": (
         "t.jsonl",

@@ -89,3 +89,38 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path, tiny_lm_dir):
     assert _stored(killed_cache) == total_keys  # every label stored once, none duplicated
     from_cache = sum(r["cached"] for r in resumed)
     assert 0 < from_cache < len(resumed)  # the resumed run reused what the killed one stored
+
+
+class _Fixed:
+    """A backend whose every answer is the same: only the cache is under test."""
+
+    identity = "fixed"
+
+    def score(self, requests):
+        from labelbench.labeling.backend import Scored
+
+        return [Scored((-0.1, -2.0), 10) for _ in requests]
+
+
+def test_a_full_disk_is_one_line_naming_the_cache_and_keeps_what_was_stored(tmp_path):
+    """Issue 25 item 11: SQLite's "database or disk is full" during a run."""
+    cache = LabelCache(tmp_path / "cache")
+    planned = make_planned(40)
+    label(planned[:4], _Fixed(), cache=cache, progress=False, unit_items=2)
+    kept = len(cache)
+    pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+    cache._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here on
+    try:
+        label(planned, _Fixed(), cache=cache, progress=False, unit_items=2)
+    except Exception as error:
+        failure = error
+    else:
+        raise AssertionError("a full disk went unnoticed")
+    from labelbench.errors import InputError
+
+    assert isinstance(failure, InputError)
+    message = str(failure)
+    assert message.startswith(str(tmp_path / "cache" / CACHE_FILE)) and "\n" not in message
+    assert "full" in message and "free space" in message
+    assert len(cache) >= kept  # nothing stored before is lost
+    cache.close()

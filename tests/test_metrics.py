@@ -121,6 +121,22 @@ def test_length_controlled_logistic_saturated() -> None:
     assert low < 2 / 3 < high
 
 
+def test_length_correction_is_not_extrapolated_to_equal_length() -> None:
+    """Issue 25 item 7: on 12 pairs where humans always chose the longer response, a coin-flip
+    labeler got a length-corrected accuracy of 1.000 [0.82, 1.00], read off the fit at d = 0,
+    where no pair was."""
+    rng = np.random.default_rng(0)
+    len_b = np.full(12, 100.0)
+    len_a = len_b * np.exp(rng.uniform(0.2, 1.5, 12))  # A, the human choice, always longer
+    label = np.ones(12)
+    p = np.where(np.arange(12) % 12 < 7, 0.9, 0.1)  # 7 of 12 agree: raw 0.583
+    p[np.argsort(len_a)[:6]] = [0.9] * 6  # agreement rises as the gap narrows
+    result = metrics.length_controlled(boot_for(12), p, label, len_a, len_b, gap=0.1)
+    assert np.isnan(result["corrected"].value) and np.isnan(result["slope"].value)
+    assert "equal length lies outside the data" in result["corrected"].reason
+    assert "longer response in every pair" in result["corrected"].reason
+
+
 def test_length_controlled_always_longer() -> None:
     # humans chose the longer response in 3 of 4 pairs; always-longer agrees exactly then
     label = np.array([1.0, 1, 0, 1])

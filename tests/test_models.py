@@ -85,13 +85,36 @@ def test_identity_changes_with_the_weights_and_not_with_the_place(tiny_lm_dir, t
     assert load_model(tiny_lm_dir).identity == changed
 
 
+def test_identity_changes_with_config_tokenizer_and_chat_template(tiny_lm_dir):
+    """Issue 25 item 4: the weights unchanged, anything else that changes outputs is seen."""
+    seen = {model_identity(tiny_lm_dir)}
+    config = json.loads((tiny_lm_dir / "config.json").read_text())
+    config["rope_theta"] = 12345.0
+    (tiny_lm_dir / "config.json").write_text(json.dumps(config))
+    seen.add(model_identity(tiny_lm_dir))
+    tokenizer_config = json.loads((tiny_lm_dir / "tokenizer_config.json").read_text())
+    tokenizer_config["add_bos_token"] = not tokenizer_config.get("add_bos_token", False)
+    (tiny_lm_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    seen.add(model_identity(tiny_lm_dir))
+    (tiny_lm_dir / "chat_template.jinja").write_text("{{ messages[0]['content'] }}")
+    seen.add(model_identity(tiny_lm_dir))
+    tokenizer = json.loads((tiny_lm_dir / "tokenizer.json").read_text())
+    tokenizer["added_tokens"][0]["content"] = "<unknown>"
+    (tiny_lm_dir / "tokenizer.json").write_text(json.dumps(tokenizer))
+    seen.add(model_identity(tiny_lm_dir))
+    assert len(seen) == 5
+    assert len({identity.split("+")[0] for identity in seen}) == 1  # the same weights
+
+
 def test_pulled_builtin_loads_from_the_cache_with_the_manifest_identity(cache, tiny_lm_dir):
     target = cache / "models" / "smollm2-135m"
     shutil.copytree(tiny_lm_dir, target)
     manifest = {"name": "smollm2-135m", "weights_sha256": registry.weights_sha256(target)}
     (target / registry.MANIFEST_NAME).write_text(json.dumps(manifest))
     loaded = load_model("smollm2-135m")
-    assert loaded.identity == f"smollm2-135m@sha256:{manifest['weights_sha256'][:16]}"
+    assert loaded.identity.startswith(
+        f"smollm2-135m@sha256:{manifest['weights_sha256'][:16]}+files:"
+    )
     assert loaded.path == target
     assert resolve("smollm2-135m").source == "builtin"
 
@@ -401,7 +424,7 @@ def test_cli_list_pull_and_info(cache, fake_pull, capsys):
     shown = capsys.readouterr().out
     for fact in ("parameters", "vocab_size", "context_length", "chat_template", "gguf_sha256"):
         assert fact in shown
-    assert registry.model_identity("fake") in shown
+    assert all(part in shown for part in registry.model_identity("fake").split("+"))
 
 
 def test_models_list_is_readable_in_80_columns(cache):

@@ -419,6 +419,44 @@ def test_inspect_on_an_undetectable_file_suggests_a_map(tmp_path: Path, capsys) 
     assert "--map 'context=query,response_a=answer_x,response_b=answer_y,label=verdict," in err
 
 
+def test_empty_responses_in_a_mapped_table_are_loaded_counted_and_flagged(
+    tmp_path: Path, capsys
+) -> None:
+    """Issue 25 item 15: a public human-judgment set (dataset, prompt, two model outputs and a
+    ``human`` column of model1/model2/TIE) has rows whose response is empty."""
+    rows = [
+        {
+            "dataset": "helpful",
+            "instruction": "Say hi.",
+            "out1": "hi",
+            "out2": "bye",
+            "human": "model1",
+        },
+        {
+            "dataset": "helpful",
+            "instruction": "Count.",
+            "out1": "",
+            "out2": "1 2 3",
+            "human": "model2",
+        },
+        {"dataset": "harmless", "instruction": "Stop.", "out1": "ok", "out2": "", "human": "TIE"},
+    ]
+    path = write_jsonl(tmp_path / "judged.jsonl", rows)
+    code = run_app(app, ["data", "inspect", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "label=human," in err and "label=dataset" not in err
+    assert "response_a=out1,response_b=out2" in err
+    spec = "context=instruction,response_a=out1,response_b=out2,label=human"
+    spec += ",labels=model1:A;model2:B;TIE:tie"
+    loaded = load_comparisons(path, columns=ColumnMap.parse(spec))
+    assert len(loaded) == 3 and not loaded.invalid
+    assert [bool(c.meta.get("empty_response")) for c in loaded] == [False, True, True]
+    assert run_app(app, ["data", "inspect", str(path), "--map", spec, "--json"]) == 0
+    shown = capsys.readouterr()
+    assert json.loads(shown.out)["empty_responses"] == 2
+    assert "2 comparison(s) with an empty response, kept" in shown.err
+
+
 # ---------------------------------------------------------------------------- hub and folders
 
 

@@ -295,3 +295,20 @@ def test_config_names_a_device_this_machine_lacks(tmp_path, monkeypatch):
         load_config(config)
     text = str(caught.value)
     assert ":4:" in text and "labelers[0].device" in text and "no CUDA device" in text
+
+
+def test_emulated_bfloat16_is_warned_at_the_start(tiny_lm_dir, monkeypatch, capsys):
+    """Issue 25 item 13: configs/ladder.yaml asks for bfloat16; a CPU without it runs 8x slower."""
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
+    from labelbench.models import registry
+
+    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: False)
+    open_labeler(LabelerSpec(name=str(tiny_lm_dir), dtype="bfloat16", device="cpu"))
+    warned = capsys.readouterr().err
+    assert "dtype bfloat16 on a CPU without native bfloat16" in warned
+    assert "set dtype: float32" in warned
+    open_labeler(LabelerSpec(name=str(tiny_lm_dir), dtype="float32", device="cpu"))
+    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
+    open_labeler(LabelerSpec(name=str(tiny_lm_dir), dtype="bfloat16", device="cpu"))
+    assert "bfloat16" not in capsys.readouterr().err

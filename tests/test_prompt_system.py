@@ -64,3 +64,36 @@ def test_variant_system_message_reaches_every_request(chat_tokenizer, tmp_path):
     assert len(planned) == 2
     for p in planned:
         assert p.request.text.startswith("<|sys|>Judge summaries.<|end|><|user|>")
+
+
+# the shape of Gemma 2's template: no system role at all
+GEMMA2 = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}"
+    "\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def test_a_template_that_refuses_a_system_message_gets_it_in_the_first_user_turn(
+    chat_tokenizer, tmp_path, tiny_lm
+):
+    """Issue 25 item 10: Gemma 2's template raises a jinja2 TemplateError for a system turn."""
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
+
+    chat_tokenizer.chat_template = GEMMA2
+    frame = chat_frame(chat_tokenizer, "Judge summaries.")
+    assert frame.prefix == "<s><start_of_turn>user\nJudge summaries.\n\n"
+    assert frame.suffix == "<end_of_turn>\n<start_of_turn>model\n"
+    assert chat_frame(chat_tokenizer).prefix == "<s><start_of_turn>user\n"  # no system: as is
+    folder = tmp_path / "gemma2-like"
+    tiny_lm[0].save_pretrained(folder)
+    chat_tokenizer.save_pretrained(folder)
+    labeler = open_labeler(LabelerSpec(name=str(folder), chat=True))
+    assert labeler.identity.endswith("|chat=on|dtype=float32|system=folded")
+    chat_tokenizer.chat_template = "{{ raise_exception('no user turns either') }}"
+    with pytest.raises(ModelError, match="chat template fails on one user message") as error:
+        chat_frame(chat_tokenizer, "Judge summaries.")
+    assert "\n" not in str(error.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -77,6 +78,18 @@ def test_trl_and_verl_signatures_through_a_served_labeler(tiny_lm_dir, tmp_path)
     assert conversational == pytest.approx(expected, abs=1e-6)
     assert verl == pytest.approx(expected, abs=1e-6)
     assert all(-1.0 <= value <= 1.0 for value in trl)
+
+
+def test_verl_compute_score_without_a_prompt_is_refused_before_any_request():
+    """Issue 25 item 5: verl's default preprocessing puts only split and index in extra_info."""
+    from labelbench.errors import InputError
+
+    for extra_info in ({"split": "train", "index": 3}, None, {"prompt": "  "}):
+        with pytest.raises(InputError, match="extra_info has no prompt under 'prompt'") as error:
+            compute_score("tldr", " a summary", "", extra_info, url="http://127.0.0.1:9")
+        assert "\n" not in str(error.value)
+    with pytest.raises(InputError, match=re.escape("['index', 'split']")):
+        compute_score("tldr", " s", "", {"split": "train", "index": 3}, url="http://127.0.0.1:9")
 
 
 def test_trl_grpo_trainer_runs_with_the_labelbench_reward(tiny_lm_dir, tmp_path):

@@ -40,6 +40,21 @@ def test_one_prompt_has_no_interval():
     assert result["undefined"]["interval"] == "one prompt: no interval"
 
 
+def test_a_few_equal_outcomes_do_not_give_a_zero_width_interval():
+    """Issue 25 item 7: three wins of three is not a win rate known to be exactly 1."""
+    three = win_rate([1.0, 1.0, 1.0])
+    assert three["win_rate"] == 1.0 and three["ci_high"] == 1.0
+    assert three["ci_low"] == pytest.approx(0.4385, abs=1e-3)  # Wilson, 95%
+    losses = win_rate([0.0] * 5)
+    assert losses["ci_low"] == 0.0 and 0.4 < losses["ci_high"] < 0.5
+
+
+def test_a_length_controlled_rate_is_never_extrapolated_to_equal_length():
+    """Issue 25 item 7: every policy response longer: zero difference is outside the data."""
+    value, reason = length_controlled_win_rate([1, 0, 1, 1, 0, 1], [2, 5, 9, 14, 3, 7])
+    assert value is None and "equal length lies outside the data" in reason
+
+
 def test_no_variation_in_length_gives_no_length_controlled_rate():
     # the old fit returned a number near the raw win rate whatever happened
     assert length_controlled_win_rate([1, 0, 1, 1], [3, 3, 3, 3]) == (

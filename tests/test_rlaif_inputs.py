@@ -194,7 +194,7 @@ def test_skip_invalid_counts_bad_rows(tmp_path, tiny_lm_dir, capsys, monkeypatch
     monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
     table = write_own_table(tmp_path / "mine.csv", n=8)
     with table.open("a") as handle:
-        handle.write("post x,,empty first response,1,p9\n")
+        handle.write("post x,,,1,p9\n")  # both responses empty: nothing to compare
     args = [
         "label",
         "--data",

@@ -29,6 +29,14 @@ esac
 """
 
 
+def write_python(path: Path) -> None:
+    """``python`` on the stub PATH: a script that runs this interpreter by its own path. A
+    symlink to a virtual environment's ``bin/python`` would start the base interpreter, outside
+    the environment (without its packages)."""
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    path.chmod(0o755)
+
+
 def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path]:
     """run.sh in a copy of the repository layout, with stub commands; (report file, OUT)."""
     repo = tmp_path / "repo"
@@ -39,7 +47,7 @@ def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path]:
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "rlaif").write_text(STUB_RLAIF)
     (bin_dir / "labelbench").write_text("#!/usr/bin/env bash\nexit 0\n")
-    (bin_dir / "python").symlink_to(sys.executable)
+    write_python(bin_dir / "python")
     for name in ("rlaif", "labelbench"):
         (bin_dir / name).chmod(0o755)
     out = tmp_path / "out"

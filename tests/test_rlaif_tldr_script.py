@@ -44,6 +44,14 @@ esac
 """
 
 
+def write_python(path: Path) -> None:
+    """``python`` on the stub PATH: a script that runs this interpreter by its own path. A
+    symlink to a virtual environment's ``bin/python`` would start the base interpreter, outside
+    the environment (without its packages)."""
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    path.chmod(0o755)
+
+
 def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
     """run.sh in a copy of the repository layout, with stub commands; (report dir, OUT, calls)."""
     repo = tmp_path / "repo"
@@ -57,7 +65,7 @@ def run_script(tmp_path: Path, **env: str) -> tuple[Path, Path, Path]:
     (bin_dir / "rlaif").write_text(STUB_RLAIF)
     (bin_dir / "labelbench").write_text("#!/usr/bin/env bash\nexit 0\n")
     if not (bin_dir / "python").exists():
-        (bin_dir / "python").symlink_to(sys.executable)
+        write_python(bin_dir / "python")
     for name in ("rlaif", "labelbench"):
         (bin_dir / name).chmod(0o755)
     out, calls = tmp_path / "run out", tmp_path / "calls.txt"  # a space: paths stay quoted
@@ -119,3 +127,16 @@ def test_more_updates_asked_for_continue_both_ppo_runs(tmp_path):
     assert [line.split()[0] for line in lines] == ["ppo", "ppo"]
     assert all("--resume" in line and "--updates 2" in line for line in lines)
     assert len((out / "ppo-ai" / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_stub_python_is_this_interpreter_and_its_environment(tmp_path):
+    """Issue 25 item 12: in a virtual environment a symlink to ``bin/python`` started the base
+    interpreter, without the environment's packages (3 failed where README says to run)."""
+    write_python(tmp_path / "python")
+    shown = subprocess.run(
+        [str(tmp_path / "python"), "-c", "import sys; print(sys.prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == sys.prefix

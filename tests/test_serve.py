@@ -191,7 +191,7 @@ def test_a_failing_labeler_is_502_and_an_unrenderable_item_400():
         RewardEngine(
             slow, load_variant("summarization/base-2shot"), use_cache=False, mode="pairwise"
         ),
-        ServeSettings(mode="pairwise"),
+        ServeSettings(mode="pairwise", max_item_tokens=10_000),  # past the per-item check
     )
 
     async def call(service):
@@ -303,3 +303,146 @@ def test_killed_server_restarts_with_the_same_rewards_from_its_cache(tiny_lm_dir
     assert again["rewards"] == first["rewards"]
     assert health["labelled"] == 0 and health["cached"] == 12  # all read back, none recomputed
     assert json.dumps(first["rewards"])  # plain JSON numbers
+
+
+# ---------------------------------------------------------------- hostile load (issue 25, item 1)
+
+
+class CountingBackend(SlowBackend):
+    """SlowBackend that counts the items it scored."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.scored = 0
+
+    def score(self, requests):
+        self.scored += len(requests)
+        return super().score(requests)
+
+
+def test_an_over_long_item_is_413_before_any_forward_pass_and_deep_json_400(tiny_labeler, tmp_path):
+    engine = RewardEngine(tiny_labeler, load_variant(VARIANT), cache_dir=tmp_path / "cache")
+    service = RewardService(engine)
+    long = {"items": [{"prompt": "POST: " + "the post asks " * 4000, "response": "a job"}]}
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    async def calls(client):
+        headers = {"content-type": "application/json"}
+        return (
+            await client.post("/score", json=long),
+            await client.post("/score", content=nested, headers=headers),
+            await client.post("/get_reward", content=nested, headers=headers),
+            await client.post("/score", json=body(items(1))),
+        )
+
+    over, deep, deep_openrlhf, after = asyncio.run(_client_calls(service, calls))
+    assert over.status_code == 413
+    assert "over the limit of 4096 tokens per item" in over.json()["error"]  # the model's context
+    assert deep.status_code == deep_openrlhf.status_code == 400
+    assert "nested too deeply" in deep.json()["error"]
+    assert after.status_code == 200
+    assert engine.passes == 1 and engine.labelled == 1  # the long item never reached the model
+
+
+def test_a_timed_out_request_stops_its_work():
+    backend = CountingBackend(0.25)
+    labeler = Labeler(LabelerSpec(name="slow", chat=False), backend, None, None)
+    engine = RewardEngine(labeler, load_variant(VARIANT), use_cache=False)
+    service = RewardService(engine, ServeSettings(timeout=0.3, max_wait_ms=0, max_batch=64))
+
+    async def calls(client):
+        reply = await client.post("/score", json=body(items(64, seed=3)))
+        await asyncio.sleep(1.0)  # the worker would go on with the rest of the request here
+        return reply
+
+    reply = asyncio.run(_client_calls(service, calls))
+    assert reply.status_code == 504
+    assert backend.scored <= 32  # one or two chunks of 16 ran; the other items were dropped
+    assert service.abandoned >= 32 and service.queued == 0
+
+
+SIGTERM_SERVER = """
+import sys, time
+from labelbench.config import LabelerSpec, ServeSettings
+from labelbench.labeling.backend import Scored
+from labelbench.labeling.labeler import Labeler
+from labelbench.prompting import load_variant
+from labelbench.serve import RewardEngine, serve
+
+class Busy:
+    identity = "busy"
+    def score(self, requests):
+        time.sleep(60)  # one forward pass that will not end soon
+        return [Scored((0.0,) * len(r.answers), 5) for r in requests]
+
+labeler = Labeler(LabelerSpec(name="busy", chat=False), Busy(), None, None)
+engine = RewardEngine(labeler, load_variant("summarization/base-0shot"), use_cache=False)
+serve(engine, ServeSettings(), port=int(sys.argv[1]))
+"""
+
+
+def test_sigterm_stops_a_busy_server_within_seconds():
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", SIGTERM_SERVER, str(port)])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        import threading
+
+        threading.Thread(
+            target=lambda: httpx.post(f"{url}/score", json=body(items(1)), timeout=90),
+            daemon=True,
+        ).start()
+        while httpx.get(f"{url}/health", timeout=5).json()["queued"] == 0:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the engine is inside its 60 s pass
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_openrlhf_queries_with_pad_text_after_eos_get_one_reward(tiny_labeler, tmp_path):
+    """Issue 25 item 3: decoded with special tokens, a batch's shorter queries carry EOS and
+    then pad text; the response ends at its EOS."""
+    engine = RewardEngine(tiny_labeler, load_variant(VARIANT), cache_dir=tmp_path / "cache")
+    service = RewardService(engine)
+    prompt, response = "POST: a friend asks about a job\n\nTL;DR:", " a job question"
+    tails = ["</s>", "</s><pad>", "</s><pad><pad><pad>", "</s> left over text<pad>", ""]
+    request = {"query": [prompt + response + tail for tail in tails], "prompts": [prompt] * 5}
+
+    async def calls(client):
+        return await client.post("/get_reward", json=request)
+
+    reply = asyncio.run(_client_calls(service, calls))
+    assert reply.status_code == 200
+    assert len(set(reply.json()["rewards"])) == 1 and engine.labelled == 1
+    assert split_query("P a b</s>[PAD][PAD]", "P") == " a b"
+    assert split_query("<pad><pad>P a b<|im_end|>\nmore<|endoftext|>", "P") == " a b"
+    assert split_query("P a b<unk>", "P", tiny_labeler.tokenizer) == " a b"  # its specials
+
+
+def test_the_direct_score_is_said_to_be_unvalidated(tiny_lm_dir, capsys):
+    """Issue 25 item 14: no benchmark cell measured the direct score that serve defaults to."""
+    from labelbench.serve import open_engine
+
+    spec = LabelerSpec(name=str(tiny_lm_dir))
+    direct = open_engine(labeler=spec, variant=VARIANT, use_cache=False)
+    assert "direct 1-9 score, which no benchmark cell validated" in capsys.readouterr().err
+    open_engine(labeler=spec, variant=VARIANT, mode="pairwise", use_cache=False)
+    assert "validated" not in capsys.readouterr().err
+
+    async def calls(client):
+        return (await client.get("/health")).json()
+
+    assert asyncio.run(_client_calls(RewardService(direct), calls))["validated"] is False

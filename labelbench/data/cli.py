@@ -93,7 +93,7 @@ def inspect(
 ) -> None:
     """Count comparisons, groups and annotators; show label balance, ties and lengths."""
     from labelbench.data.inspect import summarize
-    from labelbench.data.loaders import load_records, skipped_note
+    from labelbench.data.loaders import empty_note, load_records, skipped_note
 
     loaded = load_records(
         path,
@@ -118,3 +118,5 @@ def inspect(
             console.print(f"  {line}", markup=False, highlight=False)
     if loaded.invalid:
         print(skipped_note(loaded), file=sys.stderr)
+    if not prompts and (note := empty_note(loaded)):
+        print(note, file=sys.stderr)

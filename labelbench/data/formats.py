@@ -52,7 +52,8 @@ def text(
 ) -> str:
     """A text field. Empty text is an error unless optional or allowed: the original releases
     contain empty candidates (CNN/DM summaries, HH-RLHF replies, PandaLM responses), which are
-    real comparisons and are kept; in a user's own table an empty response is an error."""
+    real comparisons and are kept, as one empty response of a mapped table is
+    (``parse_columns``)."""
     value = field(record, place, path, optional=optional)
     if value is None:
         return ""
@@ -626,7 +627,7 @@ def _side(record: Mapping[str, Any], place: Place, column: str) -> str | list[Me
     turns = messages(value, place, column)
     if turns is not None:
         return turns
-    return text(record, place, column, scalar_as_text=True)
+    return text(record, place, column, allow_empty=True, scalar_as_text=True)
 
 
 def _context(record: Mapping[str, Any], place: Place, columns: ColumnMap, task: str) -> str:
@@ -668,16 +669,23 @@ def _pair(
     return "", one, two, is_chat
 
 
+def _both_empty(place: Place, *sides: tuple[str, str]) -> None:
+    """An error when both responses are empty: there is nothing to compare. One empty response
+    is a real candidate (a model that answered nothing), kept and flagged
+    (``meta["empty_response"]``), as the original releases' empty candidates are."""
+    if all(not reply.strip() for _, reply in sides):
+        raise place.error("is empty, and so is the other response", field=sides[0][0])
+
+
 def parse_columns(record: Mapping[str, Any], place: Place, columns: ColumnMap) -> Comparison:
-    """Any table with a column map (see ``ColumnMap``)."""
+    """Any table with a column map (see ``ColumnMap``). A pair with one empty response is kept
+    and flagged (``meta["empty_response"]``); ``empty_note`` counts them."""
     meta: dict[str, Any] = {}
     if columns.chosen and columns.rejected:
         context, chosen, rejected, chat = _pair(
             record, place, columns, columns.chosen, columns.rejected
         )
-        for name, reply in ((columns.chosen, chosen), (columns.rejected, rejected)):
-            if not reply.strip():
-                raise place.error("is empty", field=name)
+        _both_empty(place, (columns.chosen, chosen), (columns.rejected, rejected))
         response_a, response_b, pref_a, a_is = _ordered(context, chosen, rejected)
         order: Literal["source", "content_hash"] = "content_hash"
         notes: tuple[Annotation, ...] = (Annotation(pref_a=pref_a),)
@@ -687,13 +695,13 @@ def parse_columns(record: Mapping[str, Any], place: Place, columns: ColumnMap) -
         context, response_a, response_b, chat = _pair(
             record, place, columns, columns.response_a, columns.response_b
         )
-        for name, reply in ((columns.response_a, response_a), (columns.response_b, response_b)):
-            if not reply.strip():
-                raise place.error("is empty", field=name)
+        _both_empty(place, (columns.response_a, response_a), (columns.response_b, response_b))
         notes = annotations(record, place, columns)
         order = "source"
     if chat:
         meta["diverges_early"] = diverges_early(response_a, response_b)
+    if not response_a.strip() or not response_b.strip():
+        meta["empty_response"] = True  # a real candidate, as in the original releases
     task = columns.task or ("dialogue" if chat else "instruction")
     if columns.group:
         group = str(field(record, place, columns.group))
@@ -890,14 +898,40 @@ def _detect_columns(record: Mapping[str, Any]) -> ColumnMap | None:
     return None
 
 
+LABEL_VALUES = frozenset({*WORD_LABELS, "1", "2", "1.5", "0.5"})
+"""Values that look like a pairwise label (case-insensitive): how ``suggest_map`` finds a label
+column whose name says nothing (``human`` holding ``model1``/``model2``/``TIE``)."""
+
+
+def _looks_like_label(value: Any) -> bool:
+    return isinstance(value, str | int | float) and str(value).strip().casefold() in LABEL_VALUES
+
+
 def suggest_map(record: Mapping[str, Any]) -> str:
     """A ``--map`` line for a table whose format is not detected, guessed from column names and
-    their order (``<column>`` where nothing fits)."""
+    their order (``<column>`` where nothing fits). The label is a column named like one
+    (``LABEL_NAMES``), else the column whose value looks like a label (``LABEL_VALUES``: word
+    labels first), else the last column that is not a response."""
     keys = [str(key) for key in record]
     context = _first_present(set(keys), CONTEXT_NAMES)
     label = _first_present(set(keys) - {context}, LABEL_NAMES)
+    if label is None:
+        candidates = [key for key in keys if key != context and _looks_like_label(record[key])]
+        words = [key for key in candidates if isinstance(record[key], str)]
+        words = [key for key in words if not record[key].strip().isdigit()]
+        label = (words or candidates or [None])[0]
     rest = [key for key in keys if key not in (context, label)]
     texts = [key for key in rest if isinstance(record[key], str)] or rest
+    twins = [
+        (one, two)
+        for at, one in enumerate(texts)
+        for two in texts[at + 1 :]
+        if len(one) == len(two) and sum(x != y for x, y in zip(one, two, strict=True)) == 1
+    ]
+    if twins:  # two columns named alike (out1/out2, model_a/model_b): the responses
+        texts = [*twins[0], *(key for key in texts if key not in twins[0])]
+        if context is None and len(texts) >= 3:
+            context, texts = texts[2], texts[:2]
     if context is None and len(texts) >= 3:
         context, texts = texts[0], texts[1:]
     if label is None and len(rest) > 2:

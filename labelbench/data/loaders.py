@@ -216,3 +216,15 @@ def skipped_note(loaded: Loaded[Any]) -> str:
     count = len(loaded.invalid)
     first = loaded.invalid[0] if loaded.invalid else "none"
     return f"{loaded.source}: {count} invalid record(s) skipped (first: {first})"
+
+
+def empty_note(loaded: Loaded[Any]) -> str | None:
+    """One line for stderr when comparisons have an empty response (kept: a real candidate);
+    None when none has."""
+    count = sum(bool(getattr(item, "meta", {}).get("empty_response")) for item in loaded)
+    if not count:
+        return None
+    return (
+        f"{loaded.source}: {count} comparison(s) with an empty response, kept as real "
+        "candidates (meta empty_response; `labelbench data inspect` counts them)"
+    )

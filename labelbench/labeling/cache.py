@@ -76,22 +76,45 @@ class LabelCache:
         except (OSError, sqlite3.Error) as error:
             raise InputError(self.path, f"cannot open the label cache: {error}") from error
 
+    def _failed(self, doing: str, error: sqlite3.Error) -> InputError:
+        """One line naming the cache file, for a disk that is full, a file locked too long or
+        damaged: the labels stored so far are kept (each unit is one transaction)."""
+        hint = ""
+        if "full" in str(error).lower():
+            hint = "; free space on that disk or set $LABELBENCH_CACHE_DIR (--cache-dir)"
+        return InputError(
+            self.path,
+            f"cannot {doing} the label cache ({type(error).__name__}: {error}){hint}; labels "
+            "stored so far are kept and a rerun resumes from them",
+        )
+
     def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored values of ``keys`` (absent keys left out); InputError naming the cache file
+        when SQLite fails."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            marks = ",".join("?" * len(part))
-            query = f"SELECT key, value FROM labels WHERE key IN ({marks})"
-            for key, value in self._db.execute(query, part):
-                found[key] = json.loads(value)
+        try:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                marks = ",".join("?" * len(part))
+                query = f"SELECT key, value FROM labels WHERE key IN ({marks})"
+                for key, value in self._db.execute(query, part):
+                    found[key] = json.loads(value)
+        except sqlite3.Error as error:
+            raise self._failed("read", error) from None
         return found
 
     def put_many(self, items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Any]]) -> None:
-        """Store all items in one transaction: all of them or none survive a crash."""
+        """Store all items in one transaction: all of them or none survive a crash. InputError,
+        one line naming the cache file, when SQLite fails (a full disk: ``OperationalError``)."""
         pairs = items.items() if isinstance(items, Mapping) else items
         rows = [(key, json.dumps(value, ensure_ascii=False)) for key, value in pairs]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO labels (key, value) VALUES (?, ?)", rows)
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO labels (key, value) VALUES (?, ?)", rows
+                )
+        except sqlite3.Error as error:
+            raise self._failed("write", error) from None
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])

@@ -58,7 +58,7 @@ def label(
     from labelbench.errors import check_writable_file
     from labelbench.labeling.cache import LabelCache, default_cache_dir
     from labelbench.labeling.jsonl import read_planned, write_result
-    from labelbench.labeling.labeler import labeler_spec, open_labeler
+    from labelbench.labeling.labeler import check_scored, labeler_spec, open_labeler
     from labelbench.labeling.runner import label as run_label
 
     spec = labeler_spec(
@@ -87,3 +87,4 @@ def label(
         if cache is not None:
             cache.close()
     write_result(out, result)
+    check_scored(result, f"{spec.display} ({requests})", labeler.backend)  # all unscored: exit 2

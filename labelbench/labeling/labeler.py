@@ -24,11 +24,12 @@ from pydantic import ValidationError
 from labelbench.aggregate import Aggregation
 from labelbench.config import LabelerSpec
 from labelbench.data.record import Comparison
-from labelbench.errors import InputError, validation_problem
+from labelbench.errors import InputError, ModelError, validation_problem
 from labelbench.labeling.backend import Backend
 from labelbench.labeling.cache import LabelCache
 from labelbench.labeling.runner import LabelResult, Preference, direct_scores, label, preferences
-from labelbench.prompting import PlanResult, Variant, direct_score_request, load_variant, plan
+from labelbench.prompting import PlanResult, Variant, load_variant, plan
+from labelbench.prompting.planner import fitted_direct_request, refuses_system
 from labelbench.requests import PlannedRequest
 
 BACKENDS = ("transformers", "http", "vllm")
@@ -54,16 +55,23 @@ def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
         raise InputError(option, message) from None
 
 
-def labeler_identity(spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None) -> str:
+def labeler_identity(
+    spec: LabelerSpec, *, weights: str, chat: bool, dtype: str | None, folded: bool = False
+) -> str:
     """The labeler's identity: everything that changes its output, as one string.
 
-    ``backend:WEIGHTS|chat=on|off[|dtype=D]``; ``WEIGHTS`` is ``spec.identity`` when set, else
-    the derived ``weights`` (a weights hash or hub commit; for ``http`` the endpoint and the
-    served model name). The device is left out: it changes results only within float noise.
+    ``backend:WEIGHTS|chat=on|off[|dtype=D][|system=folded]``; ``WEIGHTS`` is ``spec.identity``
+    when set, else the derived ``weights`` (a weights hash or hub commit; for ``http`` the
+    endpoint and the served model name); ``system=folded``: with chat on, its template refuses
+    a system message, so a variant's system text opens the first user turn
+    (``labelbench.prompting.planner.refuses_system``). The device is left out: it changes
+    results only within float noise.
     """
     parts = [f"{spec.backend}:{spec.identity or weights}", f"chat={'on' if chat else 'off'}"]
     if dtype:
         parts.append(f"dtype={dtype}")
+    if folded:
+        parts.append("system=folded")
     return "|".join(parts)
 
 
@@ -75,23 +83,51 @@ class Labeler:
     backend: Backend
     tokenizer: Any | None  # None when the model is served elsewhere (http)
     parameters: int | None  # counted where the weights are in this process, else the spec's
+    context_length: int | None = None
+    """The model's own context, in tokens (its config's ``max_position_embeddings``); None when
+    unknown here (a served model: set ``max_tokens``)."""
+    shortened: int = 0
+    """Items whose context was shortened to fit ``token_limit`` so far (a note on stderr each
+    time)."""
 
     @property
     def identity(self) -> str:
         return self.backend.identity
 
+    @property
+    def token_limit(self) -> int | None:
+        """The context budget every request is planned within: the spec's ``max_tokens`` (tokens
+        with a tokenizer here, else characters), never more than the model's context length."""
+        limits = [v for v in (self.spec.max_tokens, self.context_length) if v is not None]
+        return min(limits) if limits else None
+
+    def _note_shortened(self, count: int, total: int) -> None:
+        if count:
+            self.shortened += count
+            unit = "tokens" if self.tokenizer is not None else "characters"
+            print(
+                f"note: {self.spec.display}: {count} of {total} items had their context "
+                f"shortened to fit the context limit of {self.token_limit} {unit} (the "
+                "variant's shorten rule)",
+                file=sys.stderr,
+            )
+
     def plan(
         self, items: Sequence[Comparison], variant: str | Variant, seed: int = 0
     ) -> PlanResult:
-        """The requests for ``items`` under ``variant``, rendered as this labeler reads them."""
-        return plan(
+        """The requests for ``items`` under ``variant``, rendered as this labeler reads them,
+        each within ``token_limit`` (over-long contexts shortened and counted; InputError for an
+        item that cannot fit)."""
+        result = plan(
             items,
             variant,
             tokenizer=self.tokenizer,
             seed=seed,
             chat=bool(self.spec.chat),
-            max_tokens=self.spec.max_tokens,
+            max_tokens=self.token_limit,
         )
+        self._note_shortened(result.shortened, len(items))
+        return result
 
     def label(
         self,
@@ -102,12 +138,20 @@ class Labeler:
         seed: int = 0,
         progress: bool = False,
         description: str = "labeling",
+        require_scores: bool = False,
     ) -> LabelResult:
-        """Label every item in its orders through ``cache`` (None: compute everything)."""
+        """Label every item in its orders through ``cache`` (None: compute everything).
+        ``require_scores`` (commands that measure or train on the labels): unscored labels are
+        counted on stderr with the backend's reason, and ModelError when every label is
+        unscored (``check_scored``)."""
         planned = self.plan(items, variant, seed)
-        return label(
+        result = label(
             planned.requests, self.backend, cache=cache, progress=progress, description=description
         )
+        if require_scores:
+            name = variant.name if isinstance(variant, Variant) else variant
+            check_scored(result, f"{self.spec.display} / {name}", self.backend)
+        return result
 
     def preferences(
         self,
@@ -118,10 +162,19 @@ class Labeler:
         seed: int = 0,
         progress: bool = False,
         aggregation: Aggregation | None = None,
+        require_scores: bool = False,
     ) -> list[float | None]:
         """P(A preferred) for each item, in order (None: unscored), through ``aggregation``
-        (``soft_labels``; None: the mean of the orders' P(A), ``prob-mean``)."""
-        result = self.label(items, variant, cache=cache, seed=seed, progress=progress)
+        (``soft_labels``; None: the mean of the orders' P(A), ``prob-mean``); ``require_scores``
+        as in ``label``."""
+        result = self.label(
+            items,
+            variant,
+            cache=cache,
+            seed=seed,
+            progress=progress,
+            require_scores=require_scores,
+        )
         return soft_labels(items, preferences(result.rows), aggregation)
 
     def direct_label(
@@ -137,21 +190,27 @@ class Labeler:
         ``i`` (item id ``str(i)``) is response ``i``. ``task`` is a task kind or family; templates
         from ``variant`` or the family's base variant."""
         chosen = None if variant is None else _variant(variant)
+        fitted = [
+            fitted_direct_request(
+                context,
+                response,
+                task,
+                variant=chosen,
+                tokenizer=self.tokenizer,
+                chat=bool(self.spec.chat),
+                max_tokens=self.token_limit,
+            )
+            for context, response in zip(contexts, responses, strict=True)
+        ]
+        self._note_shortened(sum(cut for _, cut in fitted), len(fitted))
         planned = [
             PlannedRequest(
                 item_id=str(index),
                 variant=chosen.name if chosen else task,
                 order="AB",
-                request=direct_score_request(
-                    context,
-                    response,
-                    task,
-                    variant=chosen,
-                    tokenizer=self.tokenizer,
-                    chat=bool(self.spec.chat),
-                ),
+                request=request,
             )
-            for index, (context, response) in enumerate(zip(contexts, responses, strict=True))
+            for index, (request, _) in enumerate(fitted)
         ]
         return label(planned, self.backend, cache=cache, progress=False)
 
@@ -173,6 +232,22 @@ class Labeler:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+
+
+def check_scored(result: LabelResult, what: str, backend: Any = None) -> None:
+    """Unscored labels of ``result`` said on stderr (with ``backend.unscored_reason`` when the
+    backend knows one, e.g. a server that returned no log-probabilities); ModelError, one line,
+    when every label is unscored: nothing could be measured or trained on."""
+    total = len(result.rows)
+    unscored = sum(not row.scored for row in result.rows)
+    if not unscored:
+        return
+    reason = getattr(backend, "unscored_reason", None) or (
+        "the answer tokens were not among the scored tokens"
+    )
+    if unscored == total:
+        raise ModelError(f"{what}: all {total} labels are unscored: {reason}")
+    print(f"warning: {what}: {unscored} of {total} labels unscored: {reason}", file=sys.stderr)
 
 
 def soft_labels(
@@ -223,16 +298,18 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
 
         device = resolve_device(spec.device)
         precision = resolve_precision(spec.name, spec.dtype, device)
+        warn_if_emulated(spec.display, precision, device)
         loaded = load_model(spec.name, dtype=precision, device=device)
         chat = _chat(spec, loaded.tokenizer)
         backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
         dtype = backend.precision  # what the weights were loaded in
+        folded = chat and refuses_system(loaded.tokenizer)
         backend.set_identity(
-            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype)
+            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype, folded=folded)
         )
         resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
         parameters = sum(p.numel() for p in loaded.model.parameters())
-        return Labeler(resolved, backend, loaded.tokenizer, parameters)
+        return Labeler(resolved, backend, loaded.tokenizer, parameters, backend.context_length)
     if spec.backend == "http":
         from labelbench.labeling.http_backend import HTTPBackend
 
@@ -244,7 +321,8 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
             tokenizer = load_tokenizer(spec.tokenizer)
             weights += "|token-ids"  # sent as ids: the server's special tokens are not added
         chat = _chat(spec, tokenizer)
-        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None)
+        folded = chat and refuses_system(tokenizer)
+        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
         backend = HTTPBackend(
             spec.url,
             spec.name,
@@ -252,6 +330,7 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
             api_key_env=spec.api_key_env,
             concurrency=spec.concurrency,
             timeout=spec.timeout,
+            max_retry_after=spec.max_retry_after,
             tokenizer=tokenizer,
         )
         # a served model: the parameter count the config states (for the size plots)
@@ -263,13 +342,34 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         backend = VLLMBackend(spec.name, **options)
         dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
         chat = _chat(spec, backend.tokenizer)
+        folded = chat and refuses_system(backend.tokenizer)
+        weights = _vllm_weights(spec.name)
         backend.set_identity(
-            labeler_identity(spec, weights=_vllm_weights(spec.name), chat=chat, dtype=dtype)
+            labeler_identity(spec, weights=weights, chat=chat, dtype=dtype, folded=folded)
         )
         known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
         resolved = spec.model_copy(update={"chat": chat, "dtype": known})
-        return Labeler(resolved, backend, backend.tokenizer, spec.parameters)
+        context = getattr(backend, "context_length", None)
+        return Labeler(resolved, backend, backend.tokenizer, spec.parameters, context)
     raise InputError("backend", f"unknown backend {spec.backend!r}")
+
+
+def warn_if_emulated(name: str, precision: str, device: str) -> None:
+    """A warning on stderr, before any work, when ``precision`` is bfloat16 on a device that only
+    emulates it (a CPU without AVX-512 BF16 or AMX: ``labelbench.models.registry
+    .native_bfloat16``), where it runs several times slower than float32 (13.6 against 1.6 s per
+    pair measured on such a Xeon) for no gain in agreement."""
+    from labelbench.models import registry
+
+    emulated = device.startswith("cpu") and not registry.native_bfloat16(device)
+    if precision == "bfloat16" and emulated:
+        print(
+            f"warning: {name}: dtype bfloat16 on a CPU without native bfloat16 (no AVX-512 BF16 "
+            "or AMX) is emulated through float32 and runs several times slower than float32 "
+            "here (about 8x measured); set dtype: float32 (or leave dtype unset: the model's "
+            "fastest precision within bounds)",
+            file=sys.stderr,
+        )
 
 
 def _endpoint(url: str) -> str:

@@ -184,6 +184,7 @@ class TransformersBackend:
             getattr(config, "sliding_window", None) if "sliding_attention" in layer_types else None
         )
         self._softcap = getattr(config, "final_logit_softcapping", None)
+        self.context_length = model_context_length(model)
         self._layers = config.num_hidden_layers
         forward_params = inspect.signature(model.base_model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
@@ -449,8 +450,22 @@ class TransformersBackend:
     # -- the protocol ---------------------------------------------------------------------
 
     @torch.inference_mode()
+    def _check_lengths(self, ids: Sequence[list[int]], room: Sequence[int]) -> None:
+        """ModelError before any pass when a prompt (plus its generation room) is longer than the
+        model's context: past it a RoPE model reads positions it was never trained on and a
+        learned-position model fails. The planner shortens or refuses such items first."""
+        limit = self.context_length
+        for tokens, extra in zip(ids, room, strict=True):
+            if limit is not None and len(tokens) + extra > limit:
+                raise ModelError(
+                    f"a prompt of {len(tokens) + extra} tokens is over the model's context limit "
+                    f"of {limit} tokens (max_position_embeddings); set the labeler's max_tokens "
+                    "so that the planner shortens it"
+                )
+
     def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
         ids = [self.encode(request.text) for request in requests]
+        self._check_lengths(ids, [0] * len(ids))
         too_long = self._window is not None and max(map(len, ids), default=0) > self._window
         if too_long and not self._own_attention:
             return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
@@ -486,6 +501,7 @@ class TransformersBackend:
         self, requests: Sequence[RationaleRequest], seeds: Sequence[int]
     ) -> list[list[Sample]]:
         ids = [self.encode(request.text) for request in requests]
+        self._check_lengths(ids, [r.max_new_tokens for r in requests])
         results: list[list[Sample]] = [[] for _ in requests]
         rows_per = [request.n for request in requests]
         for indices, state, tails in self._leaf_batches(requests, ids, rows_per):
@@ -588,6 +604,18 @@ class TransformersBackend:
 _FLOAT32_HEADS: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Any, Any]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def model_context_length(model: Any) -> int | None:
+    """The longest sequence, in tokens, the model was built for: its config's
+    ``max_position_embeddings`` (``n_positions``, ``max_seq_len``, ``seq_length`` for other
+    families); None when the config states none."""
+    config = model.config.get_text_config(decoder=True)
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def output_layer(model: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -38,6 +38,8 @@ class VLLMBackend:
         self._answer_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
         config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
         self.dtype = str(getattr(config, "dtype", "auto")).removeprefix("torch.")
+        length = getattr(config, "max_model_len", None)
+        self.context_length = length if isinstance(length, int) else None
 
     @property
     def identity(self) -> str:

@@ -705,11 +705,38 @@ def check_directory(path: Path) -> None:
 
 
 def model_identity(spec: str | Path) -> str:
-    """A short string that changes whenever the weights do: ``name@sha256:<16 hex>`` from the
-    manifest for built-ins, ``dirname@sha256:<16 hex>`` for local directories, ``id@commit`` for
-    hub ids, ``file.gguf@sha256:<16 hex of the GGUF file>`` for GGUF files. Cached per file state,
-    so calling it repeatedly is cheap."""
+    """A short string that changes whenever anything that shapes the model's outputs does:
+    ``name@sha256:<16 hex>+files:<12 hex>`` for built-ins (the weights' hash from the manifest)
+    and ``dirname@sha256:<16 hex>+files:<12 hex>`` for local directories, where ``files`` hashes
+    the config, tokenizer files and chat template (``OUTPUT_FILES``); ``id@commit`` for hub ids
+    (the commit covers every file), ``file.gguf@sha256:<16 hex of the GGUF file>`` for GGUF files
+    (the file holds config and tokenizer too). Cached per file state, so calling it repeatedly
+    is cheap."""
     return _identity(resolve(spec))
+
+
+OUTPUT_FILES = ("*.json", "*.jinja", "*.model", "*.txt", "*.tiktoken")
+"""Files of a model directory besides its weights that change its outputs: ``config.json``
+(e.g. ``rope_theta``), ``generation_config.json``, the tokenizer's files (``tokenizer.json``,
+``tokenizer_config.json``, ``special_tokens_map.json``, ``*.model``, ``vocab``/``merges``) and
+the chat template (``chat_template.jinja`` or in ``tokenizer_config.json``). The weights' index
+and labelbench's manifest are left out."""
+
+
+def _output_files(directory: Path) -> list[Path]:
+    skip = {MANIFEST_NAME}
+    return sorted(
+        {
+            path
+            for pattern in OUTPUT_FILES
+            for path in directory.glob(pattern)
+            if path.is_file() and path.name not in skip and not path.name.endswith(".index.json")
+        }
+    )
+
+
+def _state(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
 
 
 def _identity(resolved: ResolvedModel) -> str:
@@ -718,18 +745,29 @@ def _identity(resolved: ResolvedModel) -> str:
     if resolved.source == "gguf" and resolved.gguf is not None and resolved.revision is not None:
         return f"{resolved.gguf.name}@sha256:{resolved.revision[:16]}"
     if resolved.source == "builtin":
-        return f"{resolved.spec}@sha256:{read_manifest(resolved.spec)['weights_sha256'][:16]}"
-    check_directory(resolved.path)
-    state = tuple(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(resolved.path.glob("*.safetensors"))
-    )
-    return f"{resolved.path.name}@sha256:{_cached_weights_sha256(resolved.path, state)[:16]}"
+        weights = read_manifest(resolved.spec)["weights_sha256"]
+        name = resolved.spec
+    else:
+        check_directory(resolved.path)
+        state = _state(sorted(resolved.path.glob("*.safetensors")))
+        weights = _cached_weights_sha256(resolved.path, state)
+        name = resolved.path.name
+    others = _output_files(resolved.path)
+    files = _cached_files_sha256(resolved.path, _state(others))
+    return f"{name}@sha256:{weights[:16]}+files:{files[:12]}"
 
 
 @lru_cache(maxsize=64)
 def _cached_weights_sha256(path: Path, state: tuple[tuple[str, int, int], ...]) -> str:
     return weights_sha256(path)
+
+
+@lru_cache(maxsize=64)
+def _cached_files_sha256(path: Path, state: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in state:
+        digest.update(f"{name}\0{sha256_file(path / name)}\n".encode())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- loading

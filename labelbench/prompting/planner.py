@@ -53,16 +53,46 @@ class ChatFrame:
     suffix: str = ""
 
 
+SYSTEM_FOLD = "\n\n"
+"""What separates a system message folded into the first user turn from that turn's text."""
+
+
+def refuses_system(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template refuses a system message (Gemma 2's raises
+    "System role not supported"); ``chat_frame`` then folds it into the first user turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        return False
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    try:
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception:  # jinja2's TemplateError from raise_exception, or the template's own
+        return True
+    return False
+
+
 def chat_frame(tokenizer: Any, system: str | None = None) -> ChatFrame:
     """Split the tokenizer's chat template, applied to one user message (after a ``system``
-    message when given; else the template's default), around that message."""
+    message when given; else the template's default), around that message. A template that
+    refuses a system message (``refuses_system``) gets it at the start of the user turn,
+    followed by ``SYSTEM_FOLD`` (the labeler's identity then says ``system=folded``); ModelError
+    in one line when the template fails otherwise."""
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(f"{name} has no chat template; render raw text instead (no --chat)")
     messages = [{"role": "user", "content": _SENTINEL}]
     if system is not None:
-        messages.insert(0, {"role": "system", "content": system})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if refuses_system(tokenizer):
+            messages = [{"role": "user", "content": system + SYSTEM_FOLD + _SENTINEL}]
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelError(
+            f"{name}: its chat template fails on one user message ({type(error).__name__}: "
+            f"{detail}); render raw text instead (chat: false)"
+        ) from None
     if isinstance(text, str) and system and system not in text:
         raise ModelError(f"{name}: its chat template does not show the system message")
     if not isinstance(text, str) or text.count(_SENTINEL) != 1:
@@ -407,16 +437,18 @@ def _fit(
     fits: Callable[[Made], bool],
     tokenizer: Any,
     max_tokens: int | None,
+    what: str = "",
 ) -> Made:
     """The longest shortened context that fits, by bisection over how much of it to keep."""
     keep, size = _shortened(variant, item.context, tokenizer)
     best = build(keep(0))
     if not fits(best):
+        unit = "tokens" if tokenizer is not None else "characters"
         raise InputError(
-            f"comparison {item.id}",
-            f"does not fit in {max_tokens} even with its context removed: the preamble, exemplars, "
-            "candidates, ending and rationale room are never cut; raise the budget or use "
-            "fewer shots",
+            what or f"comparison {item.id}",
+            f"does not fit in {max_tokens} {unit} (the labeler's context limit) even with its "
+            "context removed: the preamble, exemplars, candidates, ending and rationale room are "
+            "never cut; raise the budget or use fewer shots or a shorter response",
             field="context",
         )
     low, high = 0, size - 1
@@ -439,13 +471,41 @@ def direct_score_request(
     variant: str | Variant | None = None,
     tokenizer: Any = None,
     chat: bool = False,
+    max_tokens: int | None = None,
 ) -> ScoreRequest:
     """Rate one response on 1..scale (scale <= 9, default 9: every answer is one digit, one token).
 
     ``task`` is a task kind ("dialogue" means helpfulness) or a family ("dialogue_harmless"); the
     templates come from ``variant`` or that family's base variant. The rating is the expectation of
-    the answer distribution over "1".."scale".
+    the answer distribution over "1".."scale". ``max_tokens`` is the labeler's context budget
+    (tokens with ``tokenizer``, else characters), applied as ``plan`` applies it: an over-long
+    context is shortened by the variant's rule (``fitted_direct_request`` says whether it was);
+    InputError when the request does not fit even with its context removed.
     """
+    return fitted_direct_request(
+        context,
+        response,
+        task,
+        meta=meta,
+        variant=variant,
+        tokenizer=tokenizer,
+        chat=chat,
+        max_tokens=max_tokens,
+    )[0]
+
+
+def fitted_direct_request(
+    context: str,
+    response: str,
+    task: str,
+    *,
+    meta: dict[str, Any] | None = None,
+    variant: str | Variant | None = None,
+    tokenizer: Any = None,
+    chat: bool = False,
+    max_tokens: int | None = None,
+) -> tuple[ScoreRequest, bool]:
+    """``direct_score_request`` and whether its context was shortened to fit ``max_tokens``."""
     if variant is None:
         variant = f"{TASK_FAMILY.get(task, task)}/base-0shot"
     variant = variant if isinstance(variant, Variant) else load_variant(variant)
@@ -466,12 +526,29 @@ def direct_score_request(
         )
     frame = chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
     shared = frame.prefix + render(direct.instruction, **values)
-    context_block = _context_block(variant, context, meta or {})
     user_tail = render(direct.response, response=response, **values)
     if frame.suffix:
         user_tail = user_tail.rstrip()
     tail = user_tail + frame.suffix + ending
-    return ScoreRequest(shared, context_block, tail, answers)
+
+    def build(text: str) -> Made:
+        return [
+            ("AB", ScoreRequest(shared, _context_block(variant, text, meta or {}), tail, answers))
+        ]
+
+    made = build(context)
+    count = _counter(tokenizer)
+
+    def fits(made: Made) -> bool:
+        return max_tokens is None or all(request_length(r, count) <= max_tokens for _, r in made)
+
+    if fits(made):
+        return made[0][1], False  # type: ignore[return-value]
+    item = Comparison(
+        id="direct", group_id="direct", task=task, context=context, response_a="", response_b=""
+    )
+    fitted = _fit(variant, item, build, fits, tokenizer, max_tokens, what="the request")
+    return fitted[0][1], True  # type: ignore[return-value]
 
 
 def describe_plan(result: PlanResult) -> str:
