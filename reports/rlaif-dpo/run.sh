@@ -5,7 +5,8 @@
 #    through winner.json's aggregation) and the judge's comparisons (posts of no training pair)
 # 2. SFT of SmolLM2-135M-Instruct on TL;DR posts' own summaries | the judge: a reward model on
 #    human comparisons of other posts (two jobs side by side, one thread each)
-# 3. DPO from SFT on the 400 pairs: RLAIF (soft AI labels) | RLHF (the same pairs' human labels)
+# 3. DPO from SFT on the 400 pairs: RLAIF (soft AI labels), then RLHF (the same pairs' human
+#    labels); one after the other: a DPO run peaks near 11 GB, two side by side ran out of memory
 # 4. evaluation on held-out posts (never trained on): RLAIF vs SFT, RLHF vs SFT, RLAIF vs RLHF
 #    under the judge; then the same under the labeler (not independent: it made the AI labels)
 # A step whose output exists is skipped, so rerunning continues where it stopped. Everything
@@ -55,10 +56,9 @@ wait
 dpo_args=(--policy "$OUT/sft/policy" --max-prompt-tokens "$PROMPT_TOKENS" --epochs 1
   --batch-size 8 --learning-rate "$DPO_LR" --beta 0.1)
 step dpo-rlaif "$OUT/dpo-rlaif/policy" rlaif dpo "$OUT/ai-labels" --labels ai \
-  --out "$OUT/dpo-rlaif" "${dpo_args[@]}" &
+  --out "$OUT/dpo-rlaif" "${dpo_args[@]}"
 step dpo-rlhf "$OUT/dpo-rlhf/policy" rlaif dpo "$OUT/ai-labels" --labels human \
-  --out "$OUT/dpo-rlhf" "${dpo_args[@]}" &
-wait
+  --out "$OUT/dpo-rlhf" "${dpo_args[@]}"
 
 evaluate() {  # evaluate NAME POLICY REFERENCE JUDGE...
   local name=$1 policy=$2 reference=$3; shift 3
