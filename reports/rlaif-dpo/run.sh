@@ -7,8 +7,9 @@
 #    human comparisons of other posts (two jobs side by side, one thread each)
 # 3. DPO from SFT on the 400 pairs: RLAIF (soft AI labels), then RLHF (the same pairs' human
 #    labels); one after the other: a DPO run peaks near 11 GB, two side by side ran out of memory
-# 4. evaluation on held-out posts (never trained on): RLAIF vs SFT, RLHF vs SFT, RLAIF vs RLHF
-#    under the judge; then the same under the labeler (not independent: it made the AI labels)
+# 4. evaluation on held-out posts (never trained on): RLAIF vs SFT | RLHF vs SFT, then RLAIF vs
+#    RLHF under the judge; then the same under the labeler (not independent: it made the AI
+#    labels), one at a time
 # A step whose output exists is skipped, so rerunning continues where it stopped. Everything
 # goes to $OUT (default runs/rlaif-dpo, not committed); reports/rlaif-dpo/results.py writes the
 # aggregate figures and plots into reports/rlaif-dpo/.
@@ -70,11 +71,11 @@ judge=(--reward-model "$OUT/judge" --limit "$EVAL_POSTS")
 evaluate rlaif-vs-sft "$OUT/dpo-rlaif/policy" "$OUT/sft/policy" "${judge[@]}" &
 evaluate rlhf-vs-sft "$OUT/dpo-rlhf/policy" "$OUT/sft/policy" "${judge[@]}" &
 wait
-evaluate rlaif-vs-rlhf "$OUT/dpo-rlaif/policy" "$OUT/dpo-rlhf/policy" "${judge[@]}" &
+evaluate rlaif-vs-rlhf "$OUT/dpo-rlaif/policy" "$OUT/dpo-rlhf/policy" "${judge[@]}"
+# the labeler judge, one at a time: on 2026-12-06 a labeler evaluation reached 23 GB and was
+# killed (reports/rlaif-dpo/README.md), so these had no result
 labeler=(--winner "$WINNER" --limit "$LABELER_POSTS")
-evaluate labeler-rlaif-vs-sft "$OUT/dpo-rlaif/policy" "$OUT/sft/policy" "${labeler[@]}" &
-wait
-evaluate labeler-rlhf-vs-sft "$OUT/dpo-rlhf/policy" "$OUT/sft/policy" "${labeler[@]}" &
-evaluate labeler-rlaif-vs-rlhf "$OUT/dpo-rlaif/policy" "$OUT/dpo-rlhf/policy" "${labeler[@]}" &
-wait
+evaluate labeler-rlaif-vs-sft "$OUT/dpo-rlaif/policy" "$OUT/sft/policy" "${labeler[@]}"
+evaluate labeler-rlhf-vs-sft "$OUT/dpo-rlhf/policy" "$OUT/sft/policy" "${labeler[@]}"
+evaluate labeler-rlaif-vs-rlhf "$OUT/dpo-rlaif/policy" "$OUT/dpo-rlhf/policy" "${labeler[@]}"
 echo "done: $OUT"
