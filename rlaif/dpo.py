@@ -243,6 +243,15 @@ def run_dpo(
             }
         )
     keep = ["prompt", "chosen", "rejected"] + ([SOFT_LABEL] if soft else [])
+    if config.max_length is not None:  # checked before TRL precomputes the reference's values
+        lengths = [
+            len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in dataset["prompt"]
+        ]
+        if min(lengths, default=0) >= config.max_length:
+            raise InputError(
+                train,
+                f"no pair left to train on: every prompt fills --max-length {config.max_length}",
+            )
     args = SoftDPOConfig(
         output_dir=str(out),
         num_train_epochs=config.epochs,

@@ -235,6 +235,13 @@ def run_sft(
         eval_dataset=eval_set,
         processing_class=tokenizer,
     )
+    for part, rows in (("training", trainer.train_dataset), ("held-out", trainer.eval_dataset)):
+        if rows is not None and len(rows) == 0:  # TRL drops examples with no summary token left
+            raise InputError(
+                posts,
+                f"no {part} example left: every prompt fills --max-length {config.max_length} "
+                "(raise --max-length or lower --max-prompt-tokens)",
+            )
     figures = dict(
         response_length=config.response_length, max_prompt_tokens=cut or config.max_length
     )

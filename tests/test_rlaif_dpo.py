@@ -340,3 +340,14 @@ def test_dpo_against_another_reference(tmp_path, tiny_lm_dir, capsys, precompute
     assert code == 0, err
     metrics = json.loads((out / "dpo_metrics.json").read_text())
     assert metrics["reference"] == str(tiny_lm_dir) and metrics["train_pairs"] == 6
+
+
+@pytest.mark.parametrize("precompute", ["--precompute-reference", "--no-precompute-reference"])
+def test_a_max_length_that_leaves_no_response_is_one_line(
+    tmp_path, tiny_lm_dir, capsys, precompute
+):
+    """Every prompt fills --max-length: refused in one line before TRL precomputes anything."""
+    data, _ = mixed_dataset(tmp_path / "mixed")
+    args = ["dpo", data, "--out", tmp_path / "dpo", "--policy", tiny_lm_dir, "--max-length", "2"]
+    code, _, err = run([*args, precompute], capsys)
+    assert_one_line_error(code, err, "no pair left to train on", "--max-length 2")

@@ -145,3 +145,12 @@ def test_sft_refuses_posts_without_references_and_too_few_posts(tmp_path, tiny_l
     posts = write_posts(tmp_path / "posts.jsonl", n_posts=20)
     code, _, err = run(["sft", posts, *base, "--comparisons", bare], capsys)
     assert_one_line_error(code, err, "bare.jsonl")
+
+
+def test_a_max_length_that_leaves_no_summary_token_is_one_line(tmp_path, tiny_lm_dir, capsys):
+    """Every prompt fills --max-length: TRL would drop every example (and the held-out loss
+    would be missing); the command says so in one line instead."""
+    posts = write_posts(tmp_path / "posts.jsonl", n_posts=20)
+    args = ["sft", posts, "--out", tmp_path / "sft", "--model", tiny_lm_dir, "--max-length", "3"]
+    code, _, err = run([*args, "--response-length", "2"], capsys)
+    assert_one_line_error(code, err, str(posts), "every prompt fills --max-length 3")

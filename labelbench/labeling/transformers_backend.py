@@ -463,6 +463,7 @@ class TransformersBackend:
                     "so that the planner shortens it"
                 )
 
+    @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
         ids = [self.encode(request.text) for request in requests]
         self._check_lengths(ids, [0] * len(ids))
