@@ -11,7 +11,7 @@ from trl import DPOConfig
 
 from labelbench.models.registry import training_precision
 from rlaif.ppo_config import Precision
-from rlaif.reward_config import SOFT_LABEL, _bf16_available, _device_type
+from rlaif.reward_config import SOFT_LABEL, cpu_defaults
 
 DPOLoss = Literal["sigmoid", "robust", "ipo", "hinge"]
 """TRL loss types ``rlaif dpo`` offers: ``sigmoid`` (DPO; with soft labels, the per-row
@@ -112,10 +112,5 @@ class SoftDPOConfig(DPOConfig):
     disable_tqdm: bool = True
 
     def __post_init__(self) -> None:
-        on_cpu = _device_type() == "cpu"
-        if on_cpu:
-            self.use_cpu = True
-            self.dataloader_pin_memory = False
-        if self.bf16 is None and not self.fp16:
-            self.bf16 = False if on_cpu else _bf16_available()
+        cpu_defaults(self)
         super().__post_init__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import RewardConfig
 
@@ -33,25 +34,24 @@ class SoftRewardConfig(RewardConfig):
     disable_tqdm: bool = True
 
     def __post_init__(self) -> None:
-        # transformers' TrainingArguments refuses bf16 unless a bf16 GPU is present or ``use_cpu``
-        # is set ("Your setup doesn't support bf16/gpu"), even where CPU autocast works: on a
-        # machine whose accelerate device is the CPU, say so, and bf16 runs as CPU autocast.
-        on_cpu = _device_type() == "cpu"
-        if on_cpu:
-            self.use_cpu = True
-            self.dataloader_pin_memory = False
-        if self.bf16 is None and not self.fp16:
-            self.bf16 = False if on_cpu else _bf16_available()
+        cpu_defaults(self)
         super().__post_init__()
 
 
-def _device_type() -> str:
-    from rlaif.data import device
-
-    return device().type
-
-
-def _bf16_available() -> bool:
+def cpu_defaults(args: Any) -> None:
+    """Adjust TRL training arguments (reward, SFT, DPO) to the device, before their own
+    ``__post_init__``: transformers' TrainingArguments refuses bf16 unless a bf16 GPU is present
+    or ``use_cpu`` is set ("Your setup doesn't support bf16/gpu"), even where CPU autocast works;
+    on a machine whose accelerate device is the CPU, set ``use_cpu`` (bf16 then runs as CPU
+    autocast) and no pinned memory. ``bf16=None`` becomes False on a CPU, else whether the
+    accelerator supports it."""
     from accelerate.utils import is_bf16_available
 
-    return is_bf16_available(True)
+    from rlaif.data import device
+
+    on_cpu = device().type == "cpu"
+    if on_cpu:
+        args.use_cpu = True
+        args.dataloader_pin_memory = False
+    if args.bf16 is None and not args.fp16:
+        args.bf16 = False if on_cpu else is_bf16_available(True)

@@ -245,8 +245,11 @@ def dataset_aggregations(
         )
 
     best: tuple[float, ag.Features] | None = None
+    both_orders = []  # a cell labelled in one fixed order cannot be fitted (aggregate.Features)
     for labeler, variant in cells:
         single = features(data, items, [(labeler, variant)])
+        if not single.one_sided.any():
+            both_orders.append((labeler, variant))
         for method in ag.SINGLE_METHODS:
             row, seconds = _row(method, single, rules, settings, dataset, labeler, variant)
             add(row, seconds)
@@ -254,9 +257,6 @@ def dataset_aggregations(
             better = best is None or (accuracy is not None and accuracy > best[0])
             if method == "prob-mean" and accuracy is not None and better:
                 best = (accuracy, single)
-    both_orders = [
-        cell for cell in cells if not features(data, items, [cell]).one_sided.any()
-    ]  # a cell labelled in one fixed order cannot be fitted (labelbench.aggregate.Features)
     if cells:
         jury = features(data, items, both_orders or cells)
         for method in ("jury", "jury+length"):
