@@ -350,10 +350,11 @@ def test_page_at_1200_px_fits_and_every_figure_is_titled(ladder_run: Path, tmp_p
     page = browser.check_layout(ladder_run / "report.html", tmp_path / "page.png", width=1200)
     assert page.console == []
     assert page.tables > 0 and page.too_wide == []  # no table scrolls sideways at 1200 px
-    assert page.figures == 8 and page.untitled == []  # a visible title above every plot
+    assert page.figures == 11 and page.untitled == []  # a visible title above every plot
     assert not page.page_scrolls
     # 0-shot variants only: no exemplar or temperature trend to draw, the rest are images
-    assert page.images_shown == page.images_total == 6
+    # (including the three soft-label aggregation figures: both orders were scored)
+    assert page.images_shown == page.images_total == 9
     assert page.font_px >= 11
 
 
@@ -468,3 +469,16 @@ def test_a_tie_on_accuracy_goes_the_same_way_in_winner_json_and_the_verdicts() -
     assert winner["labeler"] == "b-small"
     assert winner["by_dataset"]["tldr"]["labeler"] == "b-small"
     assert verdict.labeler == "b-small"
+
+
+def test_a_column_of_dashes_only_is_left_out_of_the_report_tables() -> None:
+    from labelbench.report.render import _filled
+
+    columns, rows = _filled(
+        ("labeler", "variant", "accuracy", "tie agreement"),
+        [["a", "v", "0.6 [0.5, 0.7]", "–"], ["b", "v", "–", "–"]],
+    )
+    assert columns == ["labeler", "variant", "accuracy"]
+    assert rows == [["a", "v", "0.6 [0.5, 0.7]"], ["b", "v", "–"]]
+    columns, rows = _filled(("labeler", "variant", "x"), [["–", "–", "–"]])
+    assert columns == ["labeler", "variant"]  # the row's names stay

@@ -389,6 +389,8 @@ def two_lines(text: str) -> markupsafe.Markup:
     if not found:
         return markupsafe.escape(text)
     head, tail = found.groups()
+    if tail.startswith("(") and len(tail) > 20:  # a note, not an interval: it may wrap
+        return markupsafe.Markup('{}<br><small class="note">{}</small>').format(head, tail)
     return markupsafe.Markup("{}<br><small>{}</small>").format(head, tail)
 
 
@@ -422,6 +424,13 @@ def _markdown_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) 
     return "\n".join(lines)
 
 
+def _filled(columns: tuple[str, ...], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The columns (and their cells) that hold a figure in at least one row: a data set without
+    references or human ties shows no column of dashes."""
+    keep = [i for i in range(len(columns)) if i < 2 or any(row[i] != "–" for row in rows)]
+    return [columns[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
 def _context(
     title: str,
     summary: dict[str, Any],
@@ -443,8 +452,10 @@ def _context(
                 "family": family,
                 "human_longer": human_length_preference(entry),
                 "ceiling": ceiling_text(ceiling),
-                "alignment": _short(alignment_rows(entry), family),
-                "biases": _short(bias_rows(entry, timing.get(name, [])), family),
+                "alignment": _filled(ALIGNMENT_COLUMNS, _short(alignment_rows(entry), family)),
+                "biases": _filled(
+                    BIAS_COLUMNS, _short(bias_rows(entry, timing.get(name, [])), family)
+                ),
                 "confidence_header": header,
                 "confidence": _short(rows, family),
                 "verdict": verdict.sentences(),
@@ -472,9 +483,12 @@ def _context(
         "verdicts": verdict_rows(found),
         "labelers": summary.get("labelers", {}),
         "datasets": datasets,
-        "alignment_columns": ALIGNMENT_COLUMNS,
-        "bias_columns": BIAS_COLUMNS,
         "aggregation_columns": AGGREGATION_COLUMNS,
+        # HTML: agreement and calibration as two tables, so neither is wider than 1200 px
+        "aggregation_splits": (
+            (0, 1, 2, 3, 4, 5),
+            (0, 1, *range(6, len(AGGREGATION_COLUMNS))),
+        ),
         "notes": notes,
         "titles": PLOT_TITLES,
         "captions": PLOT_CAPTIONS,
@@ -518,11 +532,11 @@ Labelers: {% for name, info in labelers.items() %}{{ name }} \
 humans prefer the longer response in {{ d.human_longer }} of pairs with a clear length gap; \
 human ceiling {{ d.ceiling }}.{% if d.family %} Variants: `{{ d.family }}…`.{% endif %}
 
-{{ table(alignment_columns, d.alignment) }}
+{{ table(*d.alignment) }}
 
 Biases, calibration and cost:
 
-{{ table(bias_columns, d.biases) }}
+{{ table(*d.biases) }}
 {% if d.confidence %}
 Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):
@@ -561,8 +575,10 @@ table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
 td { white-space: nowrap; }
 td small { color: #555; font-size: 11px; }
+td small.note { white-space: normal; display: inline-block; min-width: 8em; }
 th { background: #f0f0f0; }
 table.verdicts td { white-space: normal; }
+table.aggregations td:nth-child(2) { white-space: normal; }
 ul.verdict { margin: 0.4em 0; }
 tr.baseline td { color: #666; }
 .scroll { overflow-x: auto; }
@@ -602,7 +618,7 @@ figure { margin: 1.5em 0; }
 response in {{ d.human_longer }} of pairs with a clear length gap;
 human ceiling {{ d.ceiling }}.
 {%- if d.family %} Variants: <code>{{ d.family }}…</code>.{% endif %}</p>
-{% for columns, rows in ((alignment_columns, d.alignment), (bias_columns, d.biases)) %}
+{% for columns, rows in (d.alignment, d.biases) %}
 <div class="scroll"><table>
 <tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}
@@ -620,10 +636,13 @@ annotator agreement (unanimous or split):</p>
 {% endif %}{% if d.aggregations %}
 <p>Soft labels by aggregation (methods that need human labels are cross-fitted by group, so
 each pair is scored by a fit on other groups):</p>
-<div class="scroll"><table>
-<tr>{% for c in aggregation_columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in d.aggregations %}<tr>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
+{% for keep in aggregation_splits %}
+<div class="scroll"><table class="aggregations">
+<tr>{% for i in keep %}<th>{{ aggregation_columns[i] }}</th>{% endfor %}</tr>
+{% for row in d.aggregations %}<tr>
+{%- for i in keep %}<td>{{ two_lines(row[i]) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
+{% endfor %}
 <ul class="verdict">{% for line in d.aggregation_lines %}<li>{{ line }}</li>{% endfor %}</ul>
 {% endif %}{% endfor %}
 <h2>Figures</h2>
