@@ -17,6 +17,7 @@ from labelbench.labeling.cli import label as label_command
 from labelbench.models.cli import app as models_app
 from labelbench.prompting.cli import app as prompts_app
 from labelbench.report.cli import report
+from labelbench.view.cli import view
 
 CacheDirOption = Annotated[
     Path | None,
@@ -39,6 +40,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.command("report")(report)
 app.command("label")(label_command)
+app.command("view")(view)
 
 
 @app.command("run")

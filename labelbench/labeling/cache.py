@@ -127,3 +127,29 @@ class LabelCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_only_lookup(directory: str | Path, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Stored values of ``keys`` in the cache under ``directory``, opened read-only (nothing is
+    created or written: for views of finished runs); ``{}`` when there is no cache file or it
+    cannot be read."""
+    path = Path(directory) / CACHE_FILE
+    if not path.is_file() or not keys:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            marks = ",".join("?" * len(part))
+            query = f"SELECT key, value FROM labels WHERE key IN ({marks})"
+            for key, value in db.execute(query, part):
+                found[key] = json.loads(value)
+    except sqlite3.Error:
+        return found
+    finally:
+        db.close()
+    return found

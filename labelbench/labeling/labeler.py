@@ -354,6 +354,58 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
     raise InputError("backend", f"unknown backend {spec.backend!r}")
 
 
+@dataclass(frozen=True)
+class PromptView:
+    """How a labeler's prompts are rendered without loading its weights (the item view): its
+    tokenizer, chat mode and token budget as ``open_labeler`` resolves them, and its identity
+    (the model part of every cache key) where it can be derived here."""
+
+    tokenizer: Any | None
+    chat: bool
+    max_tokens: int | None
+    identity: str | None
+    note: str | None = None
+    """Why the prompts shown may differ from those sent (a tokenizer that cannot be loaded);
+    None when they are rendered as the labeler renders them."""
+
+
+def prompt_view(spec: LabelerSpec) -> PromptView:
+    """The tokenizer, chat mode, token budget and identity of ``spec`` (a labeler as it ran:
+    ``config.yaml`` of a run records its chat mode and dtype), loading only the tokenizer. When
+    the tokenizer cannot be loaded the prompts are raw text, and ``note`` says so."""
+    from labelbench.models.registry import declared_context_length, load_tokenizer
+
+    source = spec.tokenizer if spec.backend == "http" else spec.name
+    tokenizer, context, note = None, None, None
+    if source is not None:
+        try:
+            tokenizer = load_tokenizer(source)
+            if spec.backend != "http":
+                context = declared_context_length(source)
+        except ModelError as error:
+            note = (
+                f"the tokenizer of {spec.display} could not be loaded here ({error}); its "
+                "prompts are shown as raw text, without chat template or token budget"
+            )
+    chat = _chat(spec, tokenizer) if tokenizer is not None else False
+    if spec.chat and tokenizer is None and note is None:
+        note = f"{spec.display} ran with its chat template, which is not available here"
+    limits = [v for v in (spec.max_tokens, context) if v is not None]
+    max_tokens = min(limits) if limits else None
+    folded = chat and refuses_system(tokenizer)
+    identity = None
+    if note is None:
+        if spec.backend == "http":
+            weights = f"{_endpoint(str(spec.url))}|model={spec.name}"
+            weights += "|token-ids" if spec.tokenizer else ""
+            identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
+        else:
+            identity = labeler_identity(
+                spec, weights=_vllm_weights(spec.name), chat=chat, dtype=spec.dtype, folded=folded
+            )
+    return PromptView(tokenizer, chat, max_tokens, identity, note)
+
+
 def warn_if_emulated(name: str, precision: str, device: str) -> None:
     """A warning on stderr, before any work, when ``precision`` is bfloat16 on a device that only
     emulates it (a CPU without AVX-512 BF16 or AMX: ``labelbench.models.registry

@@ -986,6 +986,24 @@ def describe_directory(path: Path) -> dict[str, Any]:
     }
 
 
+def declared_context_length(spec: str | Path) -> int | None:
+    """The context length, in tokens, the model's ``config.json`` declares
+    (``max_position_embeddings``, ``n_positions``, ``max_seq_len`` or ``seq_length``, as
+    ``transformers_backend.model_context_length`` reads them), without loading the weights;
+    None when it states none. Raises ModelError when the model cannot be resolved."""
+    path = resolve(spec).path / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    text_config = config.get("text_config") or config
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = text_config.get(name)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def describe(spec: str | Path) -> dict[str, Any]:
     """What ``labelbench models info`` shows: directory facts, plus the manifest for built-ins."""
     resolved = resolve(spec)

@@ -164,6 +164,56 @@ def check_layout(
     return LayoutCheck(console=console, screenshot=screenshot, **report)
 
 
+PROBE_HELPER = f"""<script>
+window.labelbenchProbe = (value) => {{
+  const text = JSON.stringify(value);
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  document.body.setAttribute("data-{MARKER}", btoa(binary));
+}};
+</script>"""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a probe script reported from a page, and the page's console messages."""
+
+    value: object
+    console: list[str]
+
+
+def probe_page(
+    html: Path, script: str, *, width: int = 1200, height: int = 3000, timeout: float = 120
+) -> ProbeResult:
+    """Open ``html`` in headless Chromium with ``script`` (JavaScript) added at the end of its
+    body; the script reports by calling ``window.labelbenchProbe(value)`` with any JSON value.
+    Raises FileNotFoundError when Chromium is missing and RuntimeError when the script did not
+    report."""
+    import base64
+    import json
+
+    binary = find_chromium()
+    if binary is None:
+        raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
+    html = html.resolve()
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / html.name
+        text = html.read_text(encoding="utf-8")
+        extra = PROBE_HELPER + "<script>\n" + script + "\n</script>"
+        probe.write_text(text.replace("</body>", extra + "</body>"), encoding="utf-8")
+        size = f"--window-size={width},{height}"
+        dom = _run(
+            binary, [size, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], timeout
+        )
+    console = [m.group(1) for m in CONSOLE.finditer(dom.stderr)]
+    found = re.search(rf'data-{MARKER}="([A-Za-z0-9+/=]+)"', dom.stdout)
+    if not found:
+        raise RuntimeError(f"the probe did not report: {dom.stderr[-500:]}")
+    value = json.loads(base64.b64decode(found.group(1)).decode("utf-8"))
+    return ProbeResult(value, console)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m labelbench.report.browser REPORT.html SCREENSHOT.png")
