@@ -62,7 +62,7 @@ def run_command(
     from rich.console import Console
 
     from labelbench.config import load_config, resolve_data_dir
-    from labelbench.report.cli import write_report
+    from labelbench.report.cli import verdict_lines, write_report
     from labelbench.sweep import run
 
     loaded = load_config(config)
@@ -78,6 +78,8 @@ def run_command(
         paths = write_report(out, progress=True)
         console.print(f"report: {paths['report.md']} and {paths['report.html']}")
     console.print(f"results: {out}")
+    if with_report:  # the verdict last, where a reader looks first
+        typer.echo("\n".join(verdict_lines(out)))
 
 
 _S = ServeSettings.model_fields

@@ -92,6 +92,29 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
     return paths
 
 
+def verdict_lines(run_dir: Path) -> list[str]:
+    """The verdict of a reported run, one line per sentence: per data set its best cell against
+    the baselines (a flagged "beats" says why on its line), then the winner against them.
+    Reads ``RUN_DIR/summary.json`` and ``winner.json``; InputError naming a file it cannot
+    read."""
+    from labelbench.report.render import winner_against_baselines
+    from labelbench.report.verdict import verdicts
+
+    run_dir = Path(run_dir)
+    loaded = {}
+    for name in (SUMMARY, WINNER):
+        try:
+            loaded[name] = json.loads((run_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(run_dir / name, f"cannot read it: {error}") from None
+    lines = [line for verdict in verdicts(loaded[SUMMARY]) for line in verdict.sentences()]
+    winner = loaded[WINNER]
+    if winner.get("labeler"):
+        against = winner_against_baselines(winner)
+        lines.append(f"Winner: {winner['labeler']} / {winner['variant']}. {against}".strip())
+    return lines
+
+
 def _progress(enabled: bool) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -118,6 +141,7 @@ def report(
     paths = write_report(run_dir, progress=True)
     for path in paths.values():
         console.print(f"wrote {path}")
+    typer.echo("\n".join(verdict_lines(run_dir)))
     winner = json.loads(paths[WINNER].read_text(encoding="utf-8"))
     if winner.get("labeler") and not winner.get("labeler_spec"):
         console.print(

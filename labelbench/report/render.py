@@ -12,7 +12,14 @@ import markupsafe
 from labelbench.metrics import TIE_MARGIN
 from labelbench.report.plots import PLOT_CAPTIONS, PLOT_TITLES
 from labelbench.report.summary import CEILING, VERSUS
-from labelbench.report.verdict import IN_WORDS, UNKNOWN, Verdict, verdicts
+from labelbench.report.verdict import (
+    SAME_SLOT_LIMIT,
+    UNKNOWN,
+    Verdict,
+    calibration_bins,
+    failure_sentences,
+    verdicts,
+)
 
 ALIGNMENT_COLUMNS = (
     "labeler",
@@ -51,7 +58,14 @@ NOTES = (
     "paired over the same items (the human ceiling: over the pairs with several annotators), "
     "with {level:.0%} cluster-bootstrap intervals; 'beats it' when the whole interval is above "
     "0, 'below it' when it is below 0, 'n/a' when it cannot be estimated. winner.json records "
-    "the same for the winner on every data set it ran on.",
+    "the same for the winner on every data set it ran on. A 'beats it' is flagged on the same "
+    "line when the same slot wins in both orders for more than {same_slot:.0%} of the cell's "
+    "pairs, or when the cell prefers the longer response where humans prefer the shorter (or "
+    "the reverse).",
+    "Why each cell fails: its dominant failure among the figures of the tables: a slot that wins "
+    "in both orders for more than {same_slot:.0%} of pairs, at least 90% of P(A) within "
+    "0.4-0.6 (the reliability bins), a length preference against the humans', more than 5% "
+    "unscored pairs.",
     "Accuracy: the AI's argmax against the human majority; human ties are excluded (counted "
     "separately), an AI tie earns half credit, unscored pairs are excluded and counted in "
     "'unscored'.",
@@ -339,7 +353,7 @@ def verdict_rows(found: list[Verdict]) -> list[list[str]]:
             if versus.difference is None:
                 row.append(f"{UNKNOWN} ({versus.baseline_text()})")
                 continue
-            outcome = IN_WORDS[versus.outcome]
+            outcome = verdict.outcome_text(versus)
             row.append(f"{versus.interval()}, {outcome} ({versus.baseline_text()})")
         rows.append(row)
     return rows
@@ -362,6 +376,8 @@ def winner_against_baselines(winner: dict[str, Any]) -> str:
             f" It does not beat {' or '.join(lost)}: the best cell of this run, not a labeler "
             "to train with."
         )
+    for dataset, flags in (winner.get("flags") or {}).items():
+        sentence += f" Flagged on {dataset}: {'; '.join(flags)}."
     return sentence
 
 
@@ -459,6 +475,7 @@ def _context(
                 "confidence_header": header,
                 "confidence": _short(rows, family),
                 "verdict": verdict.sentences(),
+                "failures": failure_sentences(entry, calibration_bins(summary)),
                 "aggregations": aggregation_rows(entry),
                 "aggregation_lines": aggregation_sentences(entry),
             }
@@ -469,6 +486,7 @@ def _context(
             bootstrap=settings["bootstrap"],
             gap=settings["length_gap"],
             tie_margin=TIE_MARGIN,
+            same_slot=SAME_SLOT_LIMIT,
         )
         for note in NOTES
     ]
@@ -537,6 +555,10 @@ human ceiling {{ d.ceiling }}.{% if d.family %} Variants: `{{ d.family }}…`.{%
 Biases, calibration and cost:
 
 {{ table(*d.biases) }}
+
+Why each cell fails:
+{% for line in d.failures %}
+- {{ line }}{% endfor %}
 {% if d.confidence %}
 Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):
@@ -626,6 +648,8 @@ human ceiling {{ d.ceiling }}.
 {% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
 {% endfor %}
+<p>Why each cell fails:</p>
+<ul class="verdict failures">{% for line in d.failures %}<li>{{ line }}</li>{% endfor %}</ul>
 {% if d.confidence %}
 <p>Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):</p>

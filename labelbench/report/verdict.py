@@ -15,11 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labelbench.metrics import TIE_MARGIN
 from labelbench.report.summary import BASELINE, CEILING, VERSUS, rank_key
 
 BEATS, LOSES, UNCLEAR, UNKNOWN = "beats", "loses", "no clear difference", "n/a"
 IN_WORDS = {BEATS: "beats it", LOSES: "below it", UNCLEAR: "no clear difference", UNKNOWN: "n/a"}
 MINUS = "\u2212"
+
+SAME_SLOT_LIMIT = 0.5
+"""A cell whose same slot wins in both orders for more than this share of its pairs decides
+mostly by position: its "beats" is flagged on the same line, and position is named as its
+failure."""
+NEAR_HALF_LIMIT = 0.9
+"""A cell with at least this share of its P(A) within ``TIE_MARGIN`` of 1/2 (by its reliability
+bins) barely separates the responses."""
+UNSCORED_LIMIT = 0.05
+"""A cell with more than this share of unscored pairs is measured on fewer pairs than asked."""
 
 
 def signed(value: float | None, digits: int = 2) -> str:
@@ -108,6 +119,154 @@ class Versus:
         }
 
 
+def _value(block: dict[str, Any] | None) -> float | None:
+    return (block or {}).get("value")
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+@dataclass(frozen=True)
+class Caveats:
+    """The figures of one labeler cell that say why it fails, as the summary computed them."""
+
+    same_slot: float | None  # share of pairs where the same slot wins in both orders
+    slot: str | None  # which slot: first, second (none: as often each)
+    near_half: float | None  # share of P(A) in the reliability bins within TIE_MARGIN of 1/2
+    ai_longer: float | None  # share of clear-length-gap pairs where it prefers the longer one
+    human_longer: float | None  # the same for the humans
+    unscored: float | None  # share of pairs without a label
+    low: float = 0.5 - TIE_MARGIN
+    high: float = 0.5 + TIE_MARGIN
+
+    @classmethod
+    def from_cell(cls, cell: dict[str, Any], bins: int) -> Caveats:
+        """From a summary cell; ``bins`` is the run's number of calibration bins."""
+        position = cell.get("position_bias") or {}
+        length = cell.get("length_bias") or {}
+        table = (cell.get("calibration") or {}).get("reliability") or []
+        total = sum(row["n"] for row in table)
+        central = [
+            row
+            for row in table
+            if row["bin"] / bins >= 0.5 - TIE_MARGIN - 1e-9
+            and (row["bin"] + 1) / bins <= 0.5 + TIE_MARGIN + 1e-9
+        ]
+        near = sum(row["n"] for row in central) / total if total else None
+        return cls(
+            same_slot=_value(position.get("same_slot")),
+            slot=position.get("slot"),
+            near_half=near,
+            ai_longer=_value(length.get("ai_prefers_longer")),
+            human_longer=_value(length.get("human_prefers_longer")),
+            unscored=_value((cell.get("cost") or {}).get("unscored_rate")),
+        )
+
+    @property
+    def slot_biased(self) -> bool:
+        return self.same_slot is not None and self.same_slot > SAME_SLOT_LIMIT
+
+    @property
+    def length_against_humans(self) -> bool:
+        """It prefers the longer response where humans prefer the shorter, or the reverse."""
+        if self.ai_longer is None or self.human_longer is None:
+            return False
+        return (self.ai_longer - 0.5) * (self.human_longer - 0.5) < 0
+
+    @property
+    def near_half_mostly(self) -> bool:
+        return self.near_half is not None and self.near_half >= NEAR_HALF_LIMIT
+
+    @property
+    def mostly_unscored(self) -> bool:
+        return self.unscored is not None and self.unscored > UNSCORED_LIMIT
+
+    def _slot_text(self) -> str:
+        which = f"the {self.slot} slot" if self.slot in ("first", "second") else "one slot"
+        return (
+            f"{which} wins in both orders for {_percent(self.same_slot or 0)} of pairs, above "
+            f"the {_percent(SAME_SLOT_LIMIT)} limit"
+        )
+
+    def _length_text(self) -> str:
+        ai, human = self.ai_longer or 0.0, self.human_longer or 0.0
+        side = "longer" if ai > 0.5 else "shorter"
+        share = ai if ai > 0.5 else 1 - ai
+        human_side = "longer" if human > 0.5 else "shorter"
+        human_share = human if human > 0.5 else 1 - human
+        return (
+            f"it prefers the {side} response in {_percent(share)} of pairs with a clear length "
+            f"gap, the humans the {human_side} in {_percent(human_share)}"
+        )
+
+    def _near_text(self) -> str:
+        return (
+            f"{_percent(self.near_half or 0)} of its P(A) lie within {self.low:.1f}-{self.high:.1f}"
+        )
+
+    def flags(self) -> list[str]:
+        """Why a "beats" of this cell must not stand alone: position decides most of its labels,
+        or its length preference runs against the humans'."""
+        found = []
+        if self.slot_biased:
+            found.append(self._slot_text())
+        if self.length_against_humans:
+            found.append(self._length_text())
+        return found
+
+    def failures(self) -> list[str]:
+        """Each failure the figures show, the dominant one first: most pairs unscored, then
+        position (it decides the labels outright), then near-0.5 preferences, a length
+        preference against the humans', a few unscored pairs."""
+        unscored = f"{_percent(self.unscored or 0)} of its pairs are unscored"
+        found = []
+        if self.mostly_unscored and (self.unscored or 0) > 0.5:
+            found.append(unscored)
+        if self.slot_biased:
+            found.append(self._slot_text())
+        if self.near_half_mostly:
+            found.append(self._near_text())
+        if self.length_against_humans:
+            found.append(self._length_text())
+        if self.mostly_unscored and (self.unscored or 0) <= 0.5:
+            found.append(unscored)
+        return found
+
+    def sentence(self, cell: str) -> str:
+        """One sentence naming the cell's dominant failure (and the others), or saying that
+        none of the checks fails."""
+        failures = self.failures()
+        if not failures:
+            parts = []
+            if self.same_slot is not None:
+                parts.append(f"same slot in {_percent(self.same_slot)} of pairs")
+            if self.near_half is not None:
+                parts.append(
+                    f"{_percent(self.near_half)} of P(A) within {self.low:.1f}-{self.high:.1f}"
+                )
+            if self.unscored is not None:
+                parts.append(f"{_percent(self.unscored)} unscored")
+            detail = f" ({', '.join(parts)})" if parts else ""
+            return (
+                f"{cell}: no dominant failure among position, near-0.5 preferences, length "
+                f"against the humans and unscored pairs{detail}."
+            )
+        sentence = f"{cell}: fails mainly because {failures[0]}"
+        if len(failures) > 1:
+            sentence += "; also " + "; ".join(failures[1:])
+        return sentence + "."
+
+
+def failure_sentences(entry: dict[str, Any], bins: int) -> list[str]:
+    """One sentence per labeler cell of a data set naming its dominant failure."""
+    return [
+        Caveats.from_cell(cell, bins).sentence(f"{cell['labeler']} / {cell['variant']}")
+        for cell in entry["cells"]
+        if cell["kind"] == "labeler"
+    ]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One data set's verdict: its best labeler cell and how it compares."""
@@ -118,9 +277,19 @@ class Verdict:
     accuracy: dict[str, Any] | None
     versus: tuple[Versus, ...]
     unbeaten: tuple[str, ...]  # rule baselines that no labeler cell beats
+    caveats: Caveats | None = None  # the best cell's failure figures
 
     def cell(self) -> str:
         return f"{self.labeler} / {self.variant}"
+
+    def outcome_text(self, versus: Versus) -> str:
+        """``beats it``, ``below it``, ...; a "beats" of a cell whose position decides most
+        labels, or whose length preference runs against the humans', says so."""
+        words = IN_WORDS[versus.outcome]
+        flags = self.caveats.flags() if self.caveats is not None else []
+        if versus.outcome == BEATS and flags:
+            words += " (flagged: " + "; ".join(flags) + ")"
+        return words
 
     def sentences(self) -> list[str]:
         """The verdict in plain words: the best cell against each baseline, then one sentence
@@ -130,7 +299,7 @@ class Verdict:
         acc = self.accuracy or {}
         parts = [
             f"{v.baseline_text()}: {v.interval()}"
-            + ("" if v.difference is None else f", {IN_WORDS[v.outcome]}")
+            + ("" if v.difference is None else f", {self.outcome_text(v)}")
             for v in self.versus
         ]
         lines = [
@@ -177,10 +346,11 @@ def versus_all(cell: dict[str, Any], entry: dict[str, Any]) -> tuple[Versus, ...
     )
 
 
-def dataset_verdict(dataset: str, entry: dict[str, Any]) -> Verdict:
+def dataset_verdict(dataset: str, entry: dict[str, Any], bins: int = 10) -> Verdict:
     """The best labeler cell of one data set (highest accuracy; ties broken as winner.json breaks
     them, by ``rank_key``: fewer tokens per pair, then name) against
-    the baselines; ``entry`` is ``summary["datasets"][dataset]``."""
+    the baselines; ``entry`` is ``summary["datasets"][dataset]``, ``bins`` the run's number of
+    calibration bins."""
     cells = [
         c
         for c in entry["cells"]
@@ -205,21 +375,32 @@ def dataset_verdict(dataset: str, entry: dict[str, Any]) -> Verdict:
         _accuracy(best),
         versus_all(best, entry),
         tuple(name for name in VERSUS if name not in beaten),
+        Caveats.from_cell(best, bins),
     )
+
+
+def calibration_bins(summary: dict[str, Any]) -> int:
+    """The run's number of calibration bins (10 when the summary does not say)."""
+    return int((summary.get("settings") or {}).get("calibration_bins") or 10)
 
 
 def verdicts(summary: dict[str, Any]) -> list[Verdict]:
     """One verdict per data set, in the summary's order."""
-    return [dataset_verdict(name, entry) for name, entry in summary["datasets"].items()]
+    bins = calibration_bins(summary)
+    return [dataset_verdict(name, entry, bins) for name, entry in summary["datasets"].items()]
 
 
 def winner_versus_baselines(winner: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """The fields ``winner.json`` gains: for the winning (labeler, variant), per data set it ran
     on, its difference to each baseline with the interval and whether it beats it; and over all
     those data sets, ``beats[baseline]``: True when it beats it on every one, False when it fails
-    to on any, None when an interval is missing and none failed."""
+    to on any, None when an interval is missing and none failed; ``flags[data set]``: why a
+    "beats" there must not stand alone (``Caveats.flags``), for the data sets where it beats a
+    baseline with such a caveat."""
     if winner.get("labeler") is None:
-        return {"versus_baselines": {}, "beats": {}}
+        return {"versus_baselines": {}, "beats": {}, "flags": {}}
+    bins = calibration_bins(summary)
+    flags: dict[str, list[str]] = {}
     key = (winner["labeler"], winner["variant"])
     per_dataset: dict[str, dict[str, Any]] = {}
     overall: dict[str, bool | None] = {}
@@ -236,10 +417,13 @@ def winner_versus_baselines(winner: dict[str, Any], summary: dict[str, Any]) -> 
             continue
         comparisons = versus_all(cell, entry)
         per_dataset[dataset] = {v.baseline: v.to_json() for v in comparisons}
+        found = Caveats.from_cell(cell, bins).flags()
+        if found and any(v.beats for v in comparisons):
+            flags[dataset] = found
         for v in comparisons:
             before = overall.get(v.baseline, True)
             if before is False or v.beats is False:
                 overall[v.baseline] = False
             else:
                 overall[v.baseline] = None if (before is None or v.beats is None) else True
-    return {"versus_baselines": per_dataset, "beats": overall}
+    return {"versus_baselines": per_dataset, "beats": overall, "flags": flags}
