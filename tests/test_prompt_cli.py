@@ -180,3 +180,54 @@ def test_render_refuses_a_count_out_of_range_as_a_usage_error(
     assert error.startswith("error: labelbench prompts render: Invalid value for")
     assert f"'{option}'" in error
     assert hint == "Try 'labelbench prompts render --help' for help."
+
+
+def test_render_with_a_model_uses_the_runs_chat_mode_and_says_so(
+    instruction_file: Path, tiny_lm_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(issue 27: without --chat the chat template was left out even with --model, so the
+    prompt shown was not the one a run sends)"""
+    from test_prompt_golden import CHAT_TEMPLATE
+    from transformers import AutoTokenizer
+
+    args = ["render", "instruction/base-0shot", "--data", str(instruction_file)]
+    model = ["--model", str(tiny_lm_dir)]
+    code, out, err = run([*args, *model], capsys)  # no chat template: raw, and why
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("===== raw text, no chat template (the default a run uses for ")
+    assert "it has no chat template); comparison llmbar-" in first
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(tiny_lm_dir)
+    code, out, err = run([*args, *model], capsys)
+    assert code == 0, err
+    assert out.startswith("===== chat template on (the default a run uses for ")
+    assert out.count("<|user|>\n") == 2  # both orders, as a run sends them
+    code, out, err = run([*args, *model, "--no-chat"], capsys)
+    assert code == 0, err
+    assert out.startswith("===== raw text, no chat template (--no-chat)")
+    assert "<|user|>" not in out
+    code, out, _ = run(args, capsys)
+    assert out.startswith("===== raw text, no chat template (no --model, so no chat template)")
+
+
+def test_render_selects_an_item_by_id(
+    instruction_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["render", "instruction/base-0shot", "--data", str(instruction_file)]
+    code, by_index, err = run([*args, "--index", "1"], capsys)
+    assert code == 0, err
+    assert "12, 7, 3" in by_index
+    second = by_index.splitlines()[0].split("comparison ")[1].split(" ")[0]
+    assert f"| item {second} |" in by_index
+    code, by_id, err = run([*args, "--id", second], capsys)
+    assert code == 0, err
+    assert by_id == by_index
+    code, first, _ = run([*args, "--index", "0"], capsys)
+    assert "A banana." in first and second not in first
+    code, _, err = run([*args, "--id", "nope"], capsys)
+    assert code == 2 and "--id nope: no comparison with this id" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run([*args, "--id", second, "--index", "1"], capsys)
+    assert code == 2 and "not both" in err

@@ -86,14 +86,28 @@ def render_command(
         str, typer.Argument(help="A variant name or a path to a variant YAML file.")
     ],
     data: Annotated[Path, typer.Option(help="A comparisons file in any supported format.")],
-    index: Annotated[int, typer.Option(min=0, help="Which comparison of the file (0-based).")] = 0,
+    index: Annotated[
+        int | None, typer.Option(min=0, help="Which comparison of the file (0-based; default 0).")
+    ] = None,
+    item_id: Annotated[
+        str | None,
+        typer.Option("--id", help="The comparison with this id (as in results.parquet's item_id)."),
+    ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Labeler model: checks answer tokens, enables --chat and --max-tokens."),
+        typer.Option(
+            help="Labeler model: its tokenizer, chat template and context length, as a run uses "
+            "them by default."
+        ),
     ] = None,
     chat: Annotated[
-        bool, typer.Option(help="Wrap the prompt in the model's chat template.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--chat/--no-chat",
+            help="Wrap the prompt in the model's chat template (default: as a run does, on when "
+            "--model has a chat template).",
+        ),
+    ] = None,
     max_tokens: Annotated[
         int | None,
         typer.Option(min=1, help="Context budget (tokens with --model, else characters)."),
@@ -108,20 +122,43 @@ def render_command(
     ] = None,
     column_map: MapOption = None,
 ) -> None:
-    """Print every request for one comparison: each step and order, exactly as the model sees it."""
+    """Print every request for one comparison: each step and order, exactly as the model sees it.
+    The first line says which chat mode it shows and why."""
     from labelbench.data import load_comparisons
 
     loaded = load_variant(variant)
     comparisons = load_comparisons(data, fmt, columns=parse_map(column_map))
+    if index is not None and item_id is not None:
+        raise InputError("--id", "give --index or --id, not both")
+    if item_id is not None:
+        found = [i for i, c in enumerate(comparisons) if c.id == item_id]
+        if not found:
+            raise InputError(data, f"--id {item_id}: no comparison with this id in the file")
+        index = found[0]
+    index = index or 0
     if not 0 <= index < len(comparisons):
         raise InputError(
             data, f"--index {index} is out of range: the file has {len(comparisons)} comparisons"
         )
-    tokenizer = None
+    tokenizer, context = None, None
     if model is not None:
-        from labelbench.models.registry import load_tokenizer
+        from labelbench.models.registry import declared_context_length, load_tokenizer
 
         tokenizer = load_tokenizer(model)
+        context = declared_context_length(model)
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if chat is None:
+        chat = has_template  # as a run resolves a labeler's unset chat mode
+        why = (
+            f"the default a run uses for {model}"
+            + ("" if has_template else ": it has no chat template")
+            if model is not None
+            else "no --model, so no chat template"
+        )
+    else:
+        why = "--chat" if chat else "--no-chat"
+    if max_tokens is None and context is not None:
+        max_tokens = context  # a run plans within the model's context length
     exemplars = load_comparisons(pool) if pool is not None else None
     result = plan(
         [comparisons[index]],
@@ -132,4 +169,6 @@ def render_command(
         chat=chat,
         max_tokens=max_tokens,
     )
+    mode = "chat template on" if chat else "raw text, no chat template"
+    typer.echo(f"===== {mode} ({why}); comparison {comparisons[index].id} =====")
     typer.echo(describe_plan(result), nl=False)
