@@ -387,15 +387,18 @@ def test_every_report_plot_is_labelled_without_clipped_or_overlapping_text(data:
     if data == "model folders":  # labelers named by long local paths
         folder = "/home/someone/experiments/checkpoints/2026-11-30/labeler-"
         frame["labeler"] = folder + frame["labeler"]
-    summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
+    summary, timing = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        figures = {name: plot(summary) for name, plot in plots.PLOTS.items()}
+        figures = {name: plots.draw(name, summary, timing) for name in plots.PLOTS}
         drawn = {name: fig for name, fig in figures.items() if fig is not None}
         problems = {name: plots.layout_problems(fig) for name, fig in drawn.items()}
+        smallest = {name: plots.smallest_text_px(fig) for name, fig in drawn.items()}
     for fig in drawn.values():
         plots._pyplot().close(fig)
     assert {name: found for name, found in problems.items() if found} == {}
+    # legends, ticks and notes at least 11 px on a page 1200 px wide (issue 27: 6-7 px)
+    assert {name: px for name, px in smallest.items() if px < plots.MIN_TEXT_PX} == {}
     # + the aggregation figures: reliability and coverage everywhere, the learning curve where a
     # cell has at least 50 human-labelled pairs (the ladder's)
     assert len(drawn) == (9 if data == "ladder" else 10)

@@ -61,7 +61,7 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
         winner.update(winner_versus_baselines(winner, summary))
         winner.update(winner_aggregation(results, winner, settings))
         bar.update(task, description="figures")
-        images = draw_all(summary)
+        images = draw_all(summary, timing)
         bar.update(task, advance=1, description="report")
     try:
         (run_dir / PLOTS).mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ text).
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ PLOT_TITLES = {
     "agreement_vs_coverage": "Agreement vs coverage by aggregation (abstaining when unsure)",
     "learning_curve": "How many human labels to buy: learning curves (best cell)",
 }
-PANELS_PER_ROW = 3
+PANELS_PER_ROW = 2
 CEILING_MIN_N = 30  # the human ceiling is drawn as a line only on at least this many pairs
 PALM2_SOURCE = "PaLM 2 XS/S/L (Lee et al. 2023)"
 # RLAIF (Lee et al. 2023), TL;DR summarization: AI labeler alignment and the share of pairs where
@@ -46,9 +47,10 @@ PLOT_CAPTIONS = {
     "alignment_vs_size": LADDER_NOTE
     + " Left: accuracy against the human majority (PaLM 2: 62.7, 73.8, 78.0%); right: "
     "length-balanced accuracy (the mean of the accuracies on pairs where humans chose the "
-    "longer and the shorter response; always-longer scores 0.5). Gray lines: always-longer "
-    "(dashed) and always-first (dash-dot); black: the human ceiling, drawn only when it rests "
-    "on at least 30 pairs (the tables give it with its n).",
+    "longer and the shorter response; always-longer scores 0.5). Baselines: always-longer "
+    "(dark gray, dashed, squares) and always-first (brown, dash-dot, triangles); black: the "
+    "human ceiling, drawn only when it rests on at least 30 pairs (the tables give it with its "
+    "n).",
     "same_slot_vs_size": LADDER_NOTE
     + " y: share of pairs where the same slot wins in both A/B orders (PaLM 2: 56, 21, 18%).",
     "aggregation_reliability": "The data set's best labeler cell (prob-mean accuracy) as "
@@ -56,6 +58,15 @@ PLOT_CAPTIONS = {
     "width 0.1, y = share of humans preferring A. The numbers along the bottom are each bin's "
     "item count, one row per method in its colour; bins of fewer than 5 items have no point. "
     "The diagonal is perfect calibration.",
+    "reliability": "Each labeler's best variant: x = mean P(A) in a bin of width "
+    "1/(calibration bins), y = share of humans preferring A; the diagonal is perfect "
+    "calibration. The numbers along the bottom are each bin's item count, one row per labeler "
+    "in its colour; bins of fewer than 5 items have no point.",
+    "alignment_vs_cost": "x: seconds of compute per pair, as recorded when each label was "
+    "computed (labels read from the cache keep the seconds of the run that computed them), "
+    "both orders included; y: accuracy. Marker shape: labeler; colour: variant. Baselines as "
+    "lines: always-longer (dark gray, dashed, squares), always-first (brown, dash-dot, "
+    "triangles), published judges (purple diamonds).",
     "learning_curve": "Each fitted method of the data set's best cell, fitted on 25, 50, 100 "
     "and 200 human labels drawn from the other folds and scored on held-out groups (means over "
     "5 draws x 5 folds): accuracy (solid; higher is better) and log-loss (dashed, nats; lower is "
@@ -68,6 +79,19 @@ PLOT_CAPTIONS = {
 SHOTS = r"\d+shot"
 SAMPLING = r"-sc\d+(-t[\d.]+)?"
 GUIDES = {"always-longer": "--", "random": ":", "always-first": "-."}
+GUIDE_STYLE = {  # rule baselines: told apart by colour and marker as well as by dashes
+    "always-longer": {"color": "#4d4d4d", "marker": "s"},
+    "always-first": {"color": "#a0522d", "marker": "^"},
+    "random": {"color": "#8c8c8c", "marker": "x"},
+}
+DPI = 90
+PAGE_PX = 1136
+"""The width figures get on the report page in a 1200 px window (the body's 2em margins off);
+a figure no wider than this is shown at its own size."""
+PANEL_WIDTH = PAGE_PX / DPI / PANELS_PER_ROW  # the panels of a row fill the page, unshrunk
+SMALL = 9  # points: legends, ticks, notes; 11.25 px at 90 dpi
+TITLE = 10
+MIN_TEXT_PX = 11
 
 
 def _pyplot() -> Any:
@@ -103,7 +127,11 @@ def _figure(
     columns = min(PANELS_PER_ROW, len(datasets))
     rows = -(-len(datasets) // columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(4.4 * columns, 4.2 * rows), squeeze=False, layout="constrained"
+        rows,
+        columns,
+        figsize=(PANEL_WIDTH * columns, 4.2 * rows),
+        squeeze=False,
+        layout="constrained",
     )
     for axis in axes.flat[len(datasets) :]:
         axis.set_visible(False)
@@ -131,15 +159,15 @@ def _nothing(axis: Any) -> None:
         transform=axis.transAxes,
         ha="center",
         va="center",
-        fontsize=8,
+        fontsize=SMALL,
         color="gray",
     )
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (90 dpi); closes it."""
+    """The figure as PNG bytes (``DPI``); closes it."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=DPI)
     _pyplot().close(fig)
     return buffer.getvalue()
 
@@ -151,15 +179,31 @@ def _colors(entry: dict[str, Any]) -> dict[str, Any]:
     return {name: cmap(i % 10) for i, name in enumerate(labelers)}
 
 
+def _guide_line(axis: Any, value: float, name: str, label: str | None = None) -> None:
+    """A baseline across the panel at ``value``: its dash pattern, colour and marker (a
+    published judge: purple diamonds)."""
+    style = GUIDE_STYLE.get(name, {"color": "tab:purple", "marker": "D"})
+    axis.plot(
+        [0, 0.25, 0.5, 0.75, 1],
+        [value] * 5,
+        transform=axis.get_yaxis_transform(),
+        scalex=False,
+        ls=GUIDES.get(name, "-."),
+        lw=1.2,
+        markevery=[1, 2, 3],
+        ms=5,
+        label=label or name,
+        **style,
+    )
+
+
 def _guides(axis: Any, entry: dict[str, Any]) -> None:
     """Horizontal lines: rule baselines in gray, published judges in purple, the human ceiling
     (only on at least ``CEILING_MIN_N`` pairs)."""
     for cell in entry["cells"]:
         if cell["kind"] != "baseline" or _acc(cell) is None:
             continue
-        style = GUIDES.get(cell["variant"], "-.")
-        color = "gray" if cell["variant"] in GUIDES else "tab:purple"
-        axis.axhline(_acc(cell), color=color, ls=style, lw=1, label=cell["variant"])
+        _guide_line(axis, _acc(cell), cell["variant"])
     ceiling = entry.get("human_ceiling")
     if ceiling and ceiling.get("value") is not None and ceiling["n"] >= CEILING_MIN_N:
         axis.axhline(
@@ -223,15 +267,15 @@ def _size_axis(axis: Any, sizes: dict[str, float]) -> None:
     axis.set_xticks(list(names))
     axis.set_xticklabels(
         [f"{' / '.join(map(_fit, group))}\n{_size_text(size)}" for size, group in names.items()],
-        fontsize=7,
+        fontsize=SMALL,
     )
     axis.xaxis.set_minor_formatter(NullFormatter())
-    if len(names) >= 3:
+    if len(names) >= 2:
         for tick in axis.xaxis.get_major_ticks()[1::2]:
-            tick.set_pad(tick.get_pad() + 20)
+            tick.set_pad(tick.get_pad() + 2.6 * SMALL)  # below its neighbours' two lines
     low, high = min(sizes.values()), max(sizes.values())
     axis.set_xlim(low / 1.5, high * 1.5)
-    axis.set_xlabel("labeler parameters (log scale)", fontsize=8)
+    axis.set_xlabel("labeler parameters (log scale)", fontsize=SMALL)
 
 
 def _variant_colors(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -294,13 +338,7 @@ def _baseline_lines(axis: Any, entry: dict[str, Any], metric: Callable, ceiling:
             continue
         estimate = metric(cell)
         if estimate and estimate.get("value") is not None:
-            axis.axhline(
-                estimate["value"],
-                color="gray",
-                lw=1,
-                ls=GUIDES[cell["variant"]],
-                label=cell["variant"],
-            )
+            _guide_line(axis, estimate["value"], cell["variant"])
     found = entry.get("human_ceiling")
     if ceiling and found and found.get("value") is not None and found["n"] >= CEILING_MIN_N:
         axis.axhline(
@@ -317,19 +355,21 @@ def _palm2_strip(axis: Any, column: int, title: str) -> None:
     ys = [row[column] for row in PALM2]
     axis.plot(xs, ys, color="tab:red", marker="D", ms=4, lw=1, ls=":", label=PALM2_SOURCE)
     for x, y in zip(xs, ys, strict=True):
+        below = x % 2 == 1  # neighbours alternate above and below their points: no overlap
         axis.annotate(
-            f"{100 * y:.0f}%" if column == 2 else f"{100 * y:.1f}%",
+            f"{100 * y:.0f}%",  # the caption gives the exact figures
             (x, y),
-            xytext=(0, 5),
+            xytext=(0, -6 if below else 5),
             textcoords="offset points",
             ha="center",
-            fontsize=6,
+            va="top" if below else "bottom",
+            fontsize=SMALL,
         )
     axis.set_xticks(list(xs))
-    axis.set_xticklabels([row[0] for row in PALM2], fontsize=7)
+    axis.set_xticklabels([row[0] for row in PALM2], fontsize=SMALL)
     axis.set_xlim(-0.6, len(PALM2) - 0.4)
-    axis.set_xlabel("PaLM 2 size\n(not public)", fontsize=7)
-    axis.set_title(title, fontsize=7)
+    axis.set_xlabel("PaLM 2 size\n(not public)", fontsize=SMALL)
+    axis.set_title(title, fontsize=SMALL)
     axis.tick_params(labelleft=False)
     axis.grid(alpha=0.3)
 
@@ -347,7 +387,7 @@ def _ladder_figure(
     if not rows:
         return None
     colors = _variant_colors([entry for _, entry, _ in rows])
-    ratios = [4.0, 0.9] + [4.0] * (len(panels) - 1)
+    ratios = [4.0, 1.1] + [4.0] * (len(panels) - 1)
     fig = plt.figure(figsize=(12, 3.3 * len(rows) + 0.6), layout="constrained")
     grid = fig.add_gridspec(len(rows), len(ratios), width_ratios=ratios)
     for r, (name, entry, sizes) in enumerate(rows):
@@ -360,8 +400,8 @@ def _ladder_figure(
             _baseline_lines(axis, entry, metric, ceiling)
             _size_axis(axis, sizes)
             axis.set_ylim(0, 1.05)
-            axis.set_ylabel(ylabel, fontsize=8)
-            axis.set_title(f"{name}: {suffix}", fontsize=9)
+            axis.set_ylabel(ylabel, fontsize=SMALL)
+            axis.set_title(f"{name}: {suffix}", fontsize=TITLE)
             axis.grid(alpha=0.3)
             row_axes.append(axis)
         strip = fig.add_subplot(grid[r, 1], sharey=row_axes[0])
@@ -379,11 +419,11 @@ def _ladder_figure(
         row_axes[-1].legend(
             handles,
             labels,
-            fontsize=7,
+            fontsize=SMALL,
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
             title="line: variant / baseline",
-            title_fontsize=7,
+            title_fontsize=SMALL,
         )
     unsized = _unsized(summary)
     note = f"\nnot drawn, parameter count unknown: {', '.join(unsized)}" if unsized else ""
@@ -467,11 +507,11 @@ def _bars_by_variant(
                 capsize=2,
             )
         axis.set_xticks([i + width * (len(colors) - 1) / 2 for i in range(len(variants))])
-        axis.set_xticklabels([_short_variant(v) for v in variants], rotation=90, fontsize=7)
+        axis.set_xticklabels([_short_variant(v) for v in variants], rotation=90, fontsize=SMALL)
         if guides:
             _guides(axis, entry)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axis.legend(fontsize=SMALL, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
     return _figure(summary, draw, ylabel, "prompt variant")
@@ -506,7 +546,7 @@ def _line_plot(
                 xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], marker="o", label=_fit(name, 48)
             )
         _guides(axis, entry)
-        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axis.legend(fontsize=SMALL, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
     return _figure(summary, draw, "accuracy vs human majority", xlabel)
@@ -539,6 +579,8 @@ def self_consistency_vs_temperature(summary: dict[str, Any]) -> Figure | None:
 
 
 def reliability(summary: dict[str, Any]) -> Figure | None:
+    bins = int(summary.get("settings", {}).get("calibration_bins") or 10)
+
     def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
         best: dict[str, dict[str, Any]] = {}
         for cell in _labeler_cells(entry):
@@ -549,7 +591,7 @@ def reliability(summary: dict[str, Any]) -> Figure | None:
             return False
         colors = _colors(entry)
         axis.plot([0, 1], [0, 1], color="gray", ls=":", lw=1)
-        for labeler, cell in best.items():
+        for line, (labeler, cell) in enumerate(best.items()):
             table = [row for row in cell["calibration"]["reliability"] if row["n"] >= 5]
             ece = cell["calibration"]["ece"]["value"]
             axis.plot(
@@ -559,9 +601,19 @@ def reliability(summary: dict[str, Any]) -> Figure | None:
                 color=colors[labeler],
                 label=f"{_fit(labeler)} {_short_variant(cell['variant'])} (ECE {ece:.3f})",
             )
+            for row in cell["calibration"]["reliability"]:  # each bin's count, along the bottom
+                axis.text(
+                    (row["bin"] + 0.5) / bins,
+                    0.03 + 0.06 * line,
+                    str(row["n"]),
+                    fontsize=SMALL,
+                    color=colors[labeler],
+                    ha="center",
+                    va="bottom",
+                )
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axis.legend(fontsize=SMALL, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
     return _figure(summary, draw, "share of humans preferring A", "AI P(A), binned")
@@ -570,16 +622,24 @@ def reliability(summary: dict[str, Any]) -> Figure | None:
 MARKERS = "osD^vPX*<>"
 
 
-def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
-    """Accuracy vs tokens per pair: marker shape = labeler, colour = variant (both in the
-    legend), baselines as lines."""
+def alignment_vs_cost(
+    summary: dict[str, Any], timing: dict[str, Any] | None = None
+) -> Figure | None:
+    """Accuracy vs seconds of compute per pair (``timing.json``: the seconds recorded when each
+    label was computed, also for labels read from the cache): marker shape = labeler, colour =
+    variant (both in the legend), baselines as lines. None without timing."""
     from matplotlib.lines import Line2D
 
-    def draw(axis: Any, _: str, entry: dict[str, Any]) -> bool:
+    timing = timing or {}
+
+    def draw(axis: Any, name: str, entry: dict[str, Any]) -> bool:
+        seconds = {
+            (t["labeler"], t["variant"]): t.get("seconds_per_pair") for t in timing.get(name, [])
+        }
         cells = [
             c
             for c in _labeler_cells(entry)
-            if c["cost"]["tokens_per_pair"] is not None and _acc(c) is not None
+            if seconds.get((c["labeler"], c["variant"])) and _acc(c) is not None
         ]
         if not cells:
             return False
@@ -588,7 +648,7 @@ def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
         cmap = _pyplot().get_cmap("tab20")
         shape = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(labelers)}
         color = {name: cmap(i % 20) for i, name in enumerate(variants)}
-        costs = [c["cost"]["tokens_per_pair"] for c in cells]
+        costs = [float(seconds[(c["labeler"], c["variant"])]) for c in cells]
         for cell, cost in zip(cells, costs, strict=True):
             axis.scatter(
                 cost,
@@ -601,7 +661,7 @@ def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
             )
         wide = min(costs) > 0 and max(costs) / min(costs) > 10
         axis.set_xscale("log" if wide else "linear")
-        axis.set_xlabel("tokens per pair" + (" (log)" if wide else ""))
+        axis.set_xlabel("seconds of compute per pair" + (" (log)" if wide else ""))
         _guides(axis, entry)
         handles, _ = axis.get_legend_handles_labels()
         handles += [
@@ -612,10 +672,10 @@ def alignment_vs_cost(summary: dict[str, Any]) -> Figure | None:
             Line2D([], [], ls="", marker="o", color=color[v], label=f"variant: {v}")
             for v in variants
         ]
-        axis.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axis.legend(handles=handles, fontsize=SMALL, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return True
 
-    return _figure(summary, draw, "accuracy vs human majority", "tokens per pair")
+    return _figure(summary, draw, "accuracy vs human majority", "seconds of compute per pair")
 
 
 AGG_STYLES = {
@@ -672,7 +732,7 @@ def aggregation_reliability(summary: dict[str, Any]) -> Figure | None:
                     (b["low"] + b["high"]) / 2,
                     0.03 + 0.06 * line,
                     str(b["n"]),
-                    fontsize=5,
+                    fontsize=SMALL,
                     color=color,
                     ha="center",
                     va="bottom",
@@ -680,10 +740,10 @@ def aggregation_reliability(summary: dict[str, Any]) -> Figure | None:
             drawn = True
         if drawn:
             cell = rows[0]
-            axis.set_title(f"{axis.get_title()}\n{_fit(cell['labelers'][0], 20)}", fontsize=9)
+            axis.set_title(f"{axis.get_title()}\n{_fit(cell['labelers'][0], 20)}", fontsize=TITLE)
             axis.set_xlim(0, 1)
             axis.set_ylim(0, 1)
-            axis.legend(fontsize=6, loc="upper left")
+            axis.legend(fontsize=SMALL, loc="upper left")
         return drawn
 
     return _figure(summary, draw, "share of humans preferring A", "soft label P(A), binned")
@@ -710,7 +770,7 @@ def agreement_vs_coverage(summary: dict[str, Any]) -> Figure | None:
             axis.axhline(0.8, color="black", ls=":", lw=1)
             axis.set_xlim(0, 1.02)
             axis.set_ylim(0, 1.02)
-            axis.legend(fontsize=6, loc="lower left")
+            axis.legend(fontsize=SMALL, loc="lower left")
         return drawn
 
     return _figure(summary, draw, "agreement with the human majority", "coverage (share kept)")
@@ -730,8 +790,8 @@ def learning_curve(summary: dict[str, Any]) -> Figure | None:
         axis.set_xscale("log")
         axis.minorticks_off()
         axis.set_xticks([25, 50, 100, 200], ["25", "50", "100", "200"])
-        axis.set_title(f"{axis.get_title()}\n{_fit(curve['labeler'], 20)}", fontsize=9)
-        axis.legend(fontsize=6, loc="lower right")
+        axis.set_title(f"{axis.get_title()}\n{_fit(curve['labeler'], 20)}", fontsize=TITLE)
+        axis.legend(fontsize=SMALL, loc="lower right")
         return True
 
     return _figure(
@@ -739,7 +799,7 @@ def learning_curve(summary: dict[str, Any]) -> Figure | None:
     )
 
 
-PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
+PLOTS: dict[str, Callable[..., Figure | None]] = {
     "alignment_vs_size": alignment_vs_size,
     "same_slot_vs_size": same_slot_vs_size,
     "alignment_by_variant": alignment_by_variant,
@@ -754,9 +814,22 @@ PLOTS: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
 }
 
 
-def draw_all(summary: dict[str, Any]) -> dict[str, bytes | None]:
+TIMED = ("alignment_vs_cost",)
+"""Figures drawn from ``timing.json`` as well (called with ``timing=``)."""
+
+
+def draw(name: str, summary: dict[str, Any], timing: dict[str, Any] | None = None) -> Figure | None:
+    """The figure ``name`` of ``PLOTS`` for a summary (and its timing), None where it does not
+    apply."""
+    plot = PLOTS[name]
+    return plot(summary, timing) if name in TIMED else plot(summary)
+
+
+def draw_all(
+    summary: dict[str, Any], timing: dict[str, Any] | None = None
+) -> dict[str, bytes | None]:
     """Every figure of the report as PNG bytes, None where it does not apply."""
-    figures = {name: plot(summary) for name, plot in PLOTS.items()}
+    figures = {name: draw(name, summary, timing) for name in PLOTS}
     return {name: None if fig is None else png(fig) for name, fig in figures.items()}
 
 
@@ -827,3 +900,21 @@ def layout_problems(fig: Any) -> list[str]:
             if overlap_x > 1 and overlap_y > 1:
                 problems.append(f"{name} overlaps {other}")
     return problems
+
+
+def smallest_text_px(fig: Any, page_px: int = PAGE_PX) -> float:
+    """The height, in CSS pixels, of the smallest visible text of ``fig`` (legend entries and
+    titles included) as a page ``page_px`` wide shows the figure's PNG (scaled down when wider
+    than the page)."""
+    width = fig.get_figwidth() * DPI
+    scale = min(1.0, page_px / width)
+    sizes = []
+    for _, artist in _texts(fig):
+        if hasattr(artist, "get_texts"):  # a legend: its entries and title
+            sizes += [t.get_fontsize() for t in artist.get_texts() if t.get_text().strip()]
+            title = artist.get_title()
+            if title.get_text().strip():
+                sizes.append(title.get_fontsize())
+        else:
+            sizes.append(artist.get_fontsize())
+    return min(sizes) * DPI / 72 * scale if sizes else math.inf

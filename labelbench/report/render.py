@@ -434,10 +434,70 @@ def _markdown_cell(text: str) -> str:
     return " ".join(str(text).replace("|", "\\|").split("\n"))
 
 
-def _markdown_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> str:
+def _markdown_table(
+    header: list[str] | tuple[str, ...], rows: list[list[str]], best: int | None = None
+) -> str:
+    """A Markdown table; row ``best`` (the table's best cell) in bold."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
+    for index, row in enumerate(rows):
+        cells = [_markdown_cell(cell) for cell in row]
+        if index == best:
+            cells = [f"**{cell}**" if cell.strip() not in ("", "–") else cell for cell in cells]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def best_row(rows: list[list[str]], labeler: str | None, variant: str | None) -> int | None:
+    """The index of the row of ``labeler`` / ``variant`` (its variant maybe shortened by the
+    table's family prefix), None when the table has none."""
+    if labeler is None or variant is None:
+        return None
+    for index, row in enumerate(rows):
+        if row[0] == labeler and variant.endswith(row[1]) and row[1]:
+            return index
+    return None
+
+
+def highest_row(rows: list[list[str]], column: int) -> int | None:
+    """The index of the row whose ``column`` starts with the highest number; None when no row
+    has a number there."""
+    best, found = None, None
+    for index, row in enumerate(rows):
+        head = re.match(r"-?\d+(\.\d+)?", row[column]) if column < len(row) else None
+        if head and (found is None or float(head.group()) > found):
+            best, found = index, float(head.group())
+    return best
+
+
+def compute_seconds(timing: dict[str, Any]) -> float | None:
+    """The labels' compute time: the seconds recorded when each label was computed (kept by the
+    cache, so a run that read every label from it still counts them), summed over the run."""
+    seconds = [
+        float(row["seconds"])
+        for rows in timing.values()
+        if isinstance(rows, list)
+        for row in rows
+        if row.get("seconds")
+    ]
+    return sum(seconds) if seconds else None
+
+
+def duration(seconds: float | None) -> str:
+    """``45 s``, ``12 min``, ``7.1 h``; ``unknown`` for None."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as
+    hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
 
 
 def _filled(columns: tuple[str, ...], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
@@ -461,22 +521,33 @@ def _context(
         header, rows = confidence_rows(entry)
         family = _family(entry)
         ceiling = entry["human_ceiling"]
+        alignment = _filled(ALIGNMENT_COLUMNS, _short(alignment_rows(entry), family))
+        biases = _filled(BIAS_COLUMNS, _short(bias_rows(entry, timing.get(name, [])), family))
+        confidence = _short(rows, family)
+        aggregations = aggregation_rows(entry)
+        cell = (verdict.labeler, verdict.variant)
         datasets.append(
             {
                 "name": name,
+                "anchor": "dataset-" + github_anchor(name),
+                "md_anchor": github_anchor(name),
+                "best": {
+                    "alignment": best_row(alignment[1], *cell),
+                    "biases": best_row(biases[1], *cell),
+                    "confidence": best_row(confidence, *cell),
+                    "aggregations": highest_row(aggregations, 3),
+                },
                 "entry": entry,
                 "family": family,
                 "human_longer": human_length_preference(entry),
                 "ceiling": ceiling_text(ceiling),
-                "alignment": _filled(ALIGNMENT_COLUMNS, _short(alignment_rows(entry), family)),
-                "biases": _filled(
-                    BIAS_COLUMNS, _short(bias_rows(entry, timing.get(name, [])), family)
-                ),
+                "alignment": alignment,
+                "biases": biases,
                 "confidence_header": header,
-                "confidence": _short(rows, family),
+                "confidence": confidence,
                 "verdict": verdict.sentences(),
                 "failures": failure_sentences(entry, calibration_bins(summary)),
-                "aggregations": aggregation_rows(entry),
+                "aggregations": aggregations,
                 "aggregation_lines": aggregation_sentences(entry),
             }
         )
@@ -490,8 +561,11 @@ def _context(
         )
         for note in NOTES
     ]
+    seconds = compute_seconds(timing)
     return {
         "title": title,
+        "compute": duration(seconds) if seconds is not None else None,
+        "anchor": github_anchor,
         "provenance": provenance or {},
         "settings": settings,
         "winner": winner,
@@ -515,10 +589,15 @@ def _context(
 
 MARKDOWN = """# {{ title }}
 {% if provenance %}
-Made by `{{ provenance.command }}` in {{ "%.0f"|format(provenance.wall_seconds / 60) }} min \
-({{ "%.0f"|format(100 * provenance.cached_share) }}% of labels read from the cache; \
-{{ provenance.machine }}).
-{% endif %}
+Made by `{{ provenance.command }}` in {{ "%.0f"|format(provenance.wall_seconds / 60) }} min of \
+wall time, {{ "%.0f"|format(100 * provenance.cached_share) }}% of the labels read from the \
+cache ({{ provenance.machine }}).{% endif %}{% if compute %} The labels took {{ compute }} of \
+compute, as recorded when each was computed (the label cache keeps these seconds).{% endif %}
+
+Contents: [best cell](#best-labeler-cell-winnerjson) · [verdicts](#verdicts)\
+{% for d in datasets %} · [{{ d.name }}](#{{ d.md_anchor }}){% endfor %} · [figures](#figures) · \
+[notes](#notes)
+
 Reference variant: `{{ settings.reference_variant }}`; seed {{ settings.seed }}; \
 {{ settings.bootstrap }} bootstrap resamples by `{{ settings.bootstrap_unit }}`.
 
@@ -550,11 +629,11 @@ Labelers: {% for name, info in labelers.items() %}{{ name }} \
 humans prefer the longer response in {{ d.human_longer }} of pairs with a clear length gap; \
 human ceiling {{ d.ceiling }}.{% if d.family %} Variants: `{{ d.family }}…`.{% endif %}
 
-{{ table(*d.alignment) }}
+{{ table(*d.alignment, best=d.best.alignment) }}
 
 Biases, calibration and cost:
 
-{{ table(*d.biases) }}
+{{ table(*d.biases, best=d.best.biases) }}
 
 Why each cell fails:
 {% for line in d.failures %}
@@ -563,16 +642,18 @@ Why each cell fails:
 Accuracy by human confidence (TL;DR's 1-9 scale, "1,9" = most confident) or by \
 annotator agreement (unanimous or split):
 
-{{ table(d.confidence_header, d.confidence) }}
+{{ table(d.confidence_header, d.confidence, best=d.best.confidence) }}
 {% endif %}{% if d.aggregations %}
 Soft labels by aggregation (`labelbench.aggregate`; methods that need human labels are \
 cross-fitted by group, so each pair is scored by a fit on other groups):
 
-{{ table(aggregation_columns, d.aggregations) }}
+{{ table(aggregation_columns, d.aggregations, best=d.best.aggregations) }}
 {% for line in d.aggregation_lines %}
 - {{ line }}{% endfor %}
 {% endif %}{% endfor %}
 ## Figures
+
+The best cell of each data set (highest accuracy) is in bold in its tables.
 {% for name, file in plots.items() %}
 ### {{ titles[name] }}
 
@@ -603,6 +684,8 @@ table.verdicts td { white-space: normal; }
 table.aggregations td:nth-child(2) { white-space: normal; }
 ul.verdict { margin: 0.4em 0; }
 tr.baseline td { color: #666; }
+tr.best td { background: #fff1b8; font-weight: 600; }
+nav#contents ul { margin: 0.3em 0; }
 .scroll { overflow-x: auto; }
 img { max-width: 100%; border: 1px solid #eee; }
 figure { margin: 1.5em 0; }
@@ -610,13 +693,24 @@ figure { margin: 1.5em 0; }
 </head>
 <body>
 <h1>{{ title }}</h1>
-{% if provenance %}<p>Made by <code>{{ provenance.command }}</code> in
-{{ "%.0f"|format(provenance.wall_seconds / 60) }} min
-({{ "%.0f"|format(100 * provenance.cached_share) }}% of labels read from the cache;
-{{ provenance.machine }}).</p>{% endif %}
+<p>{% if provenance %}Made by <code>{{ provenance.command }}</code> in
+{{ "%.0f"|format(provenance.wall_seconds / 60) }} min of wall time,
+{{ "%.0f"|format(100 * provenance.cached_share) }}% of the labels read from the cache
+({{ provenance.machine }}).{% endif %}{% if compute %} The labels took <b>{{ compute }}</b> of
+compute, as recorded when each was computed (the label cache keeps these seconds).{% endif %}</p>
 <p>Reference variant <code>{{ settings.reference_variant }}</code>; seed {{ settings.seed }};
 {{ settings.bootstrap }} bootstrap resamples by <code>{{ settings.bootstrap_unit }}</code>.</p>
-<h2>Best labeler cell (winner.json)</h2>
+<nav id="contents"><h2>Contents</h2>
+<ul>
+<li><a href="#winner">Best labeler cell</a></li>
+<li><a href="#verdicts">Verdicts</a></li>
+{% for d in datasets %}<li><a href="#{{ d.anchor }}">Data set {{ d.name }}</a></li>
+{% endfor %}<li><a href="#figures">Figures</a>: {% for name in images %}<a
+href="#{{ name }}">{{ titles[name] }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</li>
+<li><a href="#notes">Notes</a></li>
+</ul>
+<p>The best cell of each data set (highest accuracy) is highlighted in its tables.</p></nav>
+<h2 id="winner">Best labeler cell (winner.json)</h2>
 {% if winner.labeler %}
 <p><b>{{ winner.labeler }}</b> with <b>{{ winner.variant }}</b>: mean accuracy
 {{ "%.3f"|format(winner.alignment) }} over {{ winner.per_dataset|length }} data set(s)
@@ -627,7 +721,7 @@ figure { margin: 1.5em 0; }
 {% else %}<p>No winner: {{ winner.reason }}.</p>{% endif %}
 {% if labelers %}<p>Labelers: {% for name, info in labelers.items() %}{{ name }}
 ({{ size(info.parameters) }}){% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
-<h2>Verdicts</h2>
+<h2 id="verdicts">Verdicts</h2>
 <div class="scroll"><table class="verdicts main">
 <tr>{% for c in verdict_columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in verdicts %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>
@@ -635,16 +729,17 @@ figure { margin: 1.5em 0; }
 {% for d in datasets %}<ul class="verdict">{% for line in d.verdict %}<li>{{ line }}</li>
 {% endfor %}</ul>{% endfor %}
 {% for d in datasets %}
-<h2>{{ d.name }}</h2>
+<h2 id="{{ d.anchor }}">{{ d.name }}</h2>
 <p>{{ d.entry.n_items }} items, {{ d.entry.human_ties }} human ties; humans prefer the longer
 response in {{ d.human_longer }} of pairs with a clear length gap;
 human ceiling {{ d.ceiling }}.
 {%- if d.family %} Variants: <code>{{ d.family }}…</code>.{% endif %}</p>
-{% for columns, rows in (d.alignment, d.biases) %}
+{% for (columns, rows), best in ((d.alignment, d.best.alignment), (d.biases, d.best.biases)) %}
 <div class="scroll"><table>
 <tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in rows %}
-<tr{% if row[0] in ("baseline", "human ceiling") %} class="baseline"{% endif %}>
+<tr{% if loop.index0 == best %} class="best"{% elif row[0] in ("baseline", "human ceiling")
+%} class="baseline"{% endif %}>
 {% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
 {% endfor %}
@@ -655,7 +750,8 @@ human ceiling {{ d.ceiling }}.
 annotator agreement (unanimous or split):</p>
 <div class="scroll"><table>
 <tr>{% for c in d.confidence_header %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in d.confidence %}<tr>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
+{% for row in d.confidence %}<tr{% if loop.index0 == d.best.confidence %} class="best"{%
+endif %}>{% for v in row %}<td>{{ two_lines(v) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
 {% endif %}{% if d.aggregations %}
 <p>Soft labels by aggregation (methods that need human labels are cross-fitted by group, so
@@ -663,13 +759,14 @@ each pair is scored by a fit on other groups):</p>
 {% for keep in aggregation_splits %}
 <div class="scroll"><table class="aggregations">
 <tr>{% for i in keep %}<th>{{ aggregation_columns[i] }}</th>{% endfor %}</tr>
-{% for row in d.aggregations %}<tr>
+{% for row in d.aggregations %}<tr{% if loop.index0 == d.best.aggregations %} class="best"{%
+endif %}>
 {%- for i in keep %}<td>{{ two_lines(row[i]) }}</td>{% endfor %}</tr>
 {% endfor %}</table></div>
 {% endfor %}
 <ul class="verdict">{% for line in d.aggregation_lines %}<li>{{ line }}</li>{% endfor %}</ul>
 {% endif %}{% endfor %}
-<h2>Figures</h2>
+<h2 id="figures">Figures</h2>
 {% for name, data in images.items() %}
 <figure id="{{ name }}">
 <figcaption><h3>{{ titles[name] }}</h3></figcaption>
@@ -678,7 +775,7 @@ each pair is scored by a fit on other groups):</p>
 {% else %}<p>Not applicable to this run.</p>{% endif %}
 </figure>
 {% endfor %}
-<h2>Notes</h2>
+<h2 id="notes">Notes</h2>
 <ul>{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>
 </body>
 </html>

@@ -1,7 +1,7 @@
 """The results table a benchmark run writes, and reading it back.
 
 One row per data set x labeler x prompt variant x comparison, in ``RUN_DIR/results.parquet``
-(or ``results.jsonl``):
+(or ``results.jsonl``); docs/results.md documents the columns for users:
 
 ===================== ===========================================================================
 column                meaning

@@ -1,0 +1,146 @@
+"""Readable report pages (issue 27): contents with anchors, the best cell highlighted, legible
+figures, baselines told apart by colour and marker, bin counts, cost in seconds, and the
+labels' compute time in the header."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from matplotlib.colors import to_hex
+from test_report_verdicts import ladder_results, make_run
+
+from labelbench.report import plots
+from labelbench.report.cli import write_report
+from labelbench.report.render import compute_seconds, duration, github_anchor
+from labelbench.report.results import normalize
+from labelbench.report.summary import ReportSettings, summarize
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = make_run(tmp_path_factory.mktemp("pages") / "run", ladder_results(n_items=40))
+    write_report(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def drawn() -> tuple[dict, dict]:
+    return summarize(normalize(ladder_results(n_items=40), "x"), ReportSettings(n_boot=20))
+
+
+def test_contents_link_to_every_section(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    nav = html.split('<nav id="contents">', 1)[1].split("</nav>", 1)[0]
+    targets = re.findall(r'href="#([^"]+)"', nav)
+    assert {"winner", "verdicts", "figures", "notes", "dataset-tldr", "reliability"} <= set(targets)
+    for target in targets:
+        assert f'id="{target}"' in html, target
+    markdown = (run_dir / "report.md").read_text()
+    headings = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", markdown, flags=re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", markdown.split("\n## ", 1)[0])
+    assert links and set(links) <= headings
+
+
+def test_the_best_cell_of_each_table_is_highlighted(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    section = html.split('<h2 id="dataset-pandalm">', 1)[1].split("<h2", 1)[0]
+    best = max(
+        (c for c in summary["datasets"]["pandalm"]["cells"] if c["kind"] == "labeler"),
+        key=lambda c: c["alignment"]["accuracy"]["value"],
+    )
+    rows = re.findall(r'<tr class="best">\s*<td>([^<]*)</td><td>([^<]*)</td>', section)
+    assert len(rows) >= 2  # the alignment and the bias tables
+    assert all(
+        (name, best["variant"].endswith(variant)) == (best["labeler"], True)
+        for name, variant in rows[:2]
+    )
+    markdown = (run_dir / "report.md").read_text()
+    assert f"| **{best['labeler']}** |" in markdown
+
+
+def test_the_header_states_the_labels_compute_time(run_dir: Path) -> None:
+    timing = json.loads((run_dir / "timing.json").read_text())
+    seconds = compute_seconds(timing)
+    assert seconds and seconds > 60
+    for name in ("report.md", "report.html"):
+        text = (run_dir / name).read_text()
+        assert f"The labels took {duration(seconds)} of compute" in text.replace("<b>", "").replace(
+            "</b>", ""
+        )
+    assert duration(7 * 3600 + 300) == "7.1 h" and duration(42) == "42 s"
+
+
+def test_baselines_differ_in_colour_and_marker_not_only_dashes(drawn: tuple) -> None:
+    summary, timing = drawn
+    for name in ("alignment_vs_size", "alignment_vs_cost"):
+        fig = plots.draw(name, summary, timing)
+        lines = {
+            line.get_label(): line
+            for axis in fig.axes
+            for line in axis.get_lines()
+            if line.get_label() in ("always-longer", "always-first")
+        }
+        assert set(lines) == {"always-longer", "always-first"}, name
+        longer, first = lines["always-longer"], lines["always-first"]
+        assert to_hex(longer.get_color()) != to_hex(first.get_color())
+        assert longer.get_marker() != first.get_marker()
+        assert "None" not in (longer.get_marker(), first.get_marker())
+        plots._pyplot().close(fig)
+
+
+def test_reliability_diagrams_show_bin_counts(drawn: tuple) -> None:
+    summary, _ = drawn
+    fig = plots.reliability(summary)
+    axis = fig.axes[0]
+    name = axis.get_title()
+    shown = [int(t.get_text()) for t in axis.texts if t.get_text().isdigit()]
+    cells = [c for c in summary["datasets"][name]["cells"] if c["kind"] == "labeler"]
+    labelers = {c["labeler"] for c in cells}
+    assert sum(shown) == 40 * len(labelers)  # every item of each labeler's line, once
+    plots._pyplot().close(fig)
+
+
+def test_cost_is_seconds_per_pair(drawn: tuple) -> None:
+    summary, timing = drawn
+    fig = plots.alignment_vs_cost(summary, timing)
+    axis = fig.axes[0]
+    assert axis.get_xlabel().startswith("seconds of compute per pair")
+    name = axis.get_title()
+    expected = sorted(t["seconds_per_pair"] for t in timing[name])
+    points = sorted(
+        float(x) for collection in axis.collections for x, _ in collection.get_offsets()
+    )
+    assert points == pytest.approx(expected)
+    plots._pyplot().close(fig)
+    assert plots.alignment_vs_cost(summary) is None  # no timing, no cost figure
+
+
+def test_figure_text_is_legible_at_1200_px(drawn: tuple) -> None:
+    summary, timing = drawn
+    for name in plots.PLOTS:
+        fig = plots.draw(name, summary, timing)
+        if fig is None:
+            continue
+        assert plots.smallest_text_px(fig) >= plots.MIN_TEXT_PX, name
+        plots._pyplot().close(fig)
+
+
+def test_every_results_column_is_documented() -> None:
+    """docs/results.md names every column a run writes (the committed ladder's, and those
+    added since)."""
+    import pandas as pd
+
+    from labelbench.report.results import OPTIONAL_FLOAT, REQUIRED
+
+    repo = Path(__file__).resolve().parents[1]
+    table = (repo / "docs" / "results.md").read_text().split("## Columns", 1)[1]
+    documented = set(re.findall(r"`([a-zA-Z_]+)`", table))
+    columns = set(pd.read_parquet(repo / "reports/ladder/results.parquet").columns)
+    columns |= set(REQUIRED) | set(OPTIONAL_FLOAT) | {"annotator_prefs", "task", "pair_key"}
+    undocumented = {c for c in columns if c not in documented and not c.startswith("baseline_")}
+    assert undocumented == set()
+    assert "baseline_NAME_pref_a" in table
