@@ -142,3 +142,23 @@ def test_every_results_column_is_documented() -> None:
     undocumented = {c for c in columns if c not in documented and not c.startswith("baseline_")}
     assert undocumented == set()
     assert "baseline_NAME_pref_a" in table
+
+
+@pytest.mark.parametrize(
+    "report", ["reports/ladder", "reports/ladder/prompt-sensitivity", "reports/benchmark"]
+)
+def test_committed_reports_figures_read_cleanly(report: str) -> None:
+    """The committed reports' own figures (real names, counts and timings): no clipped or
+    overlapping text, nothing smaller than 11 px at 1200 px."""
+    folder = Path(__file__).resolve().parents[1] / report
+    summary = json.loads((folder / "summary.json").read_text())
+    timing = json.loads((folder / "timing.json").read_text())
+    for name in plots.PLOTS:
+        fig = plots.draw(name, summary, timing)
+        if fig is None:
+            continue
+        try:
+            assert plots.layout_problems(fig) == [], name
+            assert plots.smallest_text_px(fig) >= plots.MIN_TEXT_PX, name
+        finally:
+            plots._pyplot().close(fig)

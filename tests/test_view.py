@@ -235,3 +235,16 @@ def test_item_view_opens_on_the_committed_ladder(data_dir: Path, tmp_path: Path)
     assert result.console == []
     assert result.value["total"] == 8002
     assert "not found in the data folder" not in json.dumps(result.value)
+
+
+def test_view_command_errors_are_one_line(
+    view_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labelbench.cli import app, run_app
+
+    code = run_app(app, ["view", str(view_run), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no such file in" in err and len(err.strip().splitlines()) == 1
+    code = run_app(app, ["view", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no such folder" in err and "Traceback" not in err

@@ -58,10 +58,10 @@ PLOT_CAPTIONS = {
     "width 0.1, y = share of humans preferring A. The numbers along the bottom are each bin's "
     "item count, one row per method in its colour; bins of fewer than 5 items have no point. "
     "The diagonal is perfect calibration.",
-    "reliability": "Each labeler's best variant: x = mean P(A) in a bin of width "
-    "1/(calibration bins), y = share of humans preferring A; the diagonal is perfect "
-    "calibration. The numbers along the bottom are each bin's item count, one row per labeler "
-    "in its colour; bins of fewer than 5 items have no point.",
+    "reliability": "Each labeler's most accurate variant (the tables name it): x = mean P(A) "
+    "in a bin of width 1/(calibration bins), y = share of humans preferring A; the diagonal is "
+    "perfect calibration. The numbers along the bottom are each bin's item count, one row per "
+    "labeler in its colour; bins of fewer than 5 items have no point.",
     "alignment_vs_cost": "x: seconds of compute per pair, as recorded when each label was "
     "computed (labels read from the cache keep the seconds of the run that computed them), "
     "both orders included; y: accuracy. Marker shape: labeler; colour: variant. Baselines as "
@@ -599,7 +599,7 @@ def reliability(summary: dict[str, Any]) -> Figure | None:
                 [row["human_a"] for row in table],
                 marker="o",
                 color=colors[labeler],
-                label=f"{_fit(labeler)} {_short_variant(cell['variant'])} (ECE {ece:.3f})",
+                label=f"{_fit(labeler)} (ECE {ece:.3f})",  # its variant: in the tables
             )
             for row in cell["calibration"]["reliability"]:  # each bin's count, along the bottom
                 axis.text(
@@ -661,6 +661,12 @@ def alignment_vs_cost(
             )
         wide = min(costs) > 0 and max(costs) / min(costs) > 10
         axis.set_xscale("log" if wide else "linear")
+        if wide:  # ticks at 1, 2, 5 x 10^k, written plainly; no minor labels to collide
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            axis.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel("seconds of compute per pair" + (" (log)" if wide else ""))
         _guides(axis, entry)
         handles, _ = axis.get_legend_handles_labels()
