@@ -225,6 +225,10 @@ function figures(r) {
     el("td", {text: slot(r.p_ba, false)})));
   table.append(el("tr", {}, el("td", {text: "both (soft label)"}),
     el("td", {text: fmt(r.p, 3)}), el("td", {text: ""}), el("td", {text: r.slot || "-"})));
+  if (!r.lo_exact && (r.lo_ab != null || r.lo_ba != null))
+    return el("div", {}, table, el("p", {class: "note",
+      text: "Log-odds recovered from P(A) with the logit: this run's results predate the "
+        + "stored log-odds."}));
   return table;
 }
 function humanBlock(item) {
