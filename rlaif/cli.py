@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from labelbench.errors import INTERRUPTED, InputError, run_app
-from rlaif.data import DataOptions
+from rlaif.data import DataOptions, output_folder
 from rlaif.interrupted import rlaif_interrupted_line
 from rlaif.options import config_options
 from rlaif.ppo_config import PPOConfig
@@ -62,14 +62,15 @@ def sft(
     post); held-out ROUGE-L, length and EOS rate beside the starting model's."""
     from rlaif.sft import run_sft, summary_lines
 
-    metrics = run_sft(
-        posts,
-        out,
-        config,
-        data_options,
-        comparisons=comparisons,
-        comparisons_split=comparisons_split,
-    )
+    with output_folder(out):
+        metrics = run_sft(
+            posts,
+            out,
+            config,
+            data_options,
+            comparisons=comparisons,
+            comparisons_split=comparisons_split,
+        )
     for line in summary_lines(metrics):
         typer.echo(line)
     typer.echo(f"({metrics['train_seconds']:.0f} s) -> {out / 'policy'}")
@@ -177,9 +178,10 @@ def reward(
     elsewhere (--labels mixed, --human-labels); report held-out accuracy by group."""
     from rlaif.reward import train_reward_model
 
-    metrics = train_reward_model(
-        train, out, config, data_options, eval_data, eval_split, label_options
-    )
+    with output_folder(out):
+        metrics = train_reward_model(
+            train, out, config, data_options, eval_data, eval_split, label_options
+        )
     if "accuracy" in metrics:
         accuracy = metrics["accuracy"]["all"]
         typer.echo(
@@ -209,9 +211,10 @@ def dpo(
     human labels where a pair has one and AI labels elsewhere."""
     from rlaif.dpo import run_dpo
 
-    metrics = run_dpo(
-        train, out, config, label_options, data_options, policy=policy, reference=reference
-    )
+    with output_folder(out):
+        metrics = run_dpo(
+            train, out, config, label_options, data_options, policy=policy, reference=reference
+        )
     shares = metrics["label_sources"]["counts"]
     losses = metrics["loss_history"]
     loss = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, " if len(losses) > 1 else ""

@@ -5,6 +5,9 @@ split by group (post/context), and the device every rlaif step runs on."""
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -144,7 +147,8 @@ def load_preferences(path: Path, options: DataOptions) -> Any:
     if is_saved_dataset(path) and options.map is None:
         from datasets import DatasetDict, load_from_disk
 
-        dataset = load_from_disk(str(path))
+        # in memory: map/filter then write no cache-*.arrow files into the user's dataset folder
+        dataset = load_from_disk(str(path), keep_in_memory=True)
         if isinstance(dataset, DatasetDict):
             dataset = dataset["train"] if "train" in dataset else next(iter(dataset.values()))
         check_preference_dataset(dataset, path)
@@ -257,3 +261,20 @@ def load_held_out(
         ],
         dropped_shared=dropped,
     )
+
+
+@contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """The output folder of a training command: when the command fails or is interrupted and
+    the folder did not exist before, the empty folders it left (TRL creates ``output_dir`` when
+    its trainer starts) are removed again, so a failed run leaves nothing that looks like a
+    result. Anything written into it is kept."""
+    created = not Path(out).exists()
+    try:
+        yield out
+    except BaseException:
+        if created and Path(out).is_dir():
+            for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
+                with suppress(OSError):  # not empty: kept
+                    os.rmdir(folder)
+        raise

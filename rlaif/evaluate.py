@@ -270,7 +270,7 @@ def evaluate_policy(
     from rlaif.data import device, existing, load_prompt_items
     from rlaif.groups import check_judge
     from rlaif.label import generate, policy_prompt, truncate_prompts
-    from rlaif.rewards import RewardModelScorer, load_reward_model
+    from rlaif.rewards import RewardModelScorer, check_reward_model_folder, load_reward_model
 
     if reward_model is None and labeler is None:
         raise InputError(
@@ -279,6 +279,7 @@ def evaluate_policy(
         )
     if reward_model is not None:  # a bad reward model is found before the policies load
         check_directory(existing(reward_model, "reward model directory"))
+        check_reward_model_folder(reward_model)
     items = load_prompt_items(prompts, data, limit=config.limit)
     judge_record, notes = None, []
     if reward_model is not None:  # a judge trained on these posts, or the policies', is refused

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -591,6 +592,12 @@ def choose_labels(
 
     has_ai = SOFT_LABEL in dataset.column_names
     mode = options.mode(has_ai)
+    if options.labels == "auto" and mode == "human":  # never trains human labels unannounced
+        print(
+            f"note: {source} holds no AI labels (no {SOFT_LABEL} column): training on its "
+            "human labels (--labels human says so; make AI labels with rlaif label)",
+            file=sys.stderr,
+        )
     if mode in ("ai", "mixed") and not has_ai:
         raise InputError(source, f"--labels {mode}: no AI labels here (make them with rlaif label)")
     if options.human_limit is not None and mode != "mixed":
@@ -626,7 +633,12 @@ def choose_labels(
             )
     if options.min_confidence is not None:
         if SOFT_LABEL not in dataset.column_names:
-            raise InputError("--min-confidence", "applies to AI labels; these pairs have none")
+            raise InputError(
+                source,
+                "--min-confidence applies to AI labels; these pairs have none (make them with "
+                "rlaif label)",
+                field=SOFT_LABEL,
+            )
         before = len(dataset)
         sure = options.min_confidence
         dataset = dataset.filter(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 
 import pytest
 
@@ -701,8 +702,13 @@ def test_evaluate_refuses_a_folder_as_its_output_file_before_sampling(
 
     monkeypatch.setattr(evaluate, "load_policy", sampling_started)
     data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    judge = tmp_path / "judge"  # looks like a reward model until loaded
+    shutil.copytree(tiny_lm_dir, judge)
+    config = json.loads((judge / "config.json").read_text())
+    config["architectures"] = ["LlamaForSequenceClassification"]
+    (judge / "config.json").write_text(json.dumps(config))
     args = ["evaluate", "--policy", tiny_lm_dir, "--prompts", data, "--out", tmp_path]
-    code, _, err = run([*args, "--reward-model", tiny_lm_dir], capsys)
+    code, _, err = run([*args, "--reward-model", judge], capsys)
     assert_one_line_error(code, err, str(tmp_path), "output file is a directory")
 
 
