@@ -24,9 +24,9 @@ from rlaif.ppo_config import PPOConfig
 try:  # torch, transformers and trl load here, for seconds: Ctrl-C meanwhile is one line too
     from rlaif.dpo_config import DPORunConfig
     from rlaif.evaluate import EvaluateConfig
-    from rlaif.label import LabelOptions
     from rlaif.reward import RewardRunConfig
     from rlaif.sft_config import SFTRunConfig
+    from rlaif.training_labels import LabelOptions
 except KeyboardInterrupt:
     print(rlaif_interrupted_line(sys.argv[1:]), file=sys.stderr)
     sys.exit(INTERRUPTED)
@@ -116,10 +116,12 @@ def label(
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.device import training_device
     from labelbench.prompting.planner import check_tasks
-    from rlaif.data import device, load_comparisons, load_prompt_items
+    from rlaif.data import load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
-    from rlaif.label import choose_labeler, label_quality, label_with_ai, sample_pairs
+    from rlaif.label import choose_labeler, label_with_ai, sample_pairs
+    from rlaif.preferences import label_quality
 
     if (data is None) == (prompts is None):
         raise InputError(
@@ -136,7 +138,7 @@ def label(
         items = load_prompt_items(prompts, data_options, limit=limit)
         check_tasks(items, chosen.variant)  # before the policy loads (pairs: ai_preferences)
         loaded = load_policy(policy)
-        loaded.model.to(device())
+        loaded.model.to(training_device())
         comparisons = sample_pairs(
             items, loaded.model, loaded.tokenizer, max_new_tokens=max_new_tokens, seed=seed
         )

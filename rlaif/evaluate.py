@@ -265,11 +265,13 @@ def evaluate_policy(
     from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.device import training_device
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
-    from rlaif.data import device, existing, load_prompt_items
+    from rlaif.data import existing, load_prompt_items
     from rlaif.groups import check_judge
-    from rlaif.label import generate, policy_prompt, truncate_prompts
+    from rlaif.label import generate
+    from rlaif.preferences import policy_prompt, truncate_prompts
     from rlaif.rewards import RewardModelScorer, check_reward_model_folder, load_reward_model
 
     if reward_model is None and labeler is None:
@@ -294,7 +296,7 @@ def evaluate_policy(
         check_writable_dir(default_cache_dir(), "label cache directory")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    on = device()
+    on = training_device()
     trained, start = load_policy(policy), load_policy(config.reference)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],

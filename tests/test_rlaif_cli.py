@@ -593,7 +593,7 @@ def test_label_pairs_and_sampled_pairs_then_soft_reward(tmp_path, tiny_lm_dir, c
 def test_human_labels_reorder_the_pairs():
     from datasets import Dataset
 
-    from rlaif.label import to_human_labels
+    from rlaif.preferences import to_human_labels
 
     ai = Dataset.from_dict(
         {

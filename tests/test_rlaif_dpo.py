@@ -211,7 +211,7 @@ def test_human_labels_file_labels_the_pairs_it_has(tmp_path, tiny_lm_dir, capsys
     """--human-labels FILE: comparisons (any format) label the pairs they share with the AI
     dataset; the others keep their AI label."""
     from rlaif.data import DataOptions, load_comparisons
-    from rlaif.label import ai_preference_dataset
+    from rlaif.preferences import ai_preference_dataset
 
     comparisons = load_comparisons(
         write_comparisons(tmp_path / "all.jsonl", n_posts=8), DataOptions()
