@@ -12,10 +12,10 @@ from conftest import build_tiny_model
 from test_labeling_helpers import make_planned
 
 from labelbench.errors import ModelError
-from labelbench.labeling import LabelCache, label, preferences
+from labelbench.labeling import LabelCache, label, precision, preferences
 from labelbench.labeling.answers import preference_a, softmax
 from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
-from labelbench.models import precision, registry
+from labelbench.models import registry
 
 
 @pytest.fixture(scope="module")
