@@ -59,9 +59,9 @@ def run_command(
     """Label data sets x labelers x variants, then write the report with every metric."""
     from rich.console import Console
 
+    from labelbench.benchmark import run
     from labelbench.config import load_config, resolve_data_dir
     from labelbench.report.cli import write_report
-    from labelbench.sweep import run
 
     loaded = load_config(config)
     out = run(

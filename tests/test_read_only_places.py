@@ -34,12 +34,12 @@ def read_only(tmp_path):
 
 
 def no_labelling(monkeypatch):
-    from labelbench import sweep
+    from labelbench import benchmark
 
     def labelling_started(*_, **__):
         raise AssertionError("labelling started")
 
-    monkeypatch.setattr(sweep, "open_labeler", labelling_started)
+    monkeypatch.setattr(benchmark, "open_labeler", labelling_started)
 
 
 def write_config(tmp_path: Path, tiny_lm_dir: Path, output_dir: Path) -> Path:

@@ -2,7 +2,7 @@
 
 ``open_labeler(spec)`` loads the backend the spec names, resolves what the spec leaves open (chat
 mode, dtype) and derives the labeler's identity, the model part of every cache key. Every user of
-AI labels goes through ``Labeler``: ``labelbench run`` (``sweep``), ``labelbench serve``,
+AI labels goes through ``Labeler``: ``labelbench run`` (``benchmark``), ``labelbench serve``,
 ``rlaif label``/``evaluate`` and direct-RLAIF rewards, each as plan → cache → backend →
 preferences (or direct scores). ``winner.json`` carries the resolved spec, so ``rlaif label``
 reopens exactly the labeler the benchmark measured.
