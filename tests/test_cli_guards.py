@@ -214,11 +214,11 @@ def test_a_labeler_model_not_here_fails_before_any_labelling(
 
     from labelbench import benchmark
     from labelbench.cli import app, run_app
-    from labelbench.models import registry
+    from labelbench.models import specs
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    registry._resolve_hub.cache_clear()
+    specs._resolve_hub.cache_clear()
 
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "q", "chosen": "yes", "rejected": "no"}) + "\n")
