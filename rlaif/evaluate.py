@@ -32,17 +32,18 @@ if TYPE_CHECKING:
 
 
 def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    """Mean of per-prompt wins (1, 0.5, 0) with a bootstrap 95% confidence interval.
+    """Mean of per-prompt wins (1, 0.5, 0) with a bootstrap 95% confidence interval
+    (``labelbench.metrics.mean_with_interval``: 2000 percentile-bootstrap resamples of the
+    prompts, seeded by ``seed``).
 
     Returns ``win_rate``, ``ci_low``, ``ci_high``, ``n`` and, where a figure is None,
     ``undefined``: {figure: reason}. No wins: all None; one win: no interval. When every
     outcome is the same the bootstrap has nothing to resample, so the interval is the Wilson
     score interval of that proportion over ``n`` prompts (three wins of three: [0.44, 1.0],
     never the zero-width [1.0, 1.0])."""
-    from scipy.stats import bootstrap
+    from labelbench.metrics import mean_with_interval
 
-    values = np.asarray(wins, dtype=float)
-    if len(values) == 0:
+    if len(wins) == 0:
         reason = "no prompts"
         return {
             "win_rate": None,
@@ -51,43 +52,21 @@ def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
             "n": 0,
             "undefined": {"win_rate": reason, "interval": reason},
         }
-    value = float(values.mean())
-    if len(values) < 2:
+    estimate = mean_with_interval(np.asarray(wins, dtype=float), n_boot=2000, seed=seed)
+    if estimate.n < 2:
         return {
-            "win_rate": value,
+            "win_rate": estimate.value,
             "ci_low": None,
             "ci_high": None,
             "n": 1,
             "undefined": {"interval": "one prompt: no interval"},
         }
-    if np.all(values == values[0]):
-        low, high = wilson_interval(value, len(values))
-        return {"win_rate": value, "ci_low": low, "ci_high": high, "n": len(values)}
-    result = bootstrap(
-        (values,),
-        np.mean,
-        confidence_level=0.95,
-        n_resamples=2000,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    interval = result.confidence_interval
     return {
-        "win_rate": value,
-        "ci_low": float(interval.low),
-        "ci_high": float(interval.high),
-        "n": len(values),
+        "win_rate": estimate.value,
+        "ci_low": estimate.low,
+        "ci_high": estimate.high,
+        "n": estimate.n,
     }
-
-
-def wilson_interval(rate: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``rate`` observed over ``n`` trials."""
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 def length_controlled_win_rate(
