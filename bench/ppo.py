@@ -340,7 +340,7 @@ def run_bundled(
 
     from labelbench.models.registry import load_model
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
-    from rlaif.rewards import RewardModelScorer, load_reward_model
+    from rlaif.reward_scoring import RewardModelScorer, load_reward_model
 
     torch.set_num_threads(threads)
     loaded = load_model(policy_path)

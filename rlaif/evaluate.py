@@ -251,7 +251,7 @@ def evaluate_policy(
     from rlaif.groups import check_judge
     from rlaif.label import generate
     from rlaif.preferences import policy_prompt, truncate_prompts
-    from rlaif.rewards import RewardModelScorer, check_reward_model_folder, load_reward_model
+    from rlaif.reward_scoring import RewardModelScorer, check_reward_model_folder, load_reward_model
 
     if reward_model is None and labeler is None:
         raise InputError(

@@ -172,10 +172,10 @@ def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
 
 def _reward_fn(reward_model: Path | None, labeler: Winner | None, items: list, texts: list) -> Any:
     if reward_model is not None:
-        from rlaif.rewards import RewardModelScorer, load_reward_model
+        from rlaif.reward_scoring import RewardModelScorer, load_reward_model
 
         return RewardModelScorer(*load_reward_model(reward_model, training_device()))
-    from rlaif.rewards import DirectLabelerScorer
+    from rlaif.reward_scoring import DirectLabelerScorer
 
     tasks = {i.task for i in items}
     if len(tasks) != 1:

@@ -256,7 +256,7 @@ def test_a_causal_lm_is_not_taken_for_a_reward_model(tmp_path, tiny_lm_dir, caps
     """A causal LM folder given as --reward-model (issue: loaded with a freshly drawn score head,
     and PPO trained against, or evaluate judged by, that random reward without a word)."""
     from labelbench.errors import ModelError
-    from rlaif.rewards import load_reward_model
+    from rlaif.reward_scoring import load_reward_model
 
     with pytest.raises(ModelError, match=r"score\.weight") as caught:
         load_reward_model(tiny_lm_dir)

@@ -1,4 +1,6 @@
-"""PPO reward functions: a trained reward model, or a labeler's direct 1-N score (direct RLAIF)."""
+"""Reward scoring inside rlaif (PPO rewards, evaluate's judge): a trained reward model, or a
+labeler's direct 1-N score (direct RLAIF). The client-side reward functions users import into
+TRL, verl or OpenRLHF are ``labelbench/rewards.py``."""
 
 from __future__ import annotations
 
