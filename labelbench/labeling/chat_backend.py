@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from labelbench.errors import ModelError
+from labelbench.errors import InputError, ModelError
 from labelbench.labeling.backend import Sample, Scored
 from labelbench.labeling.http_backend import RETRY_STATUS, _retry_after, _snippet
 from labelbench.prompting.planner import chat_messages
@@ -422,7 +422,14 @@ class ChatBackend:
         """The messages for a request text and whether the last one is an assistant prefix to
         continue. ``ending``: the text the answer follows; ``rationale``: the reply starts with
         a rationale; ``verdict``: the answer is read from the text."""
-        messages = chat_messages(text)
+        try:
+            messages = chat_messages(text)
+        except ValueError:
+            raise InputError(
+                "backend chat",
+                "the requests were not planned as chat messages (plan them through a chat "
+                "labeler, e.g. `labelbench run` with backend: chat, or plan(..., messages=True))",
+            ) from None
         opening = messages.pop()["content"] if messages[-1]["role"] == "assistant" else ""
         user = messages[-1]
         if verdict and rationale:
@@ -639,8 +646,12 @@ class ChatBackend:
 
 
 def _opening(text: str) -> str:
-    """The assistant's opening of a request rendered as messages (the variant's ending)."""
-    messages = chat_messages(text)
+    """The assistant's opening of a request rendered as messages (the variant's ending); empty
+    for a text that is not (``ChatBackend._messages`` says so)."""
+    try:
+        messages = chat_messages(text)
+    except ValueError:
+        return ""
     return messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
 
 
