@@ -20,7 +20,9 @@ def label(
     requests: Annotated[Path, typer.Option(help="Planned requests, JSON lines.")],
     out: Annotated[Path, typer.Option(help="Where to write the label rows (JSON lines).")],
     model: Annotated[str, typer.Option(help="Built-in name, model folder, .gguf or server model.")],
-    backend: Annotated[str, typer.Option(help="transformers, http or vllm.")] = "transformers",
+    backend: Annotated[
+        str, typer.Option(help="transformers, http, vllm or chat (chat-planned requests).")
+    ] = "transformers",
     base_url: Annotated[str | None, typer.Option(help="http backend: server URL.")] = None,
     api_key_env: Annotated[
         str, typer.Option(help="http backend: environment variable holding the API key.")
