@@ -203,8 +203,10 @@ class _Slots:
         if not self.keys:
             for keys, values in kv:
                 shape = (self.count, keys.shape[1], self.capacity, keys.shape[3])
-                self.keys.append(keys.new_empty(shape))
-                self.values.append(values.new_empty(shape))
+                # zeros, not empty: a masked column is still multiplied, and garbage could be
+                # inf or NaN (which a mask's large negative number does not hide)
+                self.keys.append(keys.new_zeros(shape))
+                self.values.append(values.new_zeros(shape))
         length = len(source.columns)
         self.reserve(length)
         where = torch.tensor(source.columns, dtype=torch.long, device=kv[0][0].device)
@@ -231,7 +233,7 @@ class _Slots:
         capacity = columns + max(columns // 4, 64)
         for buffers in (self.keys, self.values):
             for index, buffer in enumerate(buffers):
-                grown = buffer.new_empty((*buffer.shape[:2], capacity, buffer.shape[3]))
+                grown = buffer.new_zeros((*buffer.shape[:2], capacity, buffer.shape[3]))
                 grown[:, :, : self.capacity] = buffer
                 buffers[index] = grown
         self.capacity = capacity
