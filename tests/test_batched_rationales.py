@@ -152,3 +152,30 @@ def test_the_cache_is_bounded_by_the_token_budget(tiny_lm, monkeypatch):
         count, capacity = made[-1]
         assert count == max(1, min(20, budget // capacity))  # slots x capacity <= budget
     assert made[0][0] == 1 and made[1][0] < 20 and made[2][0] == 20
+
+
+@pytest.mark.parametrize("attention", ["own", "eager"])
+def test_sliding_window_rationales_in_a_batch_match_generate(tiny_tokenizer, attention):
+    """Gemma 3 past its window, rows of different lengths in one batch: the masks are built per
+    layer type, by position, for this module's attention and for another one alike."""
+    from conftest import build_tiny_gemma
+
+    model = build_tiny_gemma(tiny_tokenizer, seed=1)
+    if attention == "eager":
+        model.set_attn_implementation("eager")
+    engine = TransformersBackend(model, tiny_tokenizer, "tiny-gemma", causal_block=4)
+    requests = [p.request for p in make_planned(3, seed=5, rationale={"max_new_tokens": 12})]
+    assert min(len(engine.encode(r.text)) for r in requests) > 4 * model.config.sliding_window
+    results = engine.rationales(requests, list(range(len(requests))))
+    for request, (sample,) in zip(requests, results, strict=True):
+        ids = torch.tensor([engine.encode(request.text)])
+        with torch.inference_mode():
+            out = model.generate(
+                ids, max_new_tokens=12, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id
+            )
+        assert sample.rationale == tiny_tokenizer.decode(
+            out[0, ids.shape[1] :], skip_special_tokens=True
+        )
+        text = request.text + sample.rationale + request.score_suffix
+        reference = naive_answer_logprobs(model, tiny_tokenizer, text, ("1", "2"))
+        assert sample.logprobs == pytest.approx(reference, abs=1e-4)

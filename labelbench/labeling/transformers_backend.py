@@ -5,17 +5,21 @@ Every request's tokens are split into three segments: a root shared by every req
 tail. Root key/value caches are computed once and reused across calls. Scoring packs nodes and
 their tails into one row per pass (no padding), and the model runs this package's attention
 (``labelbench.labeling.attention``): each segment attends to its ancestors and itself, in causal
-blocks, so every token is computed once and logits only at each tail's last position. Rationales
-(and models on another attention implementation) use padded rows instead: rows of similar length
-are batched with right padding, masked out. Splits are made on the tokenisation of the full text,
-so results equal a plain forward pass. Rationales are decoded for all samples of a request
-together (one seeded generator per sample) and scored by appending ``score_suffix`` to each
-sample's cache.
+blocks, so every token is computed once and logits only at each tail's last position. Models on
+another attention implementation use padded rows instead: rows of similar length are batched with
+right padding, masked out. Splits are made on the tokenisation of the full text, so results equal
+a plain forward pass.
 
-The attention masks by token positions, so sliding windows (Gemma 3) are exact in both layouts. A
-model left on another attention gets transformers' masks by cache column instead, which padding
-shifts: it scores prompts longer than its window with one plain pass each, and its rationales are
-exact only within the window.
+Rationales are decoded in one continuous batch (``_Decoder``): every sample of every request is a
+sequence in a slot of a cache bounded by ``decode_tokens``; prompts run in the same prefix-tree
+passes and are copied into free slots, each step decodes one token of every active sequence, the
+finished leave, are scored together by appending ``score_suffix`` to their own caches, and
+waiting prompts take their slots. Each sample samples with its own seeded generator.
+
+The attention masks by token positions, so sliding windows (Gemma 3) are exact in every layout
+this module runs (rationales included: their masks are built per layer type). A model left on
+another attention gets transformers' masks by cache column when it scores, which padding
+shifts: it scores prompts longer than its window with one plain pass each.
 """
 
 from __future__ import annotations
