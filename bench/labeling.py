@@ -375,7 +375,7 @@ def main() -> None:
     chain_engines = {"zero_cot_items": engine(), "cot_single": engine(), "cot_sc": engine()}
     generated: dict[str, int] = {}
     chain_rows: dict[str, list[Any]] = {}
-    cot_items = items[: args.cot_pairs] if args.pairs else everything[: args.cot_pairs]
+    cot_items = everything[: args.cot_pairs]  # the first items, as --pairs takes them
     single: list[Any] = []
     if args.cot_pairs:
         zero_cot = planned_for("summarization/base-0shot", cot_items)
