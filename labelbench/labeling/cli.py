@@ -42,7 +42,10 @@ def label(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
     ] = False,
-    unit_items: Annotated[int, typer.Option(min=1, help="Items per stored work unit.")] = 16,
+    unit_items: Annotated[
+        int | None,
+        typer.Option(min=1, help="Items per stored work unit [default: 16; 64 with rationales]."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="http backend: requests in flight.")] = 8,
     timeout: Annotated[
         float, typer.Option(min=0.001, help="http backend: seconds per request.")

@@ -326,20 +326,30 @@ def _progress(total: int, description: str, enabled: bool) -> Iterator[Any]:
         yield lambda advance, rate: bar.update(task, advance=advance, rate=rate)
 
 
+RATIONALE_UNIT_ITEMS = 64
+"""Items per stored unit of work when rationales are generated (both orders and every sample of
+each item in one backend call)."""
+
+
 def label(
     planned: Sequence[PlannedRequest],
     backend: Backend,
     *,
     cache: LabelCache | None = None,
     progress: bool = True,
-    unit_items: int = 16,
+    unit_items: int | None = None,
     description: str = "labeling",
 ) -> LabelResult:
     """Label every planned request; cached samples are read, missing ones computed and stored.
 
     Work is done in units of ``unit_items`` items (all orders of an item in one unit), each
-    stored in one transaction, so an interrupted run resumes where it stopped.
+    stored in one transaction, so an interrupted run resumes where it stopped. None: 16, or
+    ``RATIONALE_UNIT_ITEMS`` when any request generates a rationale (a backend decodes a unit's
+    rationales in one batch, so small units would leave it half empty).
     """
+    if unit_items is None:
+        chains = any(isinstance(p.request, RationaleRequest) for p in planned)
+        unit_items = RATIONALE_UNIT_ITEMS if chains else 16
     labeler = backend.identity
     keys = [
         tuple(request_key(labeler, p.request, s) for s in range(_sample_count(p.request)))
