@@ -127,7 +127,7 @@ def serve_command(
 
     (verl: +reward.custom_reward_function.reward_kwargs.url=http://HOST:PORT; prompt in extra_info)
 
-    README, section "Serving rewards", has the full recipes and the versions checked.
+    docs/serving.md has the full recipes and the versions checked.
     """
     from labelbench.labeling.labeler import labeler_spec
     from labelbench.serve import check_port_free, open_engine, serve
