@@ -124,8 +124,8 @@ def main() -> None:
     from labelbench.data import load_comparisons
     from labelbench.labeling import label
     from labelbench.labeling.answers import preference_a
+    from labelbench.labeling.precision import compare
     from labelbench.labeling.transformers_backend import TransformersBackend
-    from labelbench.models.precision import compare
     from labelbench.models.registry import load_model
     from labelbench.prompting import plan
 

@@ -1,22 +1,39 @@
 """Labeling engine benchmark on the TL;DR comparisons (CPU), at the model's precision.
 
     python bench/labeling.py [--model smollm2-135m] [--dtype bfloat16] [--pairs 32]
-                             [--cot-pairs 2] [--threads 1]
+                             [--cot-pairs 8] [--sc-samples 4] [--threads 1]
+                             [--llama-python PYTHON | --skip-llama-cpp]
 
-Prints progress on stderr and one JSON object on the last line of stdout:
+Prints progress on stderr and one JSON object on the last line of stdout.
+
+Chains of thought (the first ``--cot-pairs`` items, both orders, each run in one batch as a
+labelling run's unit of items is): ``cot_cost_ratio`` (``base-0shot-cot`` seconds over
+``base-0shot`` seconds on the same items; target <= 3 at 1.5B),
+``selfconsistency_cost_ratio_vs_0shot`` (``--sc-samples`` sampled chains, t=0.7, top-k 40, over
+0-shot), ``rationale_tokens_per_s`` (rationale tokens generated over the chain run's wall time:
+prompts, decoding and scoring), ``cot_mean_rows_per_decode_step`` (sequences per batched decoding
+step), and the same chains through llama.cpp's server on the model's GGUF
+(``rationale_tokens_per_s_llama_cpp``, ``rationale_tokens_per_s_vs_llama_cpp``: target >= 1;
+``llama_cpp.skipped`` says why when it could not run). ``--pairs 0`` runs only these, and the
+floor below is then that of the 0-shot run on the chain items.
+
+Scoring:
 ``speedup_vs_naive`` (engine pairs/s over a naive loop at the same precision, 0-shot, both
 orders; target >= 3), ``speedup_vs_naive_last_position`` (a lower precision only: over a
 stronger loop that computes only the last position's logits), ``speedup_vs_naive_fp32`` (the
 engine at this precision over the naive loop in float32, what a user gets from transformers by
-default), ``fraction_of_limit`` (the compute floor at the run's precision over the engine's
-time), ``speedup_vs_fp32_engine`` (the same engine in float32 over this precision),
+default), ``fraction_of_limit`` (the compute floor over the engine's 0-shot time, the floor in
+``floor_precision``: the fastest of the CPU's native precisions, ``native_precisions``: bfloat16
+with AVX-512 BF16 or AMX, else float32 only; ``fraction_of_limit_at_run_precision``: the floor at
+the run's precision; target >= 0.7), ``speedup_vs_fp32_engine`` (the same engine in float32
+over this precision),
 ``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3),
 ``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0), the
 agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
 order) and the float32 figures (``fraction_of_limit_fp32``).
 
 The floor is the run's necessary matrix-multiply work over the matrix-multiply FLOP/s measured
-in this run, in the run's precision, on the model's own MLP shape (512 tokens x hidden ->
+in this run, in the floor's precision, on the model's own MLP shape (512 tokens x hidden ->
 intermediate size). The work: every position of the token trie of all its prompts (what any
 exact method must compute) through the linear layers, 2 x (non-embedding parameters) FLOPs
 each, plus its attention scores and weighted values, 4 x heads x head size x (keys it attends
@@ -80,6 +97,27 @@ def matmul_flops(
             torch.nn.functional.linear(x, w)
         best = max(best, flops * inner / (time.perf_counter() - started))
     return best
+
+
+def native_precisions() -> list[str]:
+    """The precisions this CPU multiplies in hardware: float32, and bfloat16 with AVX-512 BF16
+    or AMX (``labelbench.models.registry.native_bfloat16``; elsewhere bfloat16 is emulated)."""
+    from labelbench.models.registry import native_bfloat16
+
+    return ["float32", "bfloat16"] if native_bfloat16("cpu") else ["float32"]
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def non_embedding_parameters(model: Any) -> int:
@@ -163,7 +201,23 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pairs", type=int, default=32, help="TL;DR comparisons (data order)")
-    parser.add_argument("--cot-pairs", type=int, default=2, help="comparisons for rationale runs")
+    parser.add_argument(
+        "--cot-pairs",
+        type=int,
+        default=8,
+        help="comparisons (the first of --pairs' items) for the rationale runs, each run in one "
+        "batch: 0-shot on them, chain of thought, self-consistency",
+    )
+    parser.add_argument(
+        "--sc-samples", type=int, default=4, help="self-consistency samples (0: no such run)"
+    )
+    parser.add_argument(
+        "--llama-python",
+        default=sys.executable,
+        help="a Python with llama-cpp-python[server], for the same rationales through "
+        "llama.cpp's server (skipped, with the reason in the JSON, where it has none)",
+    )
+    parser.add_argument("--skip-llama-cpp", action="store_true", help="no llama.cpp run")
     parser.add_argument("--slice", type=int, default=4, help="pairs per interleaved slice")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 suits a shared machine)"
@@ -184,8 +238,8 @@ def main() -> None:
     from labelbench.data import load_comparisons
     from labelbench.labeling import label, preferences
     from labelbench.labeling.answers import preference_a, softmax
+    from labelbench.labeling.precision import compare
     from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
-    from labelbench.models.precision import compare
     from labelbench.models.registry import load_model, resolve_precision
     from labelbench.prompting import plan
 
@@ -214,8 +268,16 @@ def main() -> None:
     def planned_for(variant: str, chosen: Sequence[Any]) -> list[Any]:
         return plan(chosen, variant, tokenizer=lm.tokenizer).requests
 
-    def rates() -> tuple[float, float]:
-        return matmul_flops(*shape, dtype), matmul_flops(*shape, torch.float32)
+    native = native_precisions()
+    floor_precision = precision  # replaced below by the fastest native precision, measured
+
+    def rates() -> tuple[float, float, float]:
+        """Matmul FLOP/s at the run's precision, in float32 and in ``floor_precision``."""
+        by = {precision: matmul_flops(*shape, dtype)}
+        for other in ("float32", floor_precision):
+            if other not in by:
+                by[other] = matmul_flops(*shape, getattr(torch, other))
+        return by[precision], by["float32"], by[floor_precision]
 
     zero = planned_for("summarization/base-0shot", items)
     two = planned_for("summarization/base-2shot", items)
@@ -229,6 +291,10 @@ def main() -> None:
             lm.model, lm.tokenizer, warm[0].request.text, ("1", "2"), own_logits=own
         )
 
+    # the fastest native precision, from one measurement of each (then measured in every round)
+    probe = {p: matmul_flops(*shape, getattr(torch, p)) for p in native}
+    floor_precision = max(probe, key=lambda p: probe[p])
+    log(f"native precisions {native}; matmul GFLOP/s {probe}; floor in {floor_precision}")
     timer, measured = Timer(), [rates()]
     engines = {"engine_0shot": engine(), "engine_2shot": engine(), "engine_fp32": engine(lm32)}
     engine_rows: list[Any] = []
@@ -306,68 +372,143 @@ def main() -> None:
     def per_order(rows: Sequence[Any]) -> dict[tuple[str, str], float]:
         return {(r.item_id, r.order): preference_a(r.distribution, r.order) for r in rows}
 
-    chain_engines = {"cot_single": engine(), "cot_sc4": engine()}
-    generated = {"cot_single": 0, "cot_sc4": 0}
+    chain_engines = {"zero_cot_items": engine(), "cot_single": engine(), "cot_sc": engine()}
+    generated: dict[str, int] = {}
+    chain_rows: dict[str, list[Any]] = {}
+    cot_items = everything[: args.cot_pairs]  # the first items, as --pairs takes them
+    single: list[Any] = []
     if args.cot_pairs:
-        single = planned_for("summarization/base-0shot-cot", items[: args.cot_pairs])
-        sampled = [
-            dataclasses.replace(
-                p, request=dataclasses.replace(p.request, n=4, temperature=0.7, top_k=40)
-            )
-            for p in single
-        ]
-        for number, item in enumerate(items[: args.cot_pairs]):
-            methods = [
-                (name, [p for p in planned if p.item_id == item.id])
-                for name, planned in (("cot_single", single), ("cot_sc4", sampled))
+        zero_cot = planned_for("summarization/base-0shot", cot_items)
+        single = planned_for("summarization/base-0shot-cot", cot_items)
+        runs = [("zero_cot_items", zero_cot), ("cot_single", single)]
+        if args.sc_samples:
+            sampled = [
+                dataclasses.replace(
+                    p,
+                    request=dataclasses.replace(
+                        p.request, n=args.sc_samples, temperature=0.7, top_k=40
+                    ),
+                )
+                for p in single
             ]
-            for name, part in methods[number % 2 :] + methods[: number % 2]:
-                rows = timer.run(name, lambda e=chain_engines[name], q=part: run_engine(e, q).rows)
-                generated[name] += sum(row.generated_tokens for row in rows)
+            runs.append(("cot_sc", sampled))
+        for name, planned in runs:  # each in one batch, as a run labels a unit of items
+            rows = timer.run(name, lambda e=chain_engines[name], q=planned: run_engine(e, q).rows)
+            chain_rows[name] = rows
+            generated[name] = sum(row.generated_tokens for row in rows)
             measured.append(rates())
-            log(f"chains, pair {number}: so far {timer.seconds}")
+            log(
+                f"{name}: {len(cot_items)} pairs, {generated[name]} tokens generated, so far "
+                f"{timer.seconds}"
+            )
+
+    llama: dict[str, Any] = {"skipped": "--skip-llama-cpp"}
+    if args.skip_llama_cpp or not single:
+        llama = {"skipped": "--skip-llama-cpp" if args.skip_llama_cpp else "--cot-pairs 0"}
+    else:
+        import tempfile
+
+        from llama_server import llama_cpp_chains
+
+        log("the same chains of thought through llama.cpp's server")
+        with tempfile.TemporaryDirectory() as scratch:
+            llama = llama_cpp_chains(
+                args.model,
+                single,
+                lm.tokenizer,
+                python=args.llama_python,
+                threads=threads,
+                gguf_dir=Path(scratch),
+            )
+        log(f"llama.cpp: { ({k: v for k, v in llama.items() if k != 'rows'}) }")
 
     seconds = timer.seconds
-    zero_engine = engines["engine_0shot"]
-    sequences = [zero_engine.encode(p.request.text) for p in zero]
+    if args.pairs:
+        zero_engine, zero_name, zero_planned = engines["engine_0shot"], "engine_0shot", zero
+    else:  # the floor of the 0-shot run on the chain items
+        zero_engine, zero_name = chain_engines["zero_cot_items"], "zero_cot_items"
+        zero_planned = planned_for("summarization/base-0shot", cot_items)
+    sequences = [zero_engine.encode(p.request.text) for p in zero_planned]
     tokens = unique_tokens(sequences)
     params = non_embedding_parameters(lm.model)
     linear_work = tokens * 2 * params
     attention_work = attention_flops(lm.model.config.get_text_config(decoder=True), sequences)
     work = linear_work + attention_work
-    rate = sum(r for r, _ in measured) / len(measured)
-    rate32 = sum(r for _, r in measured) / len(measured)
-    fp32_seconds = seconds.get("engine_fp32", seconds["engine_0shot"])
+    rate = sum(r for r, _, _ in measured) / len(measured)
+    rate32 = sum(r for _, r, _ in measured) / len(measured)
+    floor_rate = sum(r for _, _, r in measured) / len(measured)
+    zero_seconds = seconds[zero_name]
+    fp32_seconds = seconds.get("engine_fp32", zero_seconds)
+
+    def ratio(top: str, bottom: str) -> float | None:
+        return seconds[top] / seconds[bottom] if top in seconds and bottom in seconds else None
+
+    def per_second(name: str) -> float | None:
+        return generated[name] / seconds[name] if name in generated else None
+
+    engine_rate = per_second("cot_single")
+    llama_rate = llama.get("rationale_tokens_per_s")
+    cot_engine = chain_engines["cot_single"]
     figures: dict[str, Any] = {
         "precision": precision,
-        "speedup_vs_naive": seconds["naive_0shot"] / seconds["engine_0shot"],
-        "fraction_of_limit": work / rate / seconds["engine_0shot"],
-        "speedup_vs_fp32_engine": (fp32_seconds / seconds["engine_0shot"] if with_fp32 else None),
-        "speedup_vs_naive_fp32": (
-            seconds["naive_fp32"] / seconds["engine_0shot"] if with_fp32 else None
+        "floor_precision": floor_precision,
+        "native_precisions": native,
+        "fraction_of_limit": work / floor_rate / zero_seconds,
+        "fraction_of_limit_at_run_precision": work / rate / zero_seconds,
+        "cot_cost_ratio": ratio("cot_single", "zero_cot_items"),
+        "selfconsistency_cost_ratio_vs_0shot": ratio("cot_sc", "zero_cot_items"),
+        "selfconsistency4_cost_ratio": ratio("cot_sc", "cot_single"),
+        "rationale_tokens_per_s": engine_rate,
+        "rationale_tokens_per_s_selfconsistency": per_second("cot_sc"),
+        "rationale_tokens_per_s_llama_cpp": llama_rate,
+        "rationale_tokens_per_s_vs_llama_cpp": (
+            engine_rate / llama_rate if engine_rate and llama_rate else None
         ),
-        "fewshot2_cost_ratio": seconds["engine_2shot"] / seconds["engine_0shot"],
-        "selfconsistency4_cost_ratio": (
-            seconds["cot_sc4"] / seconds["cot_single"] if args.cot_pairs else None
+        "llama_cpp": {
+            key: value
+            for key, value in llama.items()
+            if key not in ("rows", "rationale_tokens_per_s")
+        },
+        "cot_seconds_per_pair": (
+            seconds["cot_single"] / len(cot_items) if "cot_single" in seconds else None
         ),
-        "fraction_of_limit_at_peak_matmul": work
-        / max(r for r, _ in measured)
-        / seconds["engine_0shot"],
+        "zero_shot_seconds_per_pair_on_cot_items": (
+            seconds["zero_cot_items"] / len(cot_items) if "zero_cot_items" in seconds else None
+        ),
+        "selfconsistency_seconds_per_pair": (
+            seconds["cot_sc"] / len(cot_items) if "cot_sc" in seconds else None
+        ),
+        "cot_mean_rows_per_decode_step": (
+            cot_engine.decoded_rows / cot_engine.decode_steps if cot_engine.decode_steps else None
+        ),
+        "selfconsistency_mean_rows_per_decode_step": (
+            chain_engines["cot_sc"].decoded_rows / chain_engines["cot_sc"].decode_steps
+            if chain_engines["cot_sc"].decode_steps
+            else None
+        ),
+        "cot_mean_rationale_tokens": (generated["cot_single"] / len(single) if single else None),
+        "speedup_vs_naive": ratio("naive_0shot", "engine_0shot"),
+        "speedup_vs_fp32_engine": (fp32_seconds / zero_seconds if with_fp32 else None),
+        "speedup_vs_naive_fp32": ratio("naive_fp32", "engine_0shot") if with_fp32 else None,
+        "fewshot2_cost_ratio": ratio("engine_2shot", "engine_0shot"),
+        "fraction_of_limit_at_peak_matmul": work / max(r for _, _, r in measured) / zero_seconds,
         "fraction_of_limit_fp32": work / rate32 / fp32_seconds if with_fp32 else None,
-        "fraction_of_limit_linear_only": linear_work / rate / seconds["engine_0shot"],
+        "fraction_of_limit_linear_only": linear_work / floor_rate / zero_seconds,
         "attention_share_of_work": attention_work / work,
         "max_abs_pref_diff_vs_naive": max_diff_vs(naive),
         "speedup_vs_naive_last_position": (
-            seconds["naive_last_position_0shot"] / seconds["engine_0shot"] if lower else None
+            ratio("naive_last_position_0shot", "engine_0shot") if lower else None
         ),
         "max_abs_pref_diff_vs_naive_last_position": max_diff_vs(naive_last),
         "pairs": len(items),
-        "cot_pairs": args.cot_pairs,
+        "cot_pairs": len(cot_items),
+        "sc_samples": args.sc_samples,
         "threads": threads,
         "matmul_gflops_mean": rate / 1e9,
+        "matmul_gflops_floor_mean": floor_rate / 1e9,
         "matmul_gflops_range": [
-            min(r for r, _ in measured) / 1e9,
-            max(r for r, _ in measured) / 1e9,
+            min(r for r, _, _ in measured) / 1e9,
+            max(r for r, _, _ in measured) / 1e9,
         ],
         "matmul_gflops_fp32_mean": rate32 / 1e9,
         "matmul_shape": [512, *shape],
@@ -375,14 +516,15 @@ def main() -> None:
         "unique_tokens": tokens,
         "engine_tokens_processed": zero_engine.processed_tokens,
         "engine_tokens_padded": zero_engine.padded_tokens,
-        "naive_tokens": sum(len(zero_engine.encode(p.request.text)) for p in zero),
-        "unique_tokens_per_second": tokens / seconds["engine_0shot"],
+        "naive_tokens": sum(len(zero_engine.encode(p.request.text)) for p in zero_planned),
+        "unique_tokens_per_second": tokens / zero_seconds,
         "seconds": seconds,
         "generated_tokens": generated,
         "model": lm.identity,
+        "cpu": cpu_name(),
         "load_average": os.getloadavg()[0],
     }
-    if with_fp32:
+    if with_fp32 and fp32_rows:
         largest, mean, flips, compared = compare(per_order(fp32_rows), per_order(engine_rows))
         figures |= {
             "max_abs_delta_p_vs_fp32": largest,

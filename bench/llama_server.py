@@ -52,6 +52,58 @@ def gguf_of(name: str, folder: Path) -> Path:
     return target
 
 
+def local_gguf(name: str, folder: Path) -> Path:
+    """The built-in model's GGUF as ``labelbench models pull`` left it, else ``gguf_of``."""
+    from labelbench.models.registry import GGUF_SUBDIR, get_entry, model_dir
+
+    entry = get_entry(name)
+    pulled = model_dir(name) / GGUF_SUBDIR / entry.gguf_file
+    return pulled if pulled.exists() else gguf_of(name, folder)
+
+
+def llama_cpp_missing(python: str) -> str | None:
+    """Why llama.cpp's server cannot run from ``python`` (None: it can)."""
+    if has_llama_server(python):
+        return None
+    return (
+        f"{python} has no llama_cpp.server (pip install 'llama-cpp-python[server]', which "
+        "compiles llama.cpp from source; or pass --llama-python)"
+    )
+
+
+def llama_cpp_chains(
+    name: str, planned: list, tokenizer: object, *, python: str, threads: int, gguf_dir: Path
+) -> dict:
+    """Label the rationale requests ``planned`` through llama.cpp's server on the built-in
+    model ``name``'s GGUF (prompts sent as the engine's token ids, one request at a time: the
+    server decodes one sequence at a time). Returns ``seconds`` (wall, prompts, rationales and
+    their scoring), ``generated_tokens``, ``rationale_tokens_per_s`` and ``rows``; or
+    ``skipped`` with the reason."""
+    from labelbench.labeling import label
+    from labelbench.labeling.http_backend import HTTPBackend
+
+    missing = llama_cpp_missing(python)
+    if missing:
+        return {"skipped": missing}
+    gguf = local_gguf(name, gguf_dir)
+    with llama_server(python, gguf, threads=threads) as url:
+        backend = HTTPBackend(
+            url, name, identity="llama.cpp", concurrency=1, timeout=3600, tokenizer=tokenizer
+        )
+        started = time.perf_counter()
+        rows = label(planned, backend, cache=None, progress=False).rows
+        seconds = time.perf_counter() - started
+        backend.close()
+    generated = sum(row.generated_tokens for row in rows)
+    return {
+        "seconds": seconds,
+        "generated_tokens": generated,
+        "rationale_tokens_per_s": generated / seconds,
+        "gguf": gguf.name,
+        "rows": rows,
+    }
+
+
 def has_llama_server(python: str) -> bool:
     """Whether ``python`` can run ``llama_cpp.server``."""
     probe = [python, "-c", "import llama_cpp.server.app"]

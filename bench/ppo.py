@@ -17,7 +17,7 @@ Two modes:
   same weights as a sequence-classification model with one output whose head is drawn from
   ``--seed`` (saved once, read by both trainers). The prompts are TL;DR posts of
   ``openai_tldr_comparisons/batch13.json`` (first posts in data order whose summarisation prompt,
-  ``rlaif.label.policy_prompt``, has at least ``--max-prompt-tokens`` tokens), each cut to its
+  ``rlaif.preferences.policy_prompt``, has at least ``--max-prompt-tokens`` tokens), each cut to its
   last ``--max-prompt-tokens`` tokens (default 256), so every prompt is about that long.
   Defaults: 48-token responses, batch 16, 4 minibatches, 2 PPO epochs, 3 updates, in the
   precision ``rlaif ppo`` trains in by default on this machine (``PPOConfig``'s ``auto``:
@@ -209,10 +209,10 @@ def flop_floor(
 def tldr_prompts(comparisons: Sequence[Any], tokenizer: Any, budget: int, count: int) -> list[str]:
     """Summarisation prompts (``rlaif.label.policy_prompt``) of the first ``count`` distinct posts,
     in data order, whose prompt has at least ``budget`` tokens, each cut to its last ``budget``
-    tokens (``rlaif.label.truncate_prompts``: the "TL;DR:" ending is kept). Raises InputError when
-    fewer posts are that long."""
+    tokens (``rlaif.preferences.truncate_prompts``: the "TL;DR:" ending is kept). Raises
+    InputError when fewer posts are that long."""
     from labelbench.errors import InputError
-    from rlaif.label import policy_prompt, truncate_prompts
+    from rlaif.preferences import policy_prompt, truncate_prompts
 
     seen: set[str] = set()
     chosen: list[str] = []
@@ -340,7 +340,7 @@ def run_bundled(
 
     from labelbench.models.registry import load_model
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
-    from rlaif.rewards import RewardModelScorer, load_reward_model
+    from rlaif.reward_scoring import RewardModelScorer, load_reward_model
 
     torch.set_num_threads(threads)
     loaded = load_model(policy_path)

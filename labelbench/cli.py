@@ -61,9 +61,9 @@ def run_command(
     """Label data sets x labelers x variants, then write the report with every metric."""
     from rich.console import Console
 
+    from labelbench.benchmark import run
     from labelbench.config import load_config, resolve_data_dir
     from labelbench.report.cli import verdict_lines, write_report
-    from labelbench.sweep import run
 
     loaded = load_config(config)
     out = run(
@@ -131,7 +131,7 @@ def serve_command(
 
     (verl: +reward.custom_reward_function.reward_kwargs.url=http://HOST:PORT; prompt in extra_info)
 
-    README, section "Serving rewards", has the full recipes and the versions checked.
+    docs/serving.md has the full recipes and the versions checked.
     """
     from labelbench.labeling.labeler import labeler_spec
     from labelbench.serve import check_port_free, open_engine, serve

@@ -11,24 +11,25 @@ import difflib
 import fnmatch
 import os
 import re
-import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from labelbench.data.formats import ColumnMap
 from labelbench.errors import InputError
+from labelbench.yamlio import StrictYamlModel, repeated_yaml_key, yes_no_yaml_key
+from labelbench.yamlio import field_types as _types
+from labelbench.yamlio import key_path as _key_path
+from labelbench.yamlio import line_of as _line_of
 
 DATA_DIR_ENV = "LABELBENCH_DATA_DIR"
 CONFIG_NAME = "config.yaml"
@@ -41,30 +42,6 @@ class _LocatedError(ValueError):
     def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
-
-
-def _types(annotation: object) -> set[object]:
-    """The plain types a field annotation is made of (``int | None`` -> {int, NoneType})."""
-    args = typing.get_args(annotation)
-    return set().union(*(_types(arg) for arg in args)) if args else {annotation}
-
-
-class StrictYamlModel(BaseModel):
-    """Settings read from YAML (run configs, prompt variants): unknown keys are errors, and a
-    number field refuses YAML's yes/no values."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_yes_no_for_numbers(cls, value: object, info: ValidationInfo) -> object:
-        """YAML reads yes/no/true/false as booleans, which pydantic would take for 1 and 0
-        (``sample: true`` would draw one item); a number field refuses them."""
-        if isinstance(value, bool) and info.field_name is not None:
-            types = _types(cls.model_fields[info.field_name].annotation)
-            if bool not in types and types & {int, float}:
-                raise ValueError(f"expected a number, not the yes/no value {str(value).lower()}")
-        return value
 
 
 class DatasetSpec(StrictYamlModel):
@@ -133,17 +110,65 @@ class DatasetSpec(StrictYamlModel):
         return self
 
 
+SERVED = ("http", "chat")
+"""Backends that reach a model served elsewhere, over HTTP."""
+
+
 class LabelerSpec(StrictYamlModel):
     """A model that labels: a builtin name, a local model folder, a local .gguf file or a hub id
-    (``transformers``, ``vllm``), or the model a server serves (``http``)."""
+    (``transformers``, ``vllm``), or the model a server serves (``http``: its completions
+    endpoint; ``chat``: its chat-completions endpoint, one server or a fleet)."""
 
     name: str = Field(min_length=1)
     label: str | None = Field(default=None, description="name shown in reports")
-    backend: Literal["transformers", "http", "vllm"] = "transformers"
+    backend: Literal["transformers", "http", "vllm", "chat"] = "transformers"
     chat: bool | None = Field(default=None, description="use the chat template; auto if unset")
     max_tokens: int | None = Field(default=None, gt=0, description="prompt token budget")
     batch_size: int = Field(default=8, gt=0)
-    url: str | None = Field(default=None, description="http: the server's API base, .../v1")
+    url: str | list[str] | None = Field(
+        default=None,
+        description="http, chat: the server's API base, .../v1; chat: a list of servers of the "
+        "same model is a fleet (requests go to the least loaded; a failing one is drained)",
+    )
+    logprobs: bool | None = Field(
+        default=None,
+        description="chat: read the answer from the first generated token's top log-probabilities "
+        "(default: true); false: a verdict judge, the answer is read from the reply's text",
+    )
+    top_logprobs: int = Field(
+        default=20, ge=2, le=20, description="chat: top log-probabilities asked for (at most 20)"
+    )
+    prefill: bool | None = Field(
+        default=None,
+        description="chat: the server continues an assistant prefix (vLLM/SGLang "
+        "continue_final_message, llama.cpp's server), so the variant's ending opens the reply and "
+        "the first generated token is the answer; false (default): the ending becomes an "
+        "instruction to answer with the answer alone",
+    )
+    samples: int | None = Field(
+        default=None,
+        gt=0,
+        description="chat verdict judges: replies drawn per request (default 1: a hard label); "
+        "n > 1 gives soft labels from the verdicts' shares at n times the generated tokens",
+    )
+    temperature: float | None = Field(
+        default=None,
+        ge=0,
+        description="chat verdict judges with samples > 1: sampling temperature (default 1.0)",
+    )
+    max_retries: int = Field(
+        default=8, ge=0, description="http, chat: retries of a failed request before giving up"
+    )
+    price_input: float | None = Field(
+        default=None,
+        ge=0,
+        description="chat, http: price per million prompt tokens (hosted APIs), for the report",
+    )
+    price_output: float | None = Field(
+        default=None,
+        ge=0,
+        description="chat, http: price per million generated tokens (hosted APIs), for the report",
+    )
     api_key_env: str = Field(
         default="OPENAI_API_KEY", description="http: environment variable holding the API key"
     )
@@ -189,10 +214,50 @@ class LabelerSpec(StrictYamlModel):
             raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
         return device
 
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, url: str | list[str] | None) -> str | list[str] | None:
+        """One URL, or a non-empty list of distinct ones (a fleet)."""
+        if isinstance(url, list):
+            if not url:
+                raise ValueError("an empty list of urls; give one server or several")
+            if any(not part.strip() for part in url):
+                raise ValueError("an empty url in the list")
+            if len(set(url)) != len(url):
+                raise ValueError("a url is listed twice")
+            return url[0] if len(url) == 1 else url
+        if url is not None and not url.strip():
+            raise ValueError("an empty url")
+        return url
+
     @model_validator(mode="after")
     def _url_for_http(self) -> LabelerSpec:
-        if self.backend == "http" and not self.url:
-            raise ValueError("backend 'http' needs a url")
+        if self.backend in SERVED and not self.url:
+            raise ValueError(f"backend {self.backend!r} needs a url")
+        if self.backend != "chat" and isinstance(self.url, list):
+            raise ValueError("a list of urls (a fleet) is for backend 'chat'")
+        chat_only = ("logprobs", "prefill", "samples", "temperature")
+        if self.backend != "chat":
+            for field in chat_only:
+                if getattr(self, field) is not None:
+                    raise _LocatedError((field,), f"{field} is for backend 'chat'")
+        else:
+            if self.chat is False:
+                raise _LocatedError(
+                    ("chat",), "backend 'chat' sends chat messages; use backend 'http' for text"
+                )
+            if self.tokenizer:
+                raise _LocatedError(
+                    ("tokenizer",), "backend 'chat' uses the server's chat template; no tokenizer"
+                )
+            if self.logprobs is not False and (self.samples or 1) > 1:
+                raise _LocatedError(
+                    ("samples",), "samples > 1 is for verdict judges (logprobs: false)"
+                )
+            if self.temperature is not None and (self.samples or 1) == 1:
+                raise _LocatedError(
+                    ("temperature",), "temperature is for samples > 1 (one reply is greedy)"
+                )
         if self.backend == "http" and self.chat and not self.tokenizer:
             raise ValueError(
                 "backend 'http' with chat needs the served model's tokenizer (set tokenizer) "
@@ -284,82 +349,6 @@ class RunConfig(StrictYamlModel):
         return self.reference_variant or self.variants[0]
 
 
-# ---------------------------------------------------------------------------- YAML positions
-
-
-def _key_path(loc: Sequence[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
-    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for depth, part in enumerate(loc):
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    last = depth == len(loc) - 1
-                    # a block value starts on the line after its key; point at the key then
-                    child = key if last and not isinstance(value, yaml.ScalarNode) else value
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part >= 0:
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            return line
-        node = child
-        line = node.start_mark.line + 1
-    return line
-
-
-def _mappings(
-    node: yaml.Node | None, loc: tuple[str | int, ...] = (), visited: set[int] | None = None
-) -> Iterator[tuple[tuple[str | int, ...], list[tuple[yaml.Node, yaml.Node]]]]:
-    """Every mapping under ``node`` (itself included) with its key path, parents first: its
-    (key, value) nodes. An aliased node is visited once, so a recursive one ends."""
-    visited = set() if visited is None else visited
-    if node is None or id(node) in visited:
-        return
-    visited.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        yield loc, node.value
-        for key, value in node.value:
-            yield from _mappings(value, (*loc, str(key.value)), visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            yield from _mappings(value, (*loc, index), visited)
-
-
-def repeated_yaml_key(node: yaml.Node | None) -> tuple[tuple[str | int, ...], int, int] | None:
-    """A mapping key given twice under ``node``: its key path, the 1-based line of the repeat
-    and of the first one; None when every key is given once. (YAML itself keeps the last value
-    without a word.)"""
-    for loc, pairs in _mappings(node):
-        seen: dict[str, int] = {}
-        for key, _ in pairs:
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                if key.value in seen:
-                    return (*loc, key.value), key.start_mark.line + 1, seen[key.value]
-                seen[key.value] = key.start_mark.line + 1
-    return None
-
-
-def yes_no_yaml_key(node: yaml.Node | None) -> tuple[tuple[str | int, ...], int, str] | None:
-    """A mapping key that YAML reads as a yes/no value (``true``, ``no``, ``on``, ...): its key
-    path, 1-based line and text; None when there is none. Such a key becomes a Python bool, the
-    same dict key as 1 or 0, so a label map ``{1: A, true: B}`` silently keeps one entry."""
-    for loc, pairs in _mappings(node):
-        for key, _ in pairs:
-            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:bool":
-                return (*loc, key.value), key.start_mark.line + 1, key.value
-    return None
-
-
 def _error(
     path: Path, root: yaml.Node | None, loc: Sequence[str | int], message: str
 ) -> InputError:
@@ -407,7 +396,7 @@ def _expand_variants(patterns: list[str], known: list[str] | None) -> tuple[list
 
 
 def _labeler_problem(spec: LabelerSpec, builtins: list[str] | None) -> str | None:
-    if spec.backend == "http" or builtins is None or spec.name in builtins:
+    if spec.backend in SERVED or builtins is None or spec.name in builtins:
         return None
     path = Path(spec.name).expanduser()
     if path.is_dir() or (path.is_file() and path.suffix.lower() == ".gguf"):
@@ -539,8 +528,8 @@ def parse_config(text: str, path: Path, **checks: Callable[[], list[str] | None]
         first = unknown[0] if unknown else errors[0]
         loc = [part for part in first["loc"] if isinstance(part, (str, int))]
         located = (first.get("ctx") or {}).get("error")
-        if isinstance(located, _LocatedError):
-            loc = list(located.loc)
+        if isinstance(located, _LocatedError):  # its key path, under the model that raised it
+            loc = [*loc, *located.loc]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key" + _did_you_mean(loc)

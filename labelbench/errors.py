@@ -110,7 +110,8 @@ def validation_problem(error: Any) -> tuple[tuple[str | int, ...], str]:
     first = error.errors()[0]
     if first["type"] == "extra_forbidden":
         return tuple(first["loc"]), "unknown key"
-    return tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+    located = getattr((first.get("ctx") or {}).get("error"), "loc", ())  # a validator's own key
+    return (*first["loc"], *located), first["msg"].removeprefix("Value error, ")
 
 
 def interrupted_line(args: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from labelbench.errors import INTERRUPTED, InputError, run_app
-from rlaif.data import DataOptions
+from rlaif.data import DataOptions, output_folder
 from rlaif.interrupted import rlaif_interrupted_line
 from rlaif.options import config_options
 from rlaif.ppo_config import PPOConfig
@@ -24,9 +24,9 @@ from rlaif.ppo_config import PPOConfig
 try:  # torch, transformers and trl load here, for seconds: Ctrl-C meanwhile is one line too
     from rlaif.dpo_config import DPORunConfig
     from rlaif.evaluate import EvaluateConfig
-    from rlaif.label import LabelOptions
     from rlaif.reward import RewardRunConfig
     from rlaif.sft_config import SFTRunConfig
+    from rlaif.training_labels import LabelOptions
 except KeyboardInterrupt:
     print(rlaif_interrupted_line(sys.argv[1:]), file=sys.stderr)
     sys.exit(INTERRUPTED)
@@ -62,14 +62,15 @@ def sft(
     post); held-out ROUGE-L, length and EOS rate beside the starting model's."""
     from rlaif.sft import run_sft, summary_lines
 
-    metrics = run_sft(
-        posts,
-        out,
-        config,
-        data_options,
-        comparisons=comparisons,
-        comparisons_split=comparisons_split,
-    )
+    with output_folder(out):
+        metrics = run_sft(
+            posts,
+            out,
+            config,
+            data_options,
+            comparisons=comparisons,
+            comparisons_split=comparisons_split,
+        )
     for line in summary_lines(metrics):
         typer.echo(line)
     typer.echo(f"({metrics['train_seconds']:.0f} s) -> {out / 'policy'}")
@@ -115,10 +116,12 @@ def label(
     from labelbench.errors import check_writable_dir
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.device import training_device
     from labelbench.prompting.planner import check_tasks
-    from rlaif.data import device, load_comparisons, load_prompt_items
+    from rlaif.data import load_comparisons, load_prompt_items
     from rlaif.evaluate import load_policy
-    from rlaif.label import choose_labeler, label_quality, label_with_ai, sample_pairs
+    from rlaif.label import choose_labeler, label_with_ai, sample_pairs
+    from rlaif.preferences import label_quality
 
     if (data is None) == (prompts is None):
         raise InputError(
@@ -135,7 +138,7 @@ def label(
         items = load_prompt_items(prompts, data_options, limit=limit)
         check_tasks(items, chosen.variant)  # before the policy loads (pairs: ai_preferences)
         loaded = load_policy(policy)
-        loaded.model.to(device())
+        loaded.model.to(training_device())
         comparisons = sample_pairs(
             items, loaded.model, loaded.tokenizer, max_new_tokens=max_new_tokens, seed=seed
         )
@@ -177,9 +180,10 @@ def reward(
     elsewhere (--labels mixed, --human-labels); report held-out accuracy by group."""
     from rlaif.reward import train_reward_model
 
-    metrics = train_reward_model(
-        train, out, config, data_options, eval_data, eval_split, label_options
-    )
+    with output_folder(out):
+        metrics = train_reward_model(
+            train, out, config, data_options, eval_data, eval_split, label_options
+        )
     if "accuracy" in metrics:
         accuracy = metrics["accuracy"]["all"]
         typer.echo(
@@ -209,9 +213,10 @@ def dpo(
     human labels where a pair has one and AI labels elsewhere."""
     from rlaif.dpo import run_dpo
 
-    metrics = run_dpo(
-        train, out, config, label_options, data_options, policy=policy, reference=reference
-    )
+    with output_folder(out):
+        metrics = run_dpo(
+            train, out, config, label_options, data_options, policy=policy, reference=reference
+        )
     shares = metrics["label_sources"]["counts"]
     losses = metrics["loss_history"]
     loss = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, " if len(losses) > 1 else ""

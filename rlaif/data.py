@@ -1,10 +1,13 @@
 """Data for the rlaif commands: comparisons, preference datasets and prompts, read through
 labelbench's loaders (any supported format, or your own table with ``--format columns --map``),
-split by group (post/context), and the device every rlaif step runs on."""
+and split by group (post/context)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -72,13 +75,6 @@ def content_sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def device() -> Any:
-    """The device of every rlaif step, as accelerate picks it (CUDA, MPS, XPU, ... or CPU)."""
-    from accelerate import PartialState
-
-    return PartialState().device
-
-
 def _report_skipped(loaded: Any) -> None:
     import sys
 
@@ -90,13 +86,13 @@ def _report_skipped(loaded: Any) -> None:
 
 def read_records(path: Path, options: DataOptions, what: str = "data file") -> list[Any]:
     """Every record of ``path`` (comparisons or prompts) read with ``options``' format and map."""
-    from labelbench.data.cli import parse_map
+    from labelbench.data.formats import parse_column_map
     from labelbench.data.loaders import load_records
 
     loaded = load_records(
         existing(path, what),
         options.format,
-        columns=parse_map(options.map),
+        columns=None if options.map is None else parse_column_map(options.map),
         skip_invalid=options.skip_invalid,
     )
     _report_skipped(loaded)
@@ -105,7 +101,7 @@ def read_records(path: Path, options: DataOptions, what: str = "data file") -> l
 
 def split_part(items: list[Any], options: DataOptions, source: Path | str) -> list[Any]:
     """The ``options.split`` part of ``items`` (all without a split); InputError when empty."""
-    from rlaif.label import split_items
+    from rlaif.preferences import split_items
 
     part = split_items(items, options.split, options.test_fraction, options.split_seed)
     if not part:
@@ -138,13 +134,14 @@ def is_saved_dataset(path: Path) -> bool:
 def load_preferences(path: Path, options: DataOptions) -> Any:
     """A preference dataset (``prompt``, ``chosen``, ``rejected`` [, ``soft_label``]) saved by
     ``rlaif label``, or human comparisons converted to one (ties dropped)."""
-    from rlaif.label import check_preference_dataset, human_preference_dataset
+    from rlaif.preferences import check_preference_dataset, human_preference_dataset
 
     existing(path, "file or dataset directory")
     if is_saved_dataset(path) and options.map is None:
         from datasets import DatasetDict, load_from_disk
 
-        dataset = load_from_disk(str(path))
+        # in memory: map/filter then write no cache-*.arrow files into the user's dataset folder
+        dataset = load_from_disk(str(path), keep_in_memory=True)
         if isinstance(dataset, DatasetDict):
             dataset = dataset["train"] if "train" in dataset else next(iter(dataset.values()))
         check_preference_dataset(dataset, path)
@@ -222,7 +219,7 @@ def load_held_out(
     ``exclude_groups`` (the training data's) are left out first and counted, so held-out
     figures never score a post the model was trained on. InputError when none is left."""
     from labelbench.data.select import sample
-    from rlaif.label import human_preference_dataset
+    from rlaif.preferences import human_preference_dataset
 
     part = replace(options, split=split)
     comparisons = [c for c in load_comparisons(path, part) if not c.is_tie]
@@ -257,3 +254,20 @@ def load_held_out(
         ],
         dropped_shared=dropped,
     )
+
+
+@contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """The output folder of a training command: when the command fails or is interrupted and
+    the folder did not exist before, the empty folders it left (TRL creates ``output_dir`` when
+    its trainer starts) are removed again, so a failed run leaves nothing that looks like a
+    result. Anything written into it is kept."""
+    created = not Path(out).exists()
+    try:
+        yield out
+    except BaseException:
+        if created and Path(out).is_dir():
+            for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
+                with suppress(OSError):  # not empty: kept
+                    os.rmdir(folder)
+        raise

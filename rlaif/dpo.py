@@ -40,14 +40,14 @@ from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, load_preferences
 from rlaif.dpo_config import DPORunConfig, SoftDPOConfig
 from rlaif.groups import TrainingGroups, model_groups
-from rlaif.label import (
+from rlaif.preferences import SOFT_LABEL
+from rlaif.reward_trainer import NonFiniteLossError
+from rlaif.training_labels import (
     LabelOptions,
     choose_labels,
     label_source_shares,
     write_training_pairs,
 )
-from rlaif.reward_config import SOFT_LABEL
-from rlaif.reward_trainer import NonFiniteLossError
 
 
 def soft_dpo_loss(delta: torch.Tensor, pref_chosen: torch.Tensor, beta: float) -> torch.Tensor:
@@ -205,7 +205,7 @@ def run_dpo(
     metrics. Raises InputError or ModelError before any training on a bad request,
     NonFiniteLossError when the loss stops being finite."""
     from rlaif.evaluate import load_policy
-    from rlaif.label import truncate_prompts
+    from rlaif.preferences import truncate_prompts
 
     raw = load_preferences(train, data)
     mode = labels.mode(SOFT_LABEL in raw.column_names)

@@ -11,7 +11,8 @@ from trl import DPOConfig
 
 from labelbench.models.registry import training_precision
 from rlaif.ppo_config import Precision
-from rlaif.reward_config import SOFT_LABEL, cpu_defaults
+from rlaif.preferences import SOFT_LABEL
+from rlaif.reward_config import cpu_defaults
 
 DPOLoss = Literal["sigmoid", "robust", "ipo", "hinge"]
 """TRL loss types ``rlaif dpo`` offers: ``sigmoid`` (DPO; with soft labels, the per-row

@@ -32,17 +32,18 @@ if TYPE_CHECKING:
 
 
 def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    """Mean of per-prompt wins (1, 0.5, 0) with a bootstrap 95% confidence interval.
+    """Mean of per-prompt wins (1, 0.5, 0) with a bootstrap 95% confidence interval
+    (``labelbench.metrics.mean_with_interval``: 2000 percentile-bootstrap resamples of the
+    prompts, seeded by ``seed``).
 
     Returns ``win_rate``, ``ci_low``, ``ci_high``, ``n`` and, where a figure is None,
     ``undefined``: {figure: reason}. No wins: all None; one win: no interval. When every
     outcome is the same the bootstrap has nothing to resample, so the interval is the Wilson
     score interval of that proportion over ``n`` prompts (three wins of three: [0.44, 1.0],
     never the zero-width [1.0, 1.0])."""
-    from scipy.stats import bootstrap
+    from labelbench.metrics import mean_with_interval
 
-    values = np.asarray(wins, dtype=float)
-    if len(values) == 0:
+    if len(wins) == 0:
         reason = "no prompts"
         return {
             "win_rate": None,
@@ -51,43 +52,21 @@ def win_rate(wins: Sequence[float], seed: int = 0) -> dict[str, Any]:
             "n": 0,
             "undefined": {"win_rate": reason, "interval": reason},
         }
-    value = float(values.mean())
-    if len(values) < 2:
+    estimate = mean_with_interval(np.asarray(wins, dtype=float), n_boot=2000, seed=seed)
+    if estimate.n < 2:
         return {
-            "win_rate": value,
+            "win_rate": estimate.value,
             "ci_low": None,
             "ci_high": None,
             "n": 1,
             "undefined": {"interval": "one prompt: no interval"},
         }
-    if np.all(values == values[0]):
-        low, high = wilson_interval(value, len(values))
-        return {"win_rate": value, "ci_low": low, "ci_high": high, "n": len(values)}
-    result = bootstrap(
-        (values,),
-        np.mean,
-        confidence_level=0.95,
-        n_resamples=2000,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    interval = result.confidence_interval
     return {
-        "win_rate": value,
-        "ci_low": float(interval.low),
-        "ci_high": float(interval.high),
-        "n": len(values),
+        "win_rate": estimate.value,
+        "ci_low": estimate.low,
+        "ci_high": estimate.high,
+        "n": estimate.n,
     }
-
-
-def wilson_interval(rate: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``rate`` observed over ``n`` trials."""
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 def length_controlled_win_rate(
@@ -265,12 +244,14 @@ def evaluate_policy(
     from labelbench.errors import InputError, check_writable_dir, check_writable_file
     from labelbench.labeling import default_cache_dir
     from labelbench.labeling.labeler import warn_if_weak
+    from labelbench.models.device import training_device
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
-    from rlaif.data import device, existing, load_prompt_items
+    from rlaif.data import existing, load_prompt_items
     from rlaif.groups import check_judge
-    from rlaif.label import generate, policy_prompt, truncate_prompts
-    from rlaif.rewards import RewardModelScorer, load_reward_model
+    from rlaif.label import generate
+    from rlaif.preferences import policy_prompt, truncate_prompts
+    from rlaif.reward_scoring import RewardModelScorer, check_reward_model_folder, load_reward_model
 
     if reward_model is None and labeler is None:
         raise InputError(
@@ -279,6 +260,7 @@ def evaluate_policy(
         )
     if reward_model is not None:  # a bad reward model is found before the policies load
         check_directory(existing(reward_model, "reward model directory"))
+        check_reward_model_folder(reward_model)
     items = load_prompt_items(prompts, data, limit=config.limit)
     judge_record, notes = None, []
     if reward_model is not None:  # a judge trained on these posts, or the policies', is refused
@@ -293,7 +275,7 @@ def evaluate_policy(
         check_writable_dir(default_cache_dir(), "label cache directory")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    on = device()
+    on = training_device()
     trained, start = load_policy(policy), load_policy(config.reference)
     texts = truncate_prompts(
         [policy_prompt(i.task, i.context, i.meta) for i in items],

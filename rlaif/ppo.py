@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labelbench.errors import InputError, check_writable_dir
-from rlaif.data import DataOptions, content_sha256, device, existing, load_prompt_items
+from labelbench.models.device import training_device
+from rlaif.data import DataOptions, content_sha256, existing, load_prompt_items
 from rlaif.groups import TrainingGroups, model_groups
 from rlaif.ppo_config import PPOConfig
 
@@ -40,8 +41,8 @@ def run_ppo(
     from labelbench.models.registry import check_directory
     from labelbench.prompting.planner import check_tasks
     from rlaif.evaluate import load_policy
-    from rlaif.label import policy_prompt, truncate_prompts
     from rlaif.ppo_trainer import PPOTrainer, ValueModel
+    from rlaif.preferences import policy_prompt, truncate_prompts
 
     if (reward_model is None) == (labeler is None):
         raise InputError(
@@ -171,14 +172,14 @@ def _check_resume(saved_file: Path, settings: dict[str, Any]) -> None:
 
 def _reward_fn(reward_model: Path | None, labeler: Winner | None, items: list, texts: list) -> Any:
     if reward_model is not None:
-        from rlaif.rewards import RewardModelScorer, load_reward_model
+        from rlaif.reward_scoring import RewardModelScorer, load_reward_model
 
-        return RewardModelScorer(*load_reward_model(reward_model, device()))
-    from rlaif.rewards import DirectLabelerScorer
+        return RewardModelScorer(*load_reward_model(reward_model, training_device()))
+    from rlaif.reward_scoring import DirectLabelerScorer
 
     tasks = {i.task for i in items}
     if len(tasks) != 1:
         raise InputError("--prompts", f"direct scoring needs one task, found {sorted(tasks)}")
     contexts = {text: item.context for text, item in zip(texts, items, strict=True)}
-    spec = labeler.labeler.model_copy(update={"device": str(device())})
+    spec = labeler.labeler.model_copy(update={"device": str(training_device())})
     return DirectLabelerScorer(spec, tasks.pop(), labeler.variant, contexts)

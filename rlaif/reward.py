@@ -18,15 +18,14 @@ from labelbench.errors import InputError, ModelError, check_writable_dir
 from labelbench.models.registry import training_precision
 from rlaif.data import DataOptions, HeldOut, load_held_out, load_preferences
 from rlaif.groups import TrainingGroups
-from rlaif.label import (
+from rlaif.ppo_config import Precision
+from rlaif.preferences import SOFT_LABEL
+from rlaif.training_labels import (
     LabelOptions,
-    check_soft_labels,  # noqa: F401  (re-exported: rlaif.reward.check_soft_labels)
     choose_labels,
     label_source_shares,
     write_training_pairs,
 )
-from rlaif.ppo_config import Precision
-from rlaif.reward_config import SOFT_LABEL
 
 
 @dataclass
@@ -95,12 +94,12 @@ def train_reward_model(
 ) -> dict[str, Any]:
     """Train, save to ``out`` (weights, tokenizer, ``reward_metrics.json``, and the posts it was
     trained on in ``training_groups.json``) and return the metrics. ``labels`` chooses AI,
-    human or mixed labels (``rlaif.label.LabelOptions``); the metrics give each source's share
-    (``label_sources``).
+    human or mixed labels (``rlaif.training_labels.LabelOptions``); the metrics give each
+    source's share (``label_sources``).
 
     Raises InputError (bad data, no pair left), ModelError (model), NonFiniteLossError."""
     from labelbench.models.registry import check_directory, resolve
-    from rlaif.label import truncate_prompts
+    from rlaif.preferences import truncate_prompts
     from rlaif.reward_config import SoftRewardConfig
     from rlaif.reward_trainer import SoftLabelRewardTrainer
 

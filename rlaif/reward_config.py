@@ -7,8 +7,7 @@ from typing import Any
 
 from trl import RewardConfig
 
-SOFT_LABEL = "soft_label"
-"""Column with the labeler's probability that ``chosen`` is preferred over ``rejected``."""
+from rlaif.preferences import SOFT_LABEL
 
 
 @dataclass
@@ -47,9 +46,9 @@ def cpu_defaults(args: Any) -> None:
     accelerator supports it."""
     from accelerate.utils import is_bf16_available
 
-    from rlaif.data import device
+    from labelbench.models.device import training_device
 
-    on_cpu = device().type == "cpu"
+    on_cpu = training_device().type == "cpu"
     if on_cpu:
         args.use_cpu = True
         args.dataloader_pin_memory = False

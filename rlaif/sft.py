@@ -26,7 +26,7 @@ from typing import Any
 from labelbench.errors import InputError, check_writable_dir
 from rlaif.data import DataOptions, load_comparisons, load_prompt_items
 from rlaif.groups import TrainingGroups, model_groups
-from rlaif.label import policy_prompt, policy_response, split_items, truncate_prompts
+from rlaif.preferences import policy_prompt, policy_response, split_items, truncate_prompts
 from rlaif.sft_config import CPUFriendlySFTConfig, SFTRunConfig
 
 

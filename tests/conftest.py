@@ -61,25 +61,44 @@ def build_tiny_tokenizer(vocab_size: int = 300):
     )
 
 
-def build_tiny_model(tokenizer, seed: int = 0, num_layers: int = 2):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+def tiny_llama_config(tokenizer, num_layers: int = 2, **extra):
+    """The random tiny Llama every test model is built from: hidden size 32, 4 heads (2 for keys
+    and values), the tokenizer's vocabulary and special tokens; ``extra`` adds config keys."""
+    from transformers import LlamaConfig
 
-    torch.manual_seed(seed)
-    config = LlamaConfig(
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=4096,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+        **extra,
+    )
+
+
+def build_tiny_model(tokenizer, seed: int = 0, num_layers: int = 2):
+    """A random tiny Llama causal LM (seeded), in eval mode."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = tiny_llama_config(
+        tokenizer, num_layers, max_position_embeddings=4096, tie_word_embeddings=False
     )
     return LlamaForCausalLM(config).eval()
+
+
+def build_tiny_reward_model(tokenizer, seed: int = 0):
+    """A random tiny Llama reward model (sequence classification, one score; seeded)."""
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    return LlamaForSequenceClassification(tiny_llama_config(tokenizer, num_labels=1))
 
 
 def build_tiny_gemma(tokenizer, seed: int = 0, sliding_window: int = 8):

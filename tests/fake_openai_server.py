@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,105 @@ def completion(
     }
 
 
+CHAT_TOKENS = ["1", " 2", "2", "The", "**", " A", "[[", "Pre", "I"]
+UNPARSEABLE = "[no-verdict]"  # a user message holding it gets a reply without a verdict
+REFUSE = "[refuse]"  # ... a refusal (content null, message.refusal set)
+ENDING_LINE = re.compile(r'one last line that gives your answer: "(.*?)1"')
+
+
+def _token_entry(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def chat_completion(
+    body: dict[str, Any],
+    missing_marker: str,
+    weights: str = "",
+    ignore_n: bool = False,
+    logprobs_supported: bool = True,
+) -> dict[str, Any]:
+    """A reply shaped as OpenAI documents ``chat.completion`` objects, a deterministic function
+    of the messages (and ``seed`` and the choice index when sampling)."""
+    messages = body["messages"]
+    text = json.dumps(messages, sort_keys=True)
+    user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    raw = {t: 4.0 * _unit(text, t, *([weights] if weights else [])) for t in CHAT_TOKENS}
+    top = max(raw.values())
+    norm = top + math.log(sum(math.exp(v - top) for v in raw.values()))
+    ranked = sorted(((v - norm, t) for t, v in raw.items()), reverse=True)
+    if missing_marker and missing_marker in text:
+        ranked = [(v, t) for v, t in ranked if t.strip() != "2"]
+    count = int(body.get("top_logprobs") or 0)
+    max_tokens = int(body.get("max_tokens") or 16)
+    temperature = float(body.get("temperature", 1.0))
+    ending = ENDING_LINE.search(user)
+    prompt_tokens = len(text.split())
+    choices = []
+    for index in range(1 if ignore_n else int(body.get("n") or 1)):
+        p_one = math.exp(raw["1"]) / (math.exp(raw["1"]) + math.exp(raw["2"]))
+        if temperature > 0:
+            answer = "1" if _unit(text, body.get("seed"), index) < p_one else "2"
+        else:
+            answer = "1" if p_one >= 0.5 else "2"
+        message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
+        if REFUSE in user:
+            message |= {"content": None, "refusal": "I'm sorry, I can't help with that."}
+        elif max_tokens == 1:
+            message["content"] = ranked[0][1]
+        elif UNPARSEABLE in user:
+            message["content"] = "Both summaries have merits; it is hard to say."
+        elif ending is not None or max_tokens > 16:
+            words = int(3 + 5 * _unit(text, body.get("seed"), index))
+            rationale = " ".join(["summary", "one", "is", "clearer"][w % 4] for w in range(words))
+            line = f"\n{ending.group(1)}{answer}" if ending is not None else ""
+            message["content"] = f" {rationale}.{line}"
+        else:
+            style = int(3 * _unit(text, "style"))
+            message["content"] = [answer, f"[[{answer}]]", f"Preferred Summary={answer}"][style]
+        logprobs = None
+        if body.get("logprobs") and logprobs_supported and message.get("content") is not None:
+            first = ranked[0]
+            logprobs = {
+                "content": [
+                    {
+                        **_token_entry(first[1], first[0]),
+                        "top_logprobs": [_token_entry(t, v) for v, t in ranked[:count]],
+                    }
+                ],
+                "refusal": None,
+            }
+        choices.append(
+            {
+                "index": index,
+                "message": message,
+                "logprobs": logprobs,
+                "finish_reason": "length" if max_tokens == 1 else "stop",
+            }
+        )
+    generated = sum(max(1, len((c["message"].get("content") or "").split())) for c in choices)
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": body.get("model", "fake"),
+        "system_fingerprint": "fp_fake",
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": generated,
+            "total_tokens": prompt_tokens + generated,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+    }
+
+
 def _chat_shape(answer: dict[str, Any]) -> dict[str, Any]:
     choices = [
         {"index": c["index"], "message": {"role": "assistant", "content": c["text"]}}
@@ -111,10 +211,15 @@ def make_server(
     ignore_n: bool = False,
     reply: str = "ok",
     retry_after: str = "0",
+    chat_logprobs: bool = True,
+    down: bool = False,
 ) -> ThreadingHTTPServer:
     """A server on 127.0.0.1:``port``; ``server.completions`` counts the completions answered,
-    ``server.prompts`` lists their prompts. ``reply`` other than ``ok`` answers every request with
-    HTTP 200 and a malformed body (``MALFORMED``); ``retry_after`` is the 429s' header."""
+    ``server.prompts`` lists their prompts (chat: ``server.bodies`` the request bodies).
+    ``reply`` other than ``ok`` answers every request with HTTP 200 and a malformed body
+    (``MALFORMED``); ``retry_after`` is the 429s' header. ``/v1/chat/completions`` answers
+    ``chat_completion`` replies (``chat_logprobs=False``: a hosted API without log-probabilities);
+    ``down``: every request is answered HTTP 503."""
     attempts: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -135,7 +240,10 @@ def make_server(
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            if self.path != "/v1/completions":
+            if down:
+                self._reply(503, {"error": {"message": "unavailable"}})
+                return
+            if self.path not in ("/v1/completions", "/v1/chat/completions"):
                 self._reply(404, {"error": {"message": "not found"}})
                 return
             if api_key is not None and self.headers.get("Authorization") != f"Bearer {api_key}":
@@ -155,6 +263,13 @@ def make_server(
                     self._reply(500, {"error": {"message": "internal error"}})
                     return
                 time.sleep(stall_seconds)
+            if self.path == "/v1/chat/completions":
+                with lock:
+                    server.completions += 1
+                    server.bodies.append(body)
+                answer = chat_completion(body, missing_marker, weights, ignore_n, chat_logprobs)
+                self._reply(200, answer if reply == "ok" else MALFORMED[reply](answer))
+                return
             with lock:
                 server.completions += 1
                 server.prompts.append(body["prompt"])
@@ -167,6 +282,7 @@ def make_server(
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.completions = 0
     server.prompts = []  # every prompt answered: a string, or token ids
+    server.bodies = []  # every chat request answered
     return server
 
 

@@ -168,7 +168,7 @@ def test_ctrl_c_before_results_keeps_the_run_folders_config(
     import json
     import textwrap
 
-    from labelbench import sweep
+    from labelbench import benchmark
     from labelbench.cli import app, run_app
 
     data = tmp_path / "pairs.jsonl"
@@ -189,7 +189,7 @@ def test_ctrl_c_before_results_keeps_the_run_folders_config(
         ),
         encoding="utf-8",
     )
-    monkeypatch.setattr(sweep, "open_labeler", _interrupt)
+    monkeypatch.setattr(benchmark, "open_labeler", _interrupt)
     assert run_app(app, ["run", str(config), "--cache-dir", str(tmp_path / "cache")]) == 130
     assert (run_dir / "config.yaml").read_text(encoding="utf-8") == "the finished run's config\n"
 
@@ -212,13 +212,13 @@ def test_a_labeler_model_not_here_fails_before_any_labelling(
 
     from huggingface_hub import constants
 
-    from labelbench import sweep
+    from labelbench import benchmark
     from labelbench.cli import app, run_app
-    from labelbench.models import registry
+    from labelbench.models import specs
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    registry._resolve_hub.cache_clear()
+    specs._resolve_hub.cache_clear()
 
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "q", "chosen": "yes", "rejected": "no"}) + "\n")
@@ -238,7 +238,7 @@ def test_a_labeler_model_not_here_fails_before_any_labelling(
     def labelling_started(*_, **__):
         raise AssertionError("labelling started")
 
-    monkeypatch.setattr(sweep, "open_labeler", labelling_started)
+    monkeypatch.setattr(benchmark, "open_labeler", labelling_started)
     assert run_app(app, ["run", str(config)]) == 2
     err = capsys.readouterr().err
     (line,) = err.strip().splitlines()

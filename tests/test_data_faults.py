@@ -163,8 +163,8 @@ def test_hh_transcripts_that_diverge_early_are_counted_flagged_and_droppable(
     kept, removed = apply_filters(loaded, Filters(drop_diverging=True))
     assert len(kept) == 2 and removed == {"diverging": 1}
     # and from a run config
+    from labelbench.benchmark import prepare
     from labelbench.config import parse_config
-    from labelbench.sweep import prepare
 
     text = f"""\
         datasets:
@@ -202,8 +202,8 @@ def test_skip_invalid_exits_0_and_prints_the_count(tmp_path: Path, capsys) -> No
 
 
 def test_skip_invalid_in_a_run_config(tmp_path: Path, capsys) -> None:
+    from labelbench.benchmark import prepare
     from labelbench.config import parse_config
-    from labelbench.sweep import prepare
 
     path = tmp_path / "l.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (LLMBAR, {**LLMBAR, "label": 9})))

@@ -18,7 +18,7 @@ from conftest import build_tiny_model
 from labelbench.cli import app, run_app
 from labelbench.config import parse_config
 from labelbench.errors import InputError, ModelError
-from labelbench.models import registry
+from labelbench.models import dequantize, hashing, registry
 from labelbench.models.registry import load_model, load_tokenizer, model_identity, resolve
 
 LAYER_TENSORS = {
@@ -117,7 +117,7 @@ def conversions(monkeypatch) -> list[Path]:
         seen.append(gguf_path)
         return real(gguf_path)
 
-    monkeypatch.setattr(registry, "load_gguf", counting)
+    monkeypatch.setattr(dequantize, "load_gguf", counting)
     return seen
 
 
@@ -163,7 +163,7 @@ def test_gguf_is_converted_once(tiny_gguf, conversions, capsys):
     load_model(tiny_gguf)
     load_tokenizer(str(tiny_gguf))
     model_identity(tiny_gguf)
-    registry._cached_sha256.cache_clear()  # as a new process would: hash again, find the cache
+    hashing._cached_sha256.cache_clear()  # as a new process would: hash again, find the cache
     assert resolve(tiny_gguf) == first
     assert run_app(app, ["models", "info", str(tiny_gguf)]) == 0
     shown = capsys.readouterr()
@@ -202,7 +202,7 @@ def test_interrupted_conversion_leaves_nothing_behind(tiny_gguf, cache, monkeypa
     def interrupted(gguf_path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(registry, "load_gguf", interrupted)
+    monkeypatch.setattr(dequantize, "load_gguf", interrupted)
     with pytest.raises(KeyboardInterrupt):
         resolve(tiny_gguf)
     assert list((cache / "models").iterdir()) == []
@@ -256,8 +256,8 @@ def test_read_only_cache_says_so(tiny_gguf, cache, monkeypatch, capsys):
         def refuse(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(cache / "models"))
 
-        monkeypatch.setattr(registry.tempfile, "TemporaryFile", refuse)
-        monkeypatch.setattr(registry.tempfile, "mkdtemp", refuse)
+        monkeypatch.setattr(dequantize.tempfile, "TemporaryFile", refuse)
+        monkeypatch.setattr(dequantize.tempfile, "mkdtemp", refuse)
     try:
         line = cli_error(capsys, ["models", "info", str(tiny_gguf)])
     finally:
@@ -270,7 +270,7 @@ def test_full_disk_while_saving_says_so(tiny_gguf, cache, monkeypatch, capsys):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(registry, "dequantize_gguf", full)
+    monkeypatch.setattr(dequantize, "dequantize_gguf", full)
     line = cli_error(capsys, ["models", "info", str(tiny_gguf)])
     assert line.startswith(f"error: {tiny_gguf}: cannot write its de-quantized copy under ")
     assert "No space left on device" in line

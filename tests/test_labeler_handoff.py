@@ -15,7 +15,7 @@ from fake_openai_server import make_server
 from test_prompt_golden import CHAT_TEMPLATE
 from test_rlaif_cli import run, write_comparisons
 
-from labelbench import sweep
+from labelbench.benchmark import run as run_benchmark
 from labelbench.config import LabelerSpec, parse_config
 from labelbench.labeling.labeler import labeler_identity, load_winner, open_labeler
 from labelbench.report.cli import write_report
@@ -48,7 +48,7 @@ def benchmark(
         "analysis": {"bootstrap": 20, "winner_aggregation": aggregation},
     }
     parsed = parse_config(yaml.safe_dump(config), tmp_path / f"{name}.yaml")
-    out = sweep.run(parsed, cache_dir=tmp_path / "cache", progress=False)
+    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
     write_report(out)
     return out
 

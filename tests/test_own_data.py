@@ -467,8 +467,8 @@ def test_hub_dataset_and_saved_folder_in_a_run_config(
     (offline here: it serves a saved folder); a saved DatasetDict folder takes the split."""
     import datasets
 
+    from labelbench.benchmark import prepare
     from labelbench.config import parse_config
-    from labelbench.sweep import prepare
 
     table = datasets.Dataset.from_list(
         [

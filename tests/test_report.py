@@ -431,7 +431,7 @@ def test_same_run_twice_gives_identical_summary(
 ) -> None:
     """``labelbench run`` + report, twice, with the tiny model: byte-identical summary.json,
     the second time read from the label cache."""
-    from labelbench import sweep
+    from labelbench import benchmark
     from labelbench.config import parse_config
 
     summaries = []
@@ -446,7 +446,7 @@ def test_same_run_twice_gives_identical_summary(
             analysis: {{bootstrap: 50}}
         """
         config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
-        out = sweep.run(
+        out = benchmark.run(
             config,
             command=f"labelbench run {name}.yaml",
             data_dir=data_dir,
@@ -469,7 +469,7 @@ def test_a_data_set_can_be_limited_to_some_labelers(
     sets); a name that is not one of the run's labelers is a config error at its line."""
     import pandas as pd
 
-    from labelbench import sweep
+    from labelbench import benchmark
     from labelbench.config import parse_config
     from labelbench.errors import InputError
 
@@ -485,7 +485,7 @@ def test_a_data_set_can_be_limited_to_some_labelers(
         output_dir: {tmp_path / "run"}
     """
     config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
-    out = sweep.run(config, data_dir=data_dir, cache_dir=tmp_path / "cache", progress=False)
+    out = benchmark.run(config, data_dir=data_dir, cache_dir=tmp_path / "cache", progress=False)
     cells = pd.read_parquet(out / "results.parquet").groupby(["dataset", "labeler"]).size()
     assert set(cells.index) == {("tldr", "small"), ("tldr", "big"), ("hh", "small")}
     with pytest.raises(InputError) as caught:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 
 import pytest
 
@@ -255,7 +256,7 @@ def test_a_causal_lm_is_not_taken_for_a_reward_model(tmp_path, tiny_lm_dir, caps
     """A causal LM folder given as --reward-model (issue: loaded with a freshly drawn score head,
     and PPO trained against, or evaluate judged by, that random reward without a word)."""
     from labelbench.errors import ModelError
-    from rlaif.rewards import load_reward_model
+    from rlaif.reward_scoring import load_reward_model
 
     with pytest.raises(ModelError, match=r"score\.weight") as caught:
         load_reward_model(tiny_lm_dir)
@@ -592,7 +593,7 @@ def test_label_pairs_and_sampled_pairs_then_soft_reward(tmp_path, tiny_lm_dir, c
 def test_human_labels_reorder_the_pairs():
     from datasets import Dataset
 
-    from rlaif.label import to_human_labels
+    from rlaif.preferences import to_human_labels
 
     ai = Dataset.from_dict(
         {
@@ -701,8 +702,13 @@ def test_evaluate_refuses_a_folder_as_its_output_file_before_sampling(
 
     monkeypatch.setattr(evaluate, "load_policy", sampling_started)
     data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    judge = tmp_path / "judge"  # looks like a reward model until loaded
+    shutil.copytree(tiny_lm_dir, judge)
+    config = json.loads((judge / "config.json").read_text())
+    config["architectures"] = ["LlamaForSequenceClassification"]
+    (judge / "config.json").write_text(json.dumps(config))
     args = ["evaluate", "--policy", tiny_lm_dir, "--prompts", data, "--out", tmp_path]
-    code, _, err = run([*args, "--reward-model", tiny_lm_dir], capsys)
+    code, _, err = run([*args, "--reward-model", judge], capsys)
     assert_one_line_error(code, err, str(tmp_path), "output file is a directory")
 
 

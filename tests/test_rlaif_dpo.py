@@ -211,7 +211,7 @@ def test_human_labels_file_labels_the_pairs_it_has(tmp_path, tiny_lm_dir, capsys
     """--human-labels FILE: comparisons (any format) label the pairs they share with the AI
     dataset; the others keep their AI label."""
     from rlaif.data import DataOptions, load_comparisons
-    from rlaif.label import ai_preference_dataset
+    from rlaif.preferences import ai_preference_dataset
 
     comparisons = load_comparisons(
         write_comparisons(tmp_path / "all.jsonl", n_posts=8), DataOptions()
@@ -351,3 +351,46 @@ def test_a_max_length_that_leaves_no_response_is_one_line(
     args = ["dpo", data, "--out", tmp_path / "dpo", "--policy", tiny_lm_dir, "--max-length", "2"]
     code, _, err = run([*args, precompute], capsys)
     assert_one_line_error(code, err, "no pair left to train on", "--max-length 2")
+    assert not (tmp_path / "dpo").exists()  # no empty folder that looks like a result
+
+
+def test_a_failed_command_removes_only_the_empty_folders_it_created(tmp_path):
+    from rlaif.data import output_folder
+
+    out = tmp_path / "new"
+    with pytest.raises(KeyboardInterrupt), output_folder(out):
+        (out / "runs" / "empty").mkdir(parents=True)  # as TRL's trainer does on start
+        raise KeyboardInterrupt
+    assert not out.exists()
+    with pytest.raises(RuntimeError), output_folder(out):
+        (out / "checkpoint-1").mkdir(parents=True)
+        (out / "checkpoint-1" / "weights").write_text("kept")
+        raise RuntimeError("failed after a checkpoint")
+    assert (out / "checkpoint-1" / "weights").read_text() == "kept"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), output_folder(existing):
+        raise RuntimeError
+    assert existing.is_dir()  # the user's folder is never removed
+
+
+def test_human_comparisons_under_auto_labels_say_they_train_human_labels(
+    tmp_path, tiny_lm_dir, capsys
+):
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    out = tmp_path / "dpo"
+    code, _, err = run(["dpo", data, "--out", out, "--policy", tiny_lm_dir], capsys)
+    assert code == 0, err
+    assert "c.jsonl holds no AI labels" in err and "training on its human labels" in err
+    assert json.loads((out / "dpo_metrics.json").read_text())["labels"] == "human"
+    code, _, err = run(["dpo", data, "--out", tmp_path / "o", "--min-confidence", "0.6"], capsys)
+    assert_one_line_error(code, err, "c.jsonl", "soft_label", "--min-confidence applies")
+
+
+def test_training_writes_no_cache_files_into_the_users_dataset(tmp_path, tiny_lm_dir, capsys):
+    data, _ = mixed_dataset(tmp_path / "mixed")
+    before = sorted(p.name for p in data.iterdir())
+    args = ["dpo", data, "--out", tmp_path / "dpo", "--policy", tiny_lm_dir]
+    code, _, err = run([*args, "--min-confidence", "0.6", "--labels", "mixed"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in data.iterdir()) == before  # no cache-*.arrow beside the data

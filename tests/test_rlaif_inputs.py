@@ -40,8 +40,9 @@ def test_soft_labels_must_be_finite_probabilities(tmp_path, tiny_lm_dir, capsys,
 
 
 def test_a_non_finite_loss_stops_training_and_saves_nothing(tmp_path, tiny_tokenizer):
+    from conftest import build_tiny_reward_model
     from datasets import Dataset
-    from test_rlaif_reward import longer_is_better, tiny_reward_model
+    from test_rlaif_reward import longer_is_better
 
     from labelbench.errors import LabelbenchError
     from rlaif.reward_config import SoftRewardConfig
@@ -51,7 +52,7 @@ def test_a_non_finite_loss_stops_training_and_saves_nothing(tmp_path, tiny_token
     rows["soft_label"] = [0.9, 0.8, math.nan, 0.7, 0.6, 0.9, 0.8, 0.7]  # past the CLI's check
     out = tmp_path / "rm"
     trainer = SoftLabelRewardTrainer(
-        model=tiny_reward_model(tiny_tokenizer),
+        model=build_tiny_reward_model(tiny_tokenizer),
         args=SoftRewardConfig(output_dir=str(out), per_device_train_batch_size=8, seed=0),
         train_dataset=Dataset.from_dict(rows),
         processing_class=tiny_tokenizer,

@@ -126,3 +126,15 @@ def test_a_malformed_record_of_the_start_fails_before_training(
     code, _, err = run(args, capsys)
     assert_one_line_error(code, err, TRAINING_GROUPS_FILE, "field 'groups'")
     assert not (out / "policy").exists()
+
+
+def test_a_policy_given_as_the_judge_is_named_for_what_it_is(tmp_path, tiny_lm_dir, capsys):
+    """A policy folder (here with a training record overlapping the prompts, as `rlaif dpo`'s
+    OUT/policy has) is refused as not a reward model, not as a dependent judge."""
+    data = write_comparisons(tmp_path / "c.jsonl", n_posts=4)
+    policy = tmp_path / "policy"
+    shutil.copytree(tiny_lm_dir, policy)
+    TrainingGroups.of("dpo", [f"t3_{i}" for i in range(4)]).save(policy)
+    args = ["evaluate", "--reward-model", policy, "--out", tmp_path / "e.json", "--prompts", data]
+    code, _, err = run([*args, "--policy", tiny_lm_dir, "--reference", tiny_lm_dir], capsys)
+    assert_one_line_error(code, err, str(policy), "not a reward model", "rlaif reward")

@@ -29,8 +29,9 @@ def test_trl_reward_config_accepts_bf16_on_a_cpu(tmp_path):
 
 
 def reward_losses(tiny_tokenizer, bf16: bool, seed: int) -> np.ndarray:
+    from conftest import build_tiny_reward_model
     from datasets import Dataset
-    from test_rlaif_reward import longer_is_better, tiny_reward_model
+    from test_rlaif_reward import longer_is_better
 
     rows = longer_is_better(128, seed=1)
     rows["soft_label"] = [0.9] * 128
@@ -44,7 +45,7 @@ def reward_losses(tiny_tokenizer, bf16: bool, seed: int) -> np.ndarray:
         seed=seed,
     )
     trainer = SoftLabelRewardTrainer(
-        model=tiny_reward_model(tiny_tokenizer, seed=0),
+        model=build_tiny_reward_model(tiny_tokenizer, seed=0),
         args=args,
         train_dataset=Dataset.from_dict(rows),
         processing_class=tiny_tokenizer,

@@ -7,30 +7,12 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import build_tiny_reward_model
 
 from rlaif.reward_config import SoftRewardConfig
 from rlaif.reward_trainer import SoftLabelRewardTrainer, pairwise_accuracy, soft_preference_loss
 
 WORDS = ["the", "post", "says", "user", "wants", "advice", "friend", "job", "summary", "short"]
-
-
-def tiny_reward_model(tokenizer, seed: int = 0):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    return LlamaForSequenceClassification(config)
 
 
 def longer_is_better(n: int, seed: int) -> dict[str, list]:
@@ -73,7 +55,7 @@ def test_trainer_loss_is_soft_cross_entropy_and_bt_when_hard(tmp_path, tiny_toke
 
     rows = longer_is_better(8, seed=1)
     rows["soft_label"] = [0.9, 0.6, 1.0, 0.75, 0.5, 0.8, 1.0, 0.7]
-    model = tiny_reward_model(tiny_tokenizer)
+    model = build_tiny_reward_model(tiny_tokenizer)
     trainer = SoftLabelRewardTrainer(
         model=model,
         args=config(tmp_path),
@@ -100,7 +82,7 @@ def test_reward_model_learns_longer_is_better(tmp_path, tiny_tokenizer):
 
     train = longer_is_better(768, seed=2)
     train["soft_label"] = [0.9] * len(train["prompt"])
-    model = tiny_reward_model(tiny_tokenizer, seed=3)
+    model = build_tiny_reward_model(tiny_tokenizer, seed=3)
     held_out = longer_is_better(200, seed=4)
     before = pairwise_accuracy(
         model, tiny_tokenizer, held_out["prompt"], held_out["chosen"], held_out["rejected"]
@@ -130,7 +112,7 @@ def test_soft_labels_and_margins_together_are_rejected(tmp_path, tiny_tokenizer,
     rows = longer_is_better(4, seed=5)
     rows["soft_label"] = [1.0] * 4
     rows[bad] = [0.5] * 4
-    model = tiny_reward_model(tiny_tokenizer)
+    model = build_tiny_reward_model(tiny_tokenizer)
     trainer = SoftLabelRewardTrainer(
         model=model,
         args=config(tmp_path),

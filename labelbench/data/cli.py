@@ -25,7 +25,7 @@ MapOption = Annotated[
         "--map",
         help="Columns of your own table, e.g. 'context=prompt,response_a=r1,response_b=r2,"
         "label=winner,labels=model1:A;model2:B;tie:tie' or 'context=prompt,chosen=good,"
-        "rejected=bad' (keys: see README, Data).",
+        "rejected=bad' (keys: see docs/data.md).",
     ),
 ]
 

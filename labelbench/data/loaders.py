@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from labelbench.data import formats
+import labelbench.data.formats as formats
 from labelbench.data.formats import ColumnMap
 from labelbench.data.record import Comparison, PromptItem
 from labelbench.data.sources import Place, RawRecord, read_records

@@ -20,7 +20,9 @@ def label(
     requests: Annotated[Path, typer.Option(help="Planned requests, JSON lines.")],
     out: Annotated[Path, typer.Option(help="Where to write the label rows (JSON lines).")],
     model: Annotated[str, typer.Option(help="Built-in name, model folder, .gguf or server model.")],
-    backend: Annotated[str, typer.Option(help="transformers, http or vllm.")] = "transformers",
+    backend: Annotated[
+        str, typer.Option(help="transformers, http, vllm or chat (chat-planned requests).")
+    ] = "transformers",
     base_url: Annotated[str | None, typer.Option(help="http backend: server URL.")] = None,
     api_key_env: Annotated[
         str, typer.Option(help="http backend: environment variable holding the API key.")
@@ -40,7 +42,10 @@ def label(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
     ] = False,
-    unit_items: Annotated[int, typer.Option(min=1, help="Items per stored work unit.")] = 16,
+    unit_items: Annotated[
+        int | None,
+        typer.Option(min=1, help="Items per stored work unit [default: 16; 64 with rationales]."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="http backend: requests in flight.")] = 8,
     timeout: Annotated[
         float, typer.Option(min=0.001, help="http backend: seconds per request.")

@@ -152,7 +152,7 @@ class HTTPBackend:
         choice = reply["choices"][0]
         top = self._top_logprobs(choice)
         logprobs = tuple(top[a] for a in answers) if all(a in top for a in answers) else None
-        return Scored(logprobs, _count(reply, "prompt_tokens"))
+        return Scored(logprobs, _count(reply, "prompt_tokens"), requests=1)
 
     def _top_logprobs(self, choice: dict[str, Any]) -> dict[str, float]:
         """The first generated position's top log-probabilities ({} when the reply has none;
@@ -189,6 +189,7 @@ class HTTPBackend:
         reply = self._post(body)
         choices = sorted(reply["choices"], key=lambda choice: choice.get("index", 0))
         generated = _count(reply, "completion_tokens")
+        requests = 1
         if len(choices) == 1 and request.n > 1:
             # a server that ignores ``n`` (llama-cpp-python's) answers one sample a request:
             # ask for the others one by one, each with its own seed
@@ -196,10 +197,11 @@ class HTTPBackend:
                 extra = self._post({**body, "n": 1, "seed": (seed + index) % 2**31})
                 choices.append(extra["choices"][0])
                 generated += _count(extra, "completion_tokens")
+                requests += 1
         if len(choices) != request.n:
             raise ModelError(f"{self.base_url}: asked for {request.n} samples, got {len(choices)}")
         samples = []
-        for choice in choices:
+        for index, choice in enumerate(choices):
             text = choice.get("text")
             if not isinstance(text, str):
                 raise ModelError(
@@ -213,6 +215,7 @@ class HTTPBackend:
                     logprobs=scored.logprobs,
                     prompt_tokens=scored.prompt_tokens,
                     generated_tokens=generated // request.n,  # the server counts per reply
+                    requests=scored.requests + (requests if index == 0 else 0),
                 )
             )
         return samples

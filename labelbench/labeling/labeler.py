@@ -2,7 +2,7 @@
 
 ``open_labeler(spec)`` loads the backend the spec names, resolves what the spec leaves open (chat
 mode, dtype) and derives the labeler's identity, the model part of every cache key. Every user of
-AI labels goes through ``Labeler``: ``labelbench run`` (``sweep``), ``labelbench serve``,
+AI labels goes through ``Labeler``: ``labelbench run`` (``benchmark``), ``labelbench serve``,
 ``rlaif label``/``evaluate`` and direct-RLAIF rewards, each as plan → cache → backend →
 preferences (or direct scores). ``winner.json`` carries the resolved spec, so ``rlaif label``
 reopens exactly the labeler the benchmark measured.
@@ -32,7 +32,7 @@ from labelbench.prompting import PlanResult, Variant, load_variant, plan
 from labelbench.prompting.planner import fitted_direct_request, refuses_system
 from labelbench.requests import PlannedRequest
 
-BACKENDS = ("transformers", "http", "vllm")
+BACKENDS = ("transformers", "http", "vllm", "chat")
 
 
 def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
@@ -44,8 +44,9 @@ def labeler_spec(source: str, **fields: Any) -> LabelerSpec:
             "--backend",
             f"unknown backend {given['backend']!r}; choose one of {', '.join(BACKENDS)}",
         )
-    if given.get("backend") == "http" and not given.get("url"):
-        raise InputError("--base-url", "the http backend needs the server's base URL")
+    if given.get("backend") in ("http", "chat") and not given.get("url"):
+        backend = given["backend"]
+        raise InputError("--base-url", f"the {backend} backend needs the server's base URL")
     try:
         return LabelerSpec(**given)
     except ValidationError as error:
@@ -60,10 +61,12 @@ def labeler_identity(
 ) -> str:
     """The labeler's identity: everything that changes its output, as one string.
 
-    ``backend:WEIGHTS|chat=on|off[|dtype=D][|system=folded]``; ``WEIGHTS`` is ``spec.identity``
-    when set, else the derived ``weights`` (a weights hash or hub commit; for ``http`` the
-    endpoint and the served model name); ``system=folded``: with chat on, its template refuses
-    a system message, so a variant's system text opens the first user turn
+    ``backend:WEIGHTS|chat=on|off[|dtype=D][|system=folded]``, and for ``chat``
+    ``|answer=prefill|instruction|logprobs`` or ``|verdict[|n=N|t=T]``; ``WEIGHTS`` is
+    ``spec.identity`` when set, else the derived ``weights`` (a weights hash or hub commit; for
+    ``http`` and ``chat`` the endpoints and the served model name, so a fleet is one labeler
+    only when ``identity`` names the served weights); ``system=folded``: with chat on, its
+    template refuses a system message, so a variant's system text opens the first user turn
     (``labelbench.prompting.planner.refuses_system``). The device is left out: it changes
     results only within float noise.
     """
@@ -72,6 +75,14 @@ def labeler_identity(
         parts.append(f"dtype={dtype}")
     if folded:
         parts.append("system=folded")
+    if spec.backend == "chat":  # how the answer is asked for and read: changes every label
+        parts.append(f"answer={'prefill' if spec.prefill else 'instruction'}")
+        if spec.logprobs is False:
+            samples = spec.samples or 1
+            temperature = spec.temperature if spec.temperature is not None else 1.0
+            parts.append("verdict" + (f"|n={samples}|t={temperature:g}" if samples > 1 else ""))
+        else:
+            parts.append("logprobs")
     return "|".join(parts)
 
 
@@ -93,6 +104,11 @@ class Labeler:
     @property
     def identity(self) -> str:
         return self.backend.identity
+
+    @property
+    def messages(self) -> bool:
+        """Requests go as chat messages to a chat-completions API (backend ``chat``)."""
+        return self.spec.backend == "chat"
 
     @property
     def token_limit(self) -> int | None:
@@ -125,6 +141,7 @@ class Labeler:
             seed=seed,
             chat=bool(self.spec.chat),
             max_tokens=self.token_limit,
+            messages=self.messages,
         )
         self._note_shortened(result.shortened, len(items))
         return result
@@ -199,6 +216,7 @@ class Labeler:
                 tokenizer=self.tokenizer,
                 chat=bool(self.spec.chat),
                 max_tokens=self.token_limit,
+                messages=self.messages,
             )
             for context, response in zip(contexts, responses, strict=True)
         ]
@@ -232,6 +250,12 @@ class Labeler:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+
+    def __enter__(self) -> Labeler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def check_scored(result: LabelResult, what: str, backend: Any = None) -> None:
@@ -335,6 +359,8 @@ def open_labeler(spec: LabelerSpec) -> Labeler:
         )
         # a served model: the parameter count the config states (for the size plots)
         return Labeler(spec.model_copy(update={"chat": chat}), backend, tokenizer, spec.parameters)
+    if spec.backend == "chat":
+        return _open_chat(spec)
     if spec.backend == "vllm":
         from labelbench.labeling.vllm_backend import VLLMBackend
 
@@ -404,6 +430,56 @@ def prompt_view(spec: LabelerSpec) -> PromptView:
                 spec, weights=_vllm_weights(spec.name), chat=chat, dtype=spec.dtype, folded=folded
             )
     return PromptView(tokenizer, chat, max_tokens, identity, note)
+
+
+def chat_urls(spec: LabelerSpec) -> list[str]:
+    """The servers of a ``chat`` labeler: its ``url``, one or a list."""
+    return [spec.url] if isinstance(spec.url, str) else list(spec.url or [])
+
+
+def _open_chat(spec: LabelerSpec) -> Labeler:
+    """A ``chat`` labeler: the spec resolved (chat on, logprobs, prefill and samples set), its
+    identity and a ``ChatBackend`` over its servers; the cost of ``samples`` said on stderr."""
+    from labelbench.labeling.chat_backend import ChatBackend
+
+    logprobs = spec.logprobs is not False
+    samples = 1 if logprobs else (spec.samples or 1)
+    temperature = spec.temperature if spec.temperature is not None else 1.0
+    resolved = spec.model_copy(
+        update={
+            "chat": True,
+            "logprobs": logprobs,
+            "prefill": bool(spec.prefill),
+            "samples": None if logprobs else samples,
+            "temperature": temperature if samples > 1 else None,
+        }
+    )
+    urls = chat_urls(spec)
+    weights = ",".join(sorted(_endpoint(url) for url in urls)) + f"|model={spec.name}"
+    identity = labeler_identity(resolved, weights=weights, chat=True, dtype=None)
+    backend = ChatBackend(
+        urls,
+        spec.name,
+        identity=identity,
+        api_key_env=spec.api_key_env,
+        logprobs=logprobs,
+        top_logprobs=spec.top_logprobs,
+        prefill=bool(spec.prefill),
+        samples=samples,
+        temperature=temperature,
+        concurrency=spec.concurrency,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+        max_retry_after=spec.max_retry_after,
+    )
+    if samples > 1:
+        print(
+            f"note: {spec.display}: {samples} replies per request (samples: {samples}): soft "
+            f"labels from the verdicts' shares, at {samples} times the generated tokens of one "
+            "reply",
+            file=sys.stderr,
+        )
+    return Labeler(resolved, backend, None, spec.parameters)
 
 
 def warn_if_emulated(name: str, precision: str, device: str) -> None:

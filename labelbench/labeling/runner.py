@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from labelbench.data.record import content_hash
@@ -41,6 +41,17 @@ class LabelRow:
     generated_tokens: int
     seconds: float  # compute time (kept from the run that computed it when read from cache)
     cached: bool
+    kind: str = "logprobs"
+    """``logprobs``: read from the answer tokens' log-probabilities; ``verdict``: the answers
+    read from the text of the judge's replies (hard for one reply, verdict shares for several)."""
+    replies: tuple[str, ...] = ()
+    """Verdict judges (score requests): each reply's raw text, kept for the item view."""
+    verdicts: tuple[int | None, ...] = ()
+    """Verdict judges (score requests): each reply's answer index (None: unparseable)."""
+    unparsed: int = 0
+    """Verdict judges: replies (or rationales) whose verdict the parser could not read."""
+    requests: int = 0
+    """HTTP requests the label took (0: computed in this process)."""
 
     @property
     def scored(self) -> bool:
@@ -60,6 +71,10 @@ class Accounting:
     generated_tokens: int
     seconds: float
     pairs_per_second: float | None
+    http_requests: int = 0
+    """HTTP requests sent to a server for these labels (0 for labels computed in process)."""
+    unscored: int = 0
+    """Labels (one order of one item) left unscored."""
 
 
 @dataclass(frozen=True)
@@ -120,28 +135,40 @@ def _units(planned: Sequence[PlannedRequest], unit_items: int) -> list[list[int]
 @dataclass(frozen=True)
 class CachedSample:
     """One computed sample as the cache stores it: answer log-probabilities (None: unscored),
-    the rationale (None for a score request), token counts and its share of compute seconds."""
+    the rationale (None for a score request), token counts and its share of compute seconds;
+    for a verdict judge the verdicts read from its replies (``verdicts``, an answer index or None
+    for an unparseable reply) and, for a score request, the replies' raw text; the HTTP requests
+    it took (0: computed in this process)."""
 
     logprobs: tuple[float, ...] | None
     rationale: str | None
     prompt_tokens: int
     generated_tokens: int
     seconds: float
+    verdicts: tuple[int | None, ...] | None = None
+    replies: tuple[str, ...] = ()
+    requests: int = 0
 
     def to_json(self) -> dict[str, Any]:
         value = asdict(self)
         value["logprobs"] = None if self.logprobs is None else list(self.logprobs)
+        value["verdicts"] = None if self.verdicts is None else list(self.verdicts)
+        value["replies"] = list(self.replies)
         return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> CachedSample:
         raw = value["logprobs"]
+        verdicts = value.get("verdicts")
         return cls(
             logprobs=None if raw is None else tuple(float(x) for x in raw),
             rationale=value.get("rationale"),
             prompt_tokens=int(value["prompt_tokens"]),
             generated_tokens=int(value["generated_tokens"]),
             seconds=float(value["seconds"]),
+            verdicts=None if verdicts is None else tuple(verdicts),
+            replies=tuple(value.get("replies") or ()),
+            requests=int(value.get("requests") or 0),
         )
 
 
@@ -154,7 +181,19 @@ def _compute(backend: Backend, requests: dict[tuple[str, ...], Request]) -> dict
         started = time.perf_counter()
         outputs = backend.score([r for _, r in scores])
         batch = [
-            (keys[0], out.logprobs, None, out.prompt_tokens, 0)
+            (
+                keys[0],
+                CachedSample(
+                    logprobs=out.logprobs,
+                    rationale=None,
+                    prompt_tokens=out.prompt_tokens,
+                    generated_tokens=getattr(out, "generated_tokens", 0),
+                    seconds=0.0,
+                    verdicts=getattr(out, "verdicts", None),
+                    replies=tuple(getattr(out, "replies", ())),
+                    requests=getattr(out, "requests", 0),
+                ),
+            )
             for (keys, _), out in zip(scores, outputs, strict=True)
         ]
         values.update(_with_seconds(batch, time.perf_counter() - started))
@@ -162,7 +201,18 @@ def _compute(backend: Backend, requests: dict[tuple[str, ...], Request]) -> dict
         started = time.perf_counter()
         outputs_n = backend.rationales([r for _, r in chains], [request_seed(r) for _, r in chains])
         batch = [
-            (key, sample.logprobs, sample.rationale, sample.prompt_tokens, sample.generated_tokens)
+            (
+                key,
+                CachedSample(
+                    logprobs=sample.logprobs,
+                    rationale=sample.rationale,
+                    prompt_tokens=sample.prompt_tokens,
+                    generated_tokens=sample.generated_tokens,
+                    seconds=0.0,
+                    verdicts=(sample.verdict,) if getattr(sample, "verdict_judge", False) else None,
+                    requests=getattr(sample, "requests", 0),
+                ),
+            )
             for (keys, _), samples in zip(chains, outputs_n, strict=True)
             for key, sample in zip(keys, samples, strict=True)
         ]
@@ -170,40 +220,58 @@ def _compute(backend: Backend, requests: dict[tuple[str, ...], Request]) -> dict
     return values
 
 
-def _with_seconds(
-    batch: list[tuple[str, tuple[float, ...] | None, str | None, int, int]], seconds: float
-) -> dict[str, CachedSample]:
+def _with_seconds(batch: list[tuple[str, CachedSample]], seconds: float) -> dict[str, CachedSample]:
     """Share a batch's wall time among its samples in proportion to the tokens each used."""
-    weights = [prompt + generated + 1 for _, _, _, prompt, generated in batch]
+    weights = [value.prompt_tokens + value.generated_tokens + 1 for _, value in batch]
     total = sum(weights)
     return {
-        key: CachedSample(
-            logprobs=None if logprobs is None else tuple(float(x) for x in logprobs),
-            rationale=rationale,
-            prompt_tokens=prompt,
-            generated_tokens=generated,
+        key: replace(
+            value,
+            logprobs=None if value.logprobs is None else tuple(float(x) for x in value.logprobs),
             seconds=seconds * weight / total,
         )
-        for (key, logprobs, rationale, prompt, generated), weight in zip(
-            batch, weights, strict=True
-        )
+        for (key, value), weight in zip(batch, weights, strict=True)
     }
+
+
+def verdict_distribution(verdicts: Sequence[int | None], answers: int) -> tuple[float, ...] | None:
+    """A verdict judge's distribution over ``answers`` answers: the share of the parsed replies
+    giving each (one reply: a hard label); None when no reply could be parsed."""
+    parsed = [v for v in verdicts if v is not None and 0 <= v < answers]
+    if not parsed:
+        return None
+    return tuple(parsed.count(index) / len(parsed) for index in range(answers))
 
 
 def _row(item: PlannedRequest, labeler: str, values: list[CachedSample], cached: bool) -> LabelRow:
     request = item.request
     samples: tuple[SampleResult, ...] = ()
+    verdict = any(v.verdicts is not None for v in values)
+    unparsed = sum(v.verdicts.count(None) for v in values if v.verdicts is not None)
+    replies: tuple[str, ...] = ()
+    verdicts: tuple[int | None, ...] = ()
     if isinstance(request, RationaleRequest):
         samples = tuple(
             SampleResult(
                 rationale=v.rationale or "",
                 logprobs=v.logprobs,
-                distribution=None if v.logprobs is None else softmax(v.logprobs),
+                distribution=(
+                    verdict_distribution(v.verdicts, len(request.answers))
+                    if v.verdicts is not None
+                    else None
+                    if v.logprobs is None
+                    else softmax(v.logprobs)
+                ),
             )
             for v in values
         )
         distribution = mean_distribution([s.distribution for s in samples])
         logprobs = None
+    elif verdict:
+        logprobs = None
+        distribution = verdict_distribution(values[0].verdicts or (), len(request.answers))
+        replies = values[0].replies
+        verdicts = tuple(values[0].verdicts or ())
     else:
         logprobs = values[0].logprobs
         distribution = None if logprobs is None else softmax(logprobs)
@@ -220,6 +288,11 @@ def _row(item: PlannedRequest, labeler: str, values: list[CachedSample], cached:
         generated_tokens=sum(v.generated_tokens for v in values),
         seconds=sum(v.seconds for v in values),
         cached=cached,
+        kind="verdict" if verdict else "logprobs",
+        replies=replies,
+        verdicts=verdicts,
+        unparsed=unparsed,
+        requests=sum(v.requests for v in values),
     )
 
 
@@ -253,20 +326,30 @@ def _progress(total: int, description: str, enabled: bool) -> Iterator[Any]:
         yield lambda advance, rate: bar.update(task, advance=advance, rate=rate)
 
 
+RATIONALE_UNIT_ITEMS = 64
+"""Items per stored unit of work when rationales are generated (both orders and every sample of
+each item in one backend call)."""
+
+
 def label(
     planned: Sequence[PlannedRequest],
     backend: Backend,
     *,
     cache: LabelCache | None = None,
     progress: bool = True,
-    unit_items: int = 16,
+    unit_items: int | None = None,
     description: str = "labeling",
 ) -> LabelResult:
     """Label every planned request; cached samples are read, missing ones computed and stored.
 
     Work is done in units of ``unit_items`` items (all orders of an item in one unit), each
-    stored in one transaction, so an interrupted run resumes where it stopped.
+    stored in one transaction, so an interrupted run resumes where it stopped. None: 16, or
+    ``RATIONALE_UNIT_ITEMS`` when any request generates a rationale (a backend decodes a unit's
+    rationales in one batch, so small units would leave it half empty).
     """
+    if unit_items is None:
+        chains = any(isinstance(p.request, RationaleRequest) for p in planned)
+        unit_items = RATIONALE_UNIT_ITEMS if chains else 16
     labeler = backend.identity
     keys = [
         tuple(request_key(labeler, p.request, s) for s in range(_sample_count(p.request)))
@@ -336,6 +419,8 @@ def accounting(rows: Sequence[LabelRow]) -> list[Accounting]:
                 generated_tokens=sum(row.generated_tokens for row in members),
                 seconds=seconds,
                 pairs_per_second=pairs / seconds if seconds > 0 else None,
+                http_requests=sum(row.requests for row in members),
+                unscored=sum(not row.scored for row in members),
             )
         )
     return result

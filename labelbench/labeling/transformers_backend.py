@@ -5,23 +5,26 @@ Every request's tokens are split into three segments: a root shared by every req
 tail. Root key/value caches are computed once and reused across calls. Scoring packs nodes and
 their tails into one row per pass (no padding), and the model runs this package's attention
 (``labelbench.labeling.attention``): each segment attends to its ancestors and itself, in causal
-blocks, so every token is computed once and logits only at each tail's last position. Rationales
-(and models on another attention implementation) use padded rows instead: rows of similar length
-are batched with right padding, masked out. Splits are made on the tokenisation of the full text,
-so results equal a plain forward pass. Rationales are decoded for all samples of a request
-together (one seeded generator per sample) and scored by appending ``score_suffix`` to each
-sample's cache.
+blocks, so every token is computed once and logits only at each tail's last position. Models on
+another attention implementation use padded rows instead: rows of similar length are batched with
+right padding, masked out. Splits are made on the tokenisation of the full text, so results equal
+a plain forward pass.
 
-The attention masks by token positions, so sliding windows (Gemma 3) are exact in both layouts. A
-model left on another attention gets transformers' masks by cache column instead, which padding
-shifts: it scores prompts longer than its window with one plain pass each, and its rationales are
-exact only within the window.
+Rationales are decoded in one continuous batch (``_Decoder``): every sample of every request is a
+sequence in a slot of a cache bounded by ``decode_tokens``; prompts run in the same prefix-tree
+passes and are copied into free slots, each step decodes one token of every active sequence, the
+finished leave, are scored together by appending ``score_suffix`` to their own caches, and
+waiting prompts take their slots. Each sample samples with its own seeded generator.
+
+The attention masks by token positions, so sliding windows (Gemma 3) are exact in every layout
+this module runs (rationales included: their masks are built per layer type). A model left on
+another attention gets transformers' masks by cache column when it scores, which padding
+shifts: it scores prompts longer than its window with one plain pass each.
 """
 
 from __future__ import annotations
 
 import inspect
-import itertools
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -148,6 +151,129 @@ def _chunks(
     return chunks
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where one prompt's keys and values lie in a prompt pass's cache: its row and its
+    columns, in token order."""
+
+    row: int
+    columns: list[int]
+
+
+class _SlotLayer(DynamicLayer):
+    """One layer of a ``_Slots`` cache, as transformers' attention layers call it."""
+
+    def __init__(self, slots: _Slots, index: int) -> None:
+        super().__init__()
+        self._slots, self._index = slots, index
+        self.is_initialized = True
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._slots.write(self._index, key_states, value_states)
+
+    def get_seq_length(self) -> int:
+        return self._slots.columns
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self._slots.columns, 0
+
+
+class _Slots:
+    """Key/value caches of a decoding batch, one slot per sequence.
+
+    Per layer, buffers [slots, kv heads, capacity, head dim]; slot ``s`` holds its sequence's
+    tokens in columns ``[0, lengths[s])``, column = position. A pass over slots ``rows`` writes
+    each row's new tokens at that row's own length, so sequences of any lengths share a batch,
+    and one leaves or joins without moving the others (``swap`` moves one). Memory is the slot
+    count times the capacity, in tokens, fixed when the batch starts (grown only if a scored
+    text re-tokenises longer than planned).
+    """
+
+    def __init__(self, layers: int, count: int, capacity: int) -> None:
+        self.count, self.capacity = count, capacity
+        self.lengths = [0] * count
+        self.keys: list[torch.Tensor] = []  # allocated by the first ``put``
+        self.values: list[torch.Tensor] = []
+        self.cache = Cache(layers=[_SlotLayer(self, index) for index in range(layers)])
+        self.columns = 0  # key columns the current pass reads
+        self._rows = range(0)
+        self._starts = torch.zeros(0, dtype=torch.long)
+
+    def put(self, slot: int, kv: Sequence[tuple[torch.Tensor, torch.Tensor]], source: _Source):
+        """Copy one prompt's keys/values (``kv``: a prompt pass's layers, ``source``: where the
+        prompt lies in them) into ``slot``."""
+        if not self.keys:
+            for keys, values in kv:
+                shape = (self.count, keys.shape[1], self.capacity, keys.shape[3])
+                # zeros, not empty: a masked column is still multiplied, and garbage could be
+                # inf or NaN (which a mask's large negative number does not hide)
+                self.keys.append(keys.new_zeros(shape))
+                self.values.append(values.new_zeros(shape))
+        length = len(source.columns)
+        self.reserve(length)
+        where = torch.tensor(source.columns, dtype=torch.long, device=kv[0][0].device)
+        for layer, (keys, values) in enumerate(kv):
+            self.keys[layer][slot, :, :length] = keys[source.row].index_select(1, where)
+            self.values[layer][slot, :, :length] = values[source.row].index_select(1, where)
+        self.lengths[slot] = length
+
+    def swap(self, first: int, second: int) -> None:
+        """Exchange two slots' contents (only their used columns are copied)."""
+        if first == second:
+            return
+        used = max(self.lengths[first], self.lengths[second])
+        for buffer in (*self.keys, *self.values):
+            held = buffer[first, :, :used].clone()
+            buffer[first, :, :used] = buffer[second, :, :used]
+            buffer[second, :, :used] = held
+        self.lengths[first], self.lengths[second] = self.lengths[second], self.lengths[first]
+
+    def reserve(self, columns: int) -> None:
+        """Room for ``columns`` columns in every slot (buffers copied into larger ones)."""
+        if columns <= self.capacity:
+            return
+        capacity = columns + max(columns // 4, 64)
+        for buffers in (self.keys, self.values):
+            for index, buffer in enumerate(buffers):
+                grown = buffer.new_zeros((*buffer.shape[:2], capacity, buffer.shape[3]))
+                grown[:, :, : self.capacity] = buffer
+                buffers[index] = grown
+        self.capacity = capacity
+
+    def begin(self, rows: range, starts: torch.Tensor, columns: int) -> None:
+        """The next pass runs the slots ``rows``, writing row ``i``'s tokens from column
+        ``starts[i]``, and reads ``columns`` key columns."""
+        self._rows, self._starts, self.columns = rows, starts, columns
+
+    def write(
+        self, layer: int, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store a pass's new keys/values [rows, kv heads, width, head dim] at each row's columns;
+        returns the rows' keys/values [rows, kv heads, columns, head dim] (views)."""
+        lo, hi = self._rows.start, self._rows.stop
+        count, width = keys.shape[0], keys.shape[2]
+        columns = self._starts[:, None] + torch.arange(width, device=keys.device)[None, :]
+        rows = torch.arange(count, device=keys.device)[:, None].expand(count, width)
+        held_keys, held_values = self.keys[layer][lo:hi], self.values[layer][lo:hi]
+        held_keys[rows, :, columns] = keys.transpose(1, 2)
+        held_values[rows, :, columns] = values.transpose(1, 2)
+        return held_keys[:, :, : self.columns], held_values[:, :, : self.columns]
+
+
+@dataclass
+class _Sequence:
+    """One rationale being decoded: its request and sample, its sampler, its tokens."""
+
+    owner: int
+    sample: int
+    generator: torch.Generator | None
+    tokens: list[int]  # whose keys/values are in its slot
+    generated: list[int]
+    feed: int | None = None  # the token to run next
+
+
 class TransformersBackend:
     """Scores and generates with a causal LM in this process.
 
@@ -165,6 +291,7 @@ class TransformersBackend:
         max_rows: int = 32,
         max_padding: float = 0.03,
         causal_block: int = 32,
+        decode_tokens: int = 32768,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -174,8 +301,11 @@ class TransformersBackend:
         self.max_padding = max_padding
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos_ids = self._eos_ids()
+        self.decode_tokens = decode_tokens
         self.processed_tokens = 0  # real tokens run through the model (no padding)
         self.padded_tokens = 0  # positions run through the model, padding included
+        self.decode_steps = 0  # batched decoding passes (one token per active sequence)
+        self.decoded_rows = 0  # sequences summed over those passes
         self._roots: OrderedDict[tuple[int, ...], _Rows] = OrderedDict()
         self._answer_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
         config = model.config.get_text_config(decoder=True)
@@ -389,16 +519,22 @@ class TransformersBackend:
                     )
 
     def _tree_pass(
-        self, root: _Rows | None, groups: Sequence[tuple[list[int], list[list[int]]]]
-    ) -> torch.Tensor:
+        self,
+        root: _Rows | None,
+        groups: Sequence[tuple[list[int], list[list[int]]]],
+        keep_cache: bool = False,
+    ) -> Any:
         """One packed pass over (node tokens, their tails) groups after ``root``; returns the
-        last hidden state of every tail, in order."""
+        last hidden state of every tail [tails, dim], in order. ``keep_cache``: returns
+        (that, the pass's cache [1, kv heads, columns, head dim] per layer, each tail's cache
+        columns: its root, node and own tokens in order) instead."""
         past = 0 if root is None else root.mask.shape[1]
         shared = (range(past),) if past else ()
         tokens: list[int] = []
         positions: list[int] = []
         segments: list[Segment] = []
         last: list[int] = []
+        columns: list[list[int]] = []
         for node, tails in groups:
             node_columns = shared
             if node:
@@ -410,6 +546,9 @@ class TransformersBackend:
             for tail in tails:
                 start = len(tokens)
                 segments.append(Segment(range(start, start + len(tail)), node_columns))
+                if keep_cache:
+                    columns.append([c for part in node_columns for c in part])
+                    columns[-1] += range(past + start, past + start + len(tail))
                 tokens += tail
                 positions += range(past + len(node), past + len(node) + len(tail))
                 last.append(len(tokens) - 1)
@@ -423,6 +562,8 @@ class TransformersBackend:
         )
         self.processed_tokens += len(tokens)
         self.padded_tokens += len(tokens)
+        if keep_cache:
+            return out.last_hidden_state[0, last], cache, columns
         return out.last_hidden_state[0, last]
 
     def _tree_batches(
@@ -501,92 +642,79 @@ class TransformersBackend:
     def rationales(
         self, requests: Sequence[RationaleRequest], seeds: Sequence[int]
     ) -> list[list[Sample]]:
+        """``requests[i].n`` rationales each (sample ``j`` drawn with seed ``seeds[i] + j``), every
+        one scored after ``text + rationale + score_suffix``; see ``_Decoder``."""
         ids = [self.encode(request.text) for request in requests]
         self._check_lengths(ids, [r.max_new_tokens for r in requests])
-        results: list[list[Sample]] = [[] for _ in requests]
-        rows_per = [request.n for request in requests]
-        for indices, state, tails in self._leaf_batches(requests, ids, rows_per):
-            prompt_state, last = self._extend(state, tails)
-            owners = [i for i in indices for _ in range(requests[i].n)]
-            samples = [j for i in indices for j in range(requests[i].n)]
-            rows = prompt_state.select(
-                [pos for pos, i in enumerate(indices) for _ in range(requests[i].n)]
-            )
-            logprobs = self._logprobs(last)[
-                torch.tensor(
-                    [pos for pos, i in enumerate(indices) for _ in range(requests[i].n)],
-                    device=self.device,
-                )
-            ]
-            rows, generated = self._decode(
-                rows,
-                logprobs,
-                [requests[i] for i in owners],
-                [seeds[i] + j for i, j in zip(owners, samples, strict=True)],
-            )
-            texts = [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
-            segments, scored_texts = [], []
-            for row, (owner, text) in enumerate(zip(owners, texts, strict=True)):
-                request = requests[owner]
-                scored_texts.append(request.text + text + request.score_suffix)
-                full = self.encode(scored_texts[-1])
-                keep = min(common_prefix_length([full, rows.tokens[row]]), len(full) - 1)
-                rows.mask[row, rows.cols[row][keep:]] = 0
-                rows.cols[row] = rows.cols[row][:keep]
-                rows.tokens[row] = rows.tokens[row][:keep]
-                segments.append(full[keep:])
-            _, last = self._extend(rows, segments)
-            scored = self._answer_logprobs(
-                last,
-                [
-                    self.answer_ids(requests[owner].answers, scored_texts[row])
-                    for row, owner in enumerate(owners)
-                ],
-            )
-            for row, owner in enumerate(owners):
-                results[owner].append(
-                    Sample(
-                        rationale=texts[row],
-                        logprobs=scored[row],
-                        prompt_tokens=len(ids[owner]) + len(segments[row]),
-                        generated_tokens=len(generated[row]),
-                    )
-                )
-        return results
+        return _Decoder(self, requests, ids, seeds).run()
 
-    def _decode(
-        self,
-        rows: _Rows,
-        logprobs: torch.Tensor,
-        requests: Sequence[RationaleRequest],
-        seeds: Sequence[int],
-    ) -> tuple[_Rows, list[list[int]]]:
-        """Greedy or sampled decoding, each row with its own seeded generator."""
-        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        generated: list[list[int]] = [[] for _ in requests]
-        active = [request.max_new_tokens > 0 for request in requests]
-        for _ in itertools.count():
-            feed: list[list[int]] = []
-            for row, request in enumerate(requests):
-                if not active[row]:
-                    feed.append([])
-                    continue
-                token = self._choose(logprobs[row].cpu(), request, generators[row])
-                if token in self.eos_ids:
-                    active[row] = False
-                    feed.append([])
-                    continue
-                generated[row].append(token)
-                if len(generated[row]) >= request.max_new_tokens:
-                    active[row] = False
-                    feed.append([])
-                else:
-                    feed.append([token])
-            if not any(active):
-                return rows, generated
-            rows, last = self._extend(rows, feed)
-            logprobs = self._logprobs(last)
-        raise AssertionError("unreachable")
+    def _prefills(
+        self, requests: Sequence[RationaleRequest], ids: Sequence[list[int]]
+    ) -> Iterator[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]], list[_Source], Any]]:
+        """Prompt passes for ``requests``: yields (request indices, each layer's (keys, values)
+        [rows, kv heads, columns, head dim], per request where its prompt's columns lie, each
+        request's last hidden state [requests, dim]). Packed prefix-tree passes where the model
+        runs this module's attention (each shared prefix computed once, the root reused across
+        calls), padded rows otherwise."""
+        if self._own_attention:
+            for indices, root, groups in self._tree_batches(requests, ids):
+                last, cache, columns = self._tree_pass(root, groups, keep_cache=True)
+                kv = [(layer.keys, layer.values) for layer in cache.layers]
+                yield indices, kv, [_Source(0, c) for c in columns], last
+            return
+        for indices, state, tails in self._leaf_batches(requests, ids, [1] * len(requests)):
+            rows, last = self._extend(state, tails)
+            kv = [(layer.keys, layer.values) for layer in rows.cache.layers]
+            yield indices, kv, [_Source(r, c) for r, c in enumerate(rows.cols)], last
+
+    def _slot_pass(self, slots: _Slots, rows: range, segments: Sequence[Sequence[int]]) -> Any:
+        """Run ``segments`` (one per slot in ``rows``, each written at that slot's own length)
+        through the model over the slots' caches; returns each row's last hidden state
+        [rows, dim] (meaningless for an empty segment)."""
+        count = len(rows)
+        width = max(1, max(len(s) for s in segments))
+        ids = torch.full((count, width), self.pad_id, dtype=torch.long)
+        for row, segment in enumerate(segments):
+            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
+        starts = torch.tensor([slots.lengths[r] for r in rows], dtype=torch.long)
+        ends = starts + torch.tensor([len(s) for s in segments], dtype=torch.long)
+        columns = int((starts + width).max())
+        slots.reserve(columns)
+        # a pad query takes its row's last position: it sees that row's keys (with a sliding
+        # window, a later position could see none, and its NaN would reach the cache)
+        last_position = (ends - 1).clamp(min=0)[:, None]
+        position_ids = torch.minimum(starts[:, None] + torch.arange(width)[None, :], last_position)
+        key_positions = torch.arange(columns)[None, :].expand(count, columns)
+        key_positions = key_positions.masked_fill(key_positions >= ends[:, None], -1)
+        layout = RowsLayout(
+            key_positions.to(self.device), position_ids.to(self.device), self.causal_block
+        )
+        full = layout.bias(None, self._dtype)
+        if self._window is not None:  # per layer type (the models that have several take a dict)
+            mask: Any = {
+                "full_attention": full,
+                "sliding_attention": layout.bias(self._window, self._dtype),
+            }
+        else:
+            mask = full
+        attention: dict[str, Any] = {"attention_mask": mask}
+        if self._own_attention:
+            attention["labelbench_rows"] = layout
+        slots.begin(rows, starts.to(self.device), columns)
+        out = self.model.base_model(
+            input_ids=ids.to(self.device),
+            position_ids=layout.query_positions,
+            use_cache=True,
+            **{self._cache_arg: slots.cache},
+            **attention,
+        )
+        for row, end in zip(rows, ends.tolist(), strict=True):
+            slots.lengths[row] = end
+        real = int(sum(len(s) for s in segments))
+        self.processed_tokens += real
+        self.padded_tokens += count * width
+        last_index = torch.tensor([max(len(s) - 1, 0) for s in segments], device=self.device)
+        return out.last_hidden_state[torch.arange(count, device=self.device), last_index]
 
     @staticmethod
     def _choose(
@@ -684,3 +812,176 @@ def naive_answer_logprobs(
             hidden = model.base_model(input_ids=ids).last_hidden_state[:, -1]
             logprobs = output_logprobs(hidden, output_layer(model), softcap)
     return tuple(float(logprobs[0, a]) for a in answer_ids)
+
+
+class _Decoder:
+    """Batched rationale decoding for ``TransformersBackend.rationales``, continuous batching
+    over a ``_Slots`` cache.
+
+    Every sample of every request is a sequence. Prompts are run in prefix-tree passes (a
+    variant's shared text computed once and kept across calls, each item's context once for both
+    orders and all samples) and their keys/values copied into free slots. Each step decodes one
+    token for every active slot at once; a sequence that ends (EOS or ``max_new_tokens``) leaves
+    the decoding rows at once, and when a quarter of the slots are finished or free, the
+    finished ones are scored together (``text + rationale + score_suffix``, appended to their
+    own caches) and waiting prompts join. The slot count is ``decode_tokens`` over the longest
+    sequence a slot may hold (prompt, ``max_new_tokens`` and the score suffix): memory is bounded
+    by tokens, not by a sequence count.
+
+    Sample ``j`` of request ``i`` samples with its own ``torch.Generator`` seeded ``seeds[i] +
+    j``, advanced only by its own tokens, so what it draws does not depend on which sequences
+    share its batch; each row attends to its own columns only (the pad columns of other rows
+    are masked), so a row's result equals decoding it alone up to float rounding.
+    """
+
+    def __init__(
+        self,
+        backend: TransformersBackend,
+        requests: Sequence[RationaleRequest],
+        ids: Sequence[list[int]],
+        seeds: Sequence[int],
+    ) -> None:
+        self.backend, self.requests, self.ids, self.seeds = backend, requests, ids, seeds
+        suffix = max((len(backend.encode(r.score_suffix)) for r in requests), default=0)
+        capacity = max(
+            (len(i) + r.max_new_tokens + suffix + 8 for i, r in zip(ids, requests, strict=True)),
+            default=1,
+        )
+        total = sum(r.n for r in requests)
+        count = max(1, min(total, backend.decode_tokens // capacity))
+        self.slots = _Slots(backend._layers, count, capacity)
+        self.sequences: list[_Sequence | None] = [None] * count
+        self.active = 0  # slots [0, active) are decoding
+        self.done = 0  # slots [active, active + done) are finished, waiting to be scored
+        self.hidden: torch.Tensor | None = None  # last hidden state of each active slot
+        self.refill = max(1, count // 4)
+        self.results: list[list[Sample | None]] = [[None] * r.n for r in requests]
+        self._next = [0] * len(requests)  # each request's next sample to start
+        self._waiting = [i for i, r in enumerate(requests) if r.n > 0]
+
+    def run(self) -> list[list[Sample]]:
+        while self._waiting or self.active or self.done:
+            free = self.slots.count - self.active - self.done
+            if self.done and (free + self.done >= self.refill or not self.active):
+                self._score()
+                free = self.slots.count - self.active
+            if self._waiting and (free >= self.refill or not self.active):
+                self._admit(free)
+            if self.active:
+                self._step()
+        return [[s for s in samples if s is not None] for samples in self.results]
+
+    def _admit(self, free: int) -> None:
+        """Start waiting requests' samples in the free slots (all samples of a request together
+        where they fit); their prompts run in shared prefix-tree passes."""
+        chosen: list[tuple[int, int]] = []  # (request, samples to start)
+        while self._waiting and free:
+            index = self._waiting[0]
+            left = self.requests[index].n - self._next[index]
+            if left > free and chosen:
+                break
+            take = min(left, free)
+            chosen.append((index, take))
+            free -= take
+            if take == left:
+                self._waiting.pop(0)
+        order = [index for index, _ in chosen]
+        counts = dict(chosen)
+        hidden: list[torch.Tensor] = []
+        for indices, kv, sources, last in self.backend._prefills(
+            [self.requests[i] for i in order], [self.ids[i] for i in order]
+        ):
+            for row, (position, source) in enumerate(zip(indices, sources, strict=True)):
+                index = order[position]
+                for _ in range(counts[index]):
+                    slot = self.active
+                    sample = self._next[index]
+                    self._next[index] += 1
+                    self.slots.put(slot, kv, source)
+                    request = self.requests[index]
+                    generator = None
+                    if request.temperature > 0:
+                        generator = torch.Generator().manual_seed(self.seeds[index] + sample)
+                    self.sequences[slot] = _Sequence(
+                        index, sample, generator, list(self.ids[index]), []
+                    )
+                    hidden.append(last[row])
+                    self.active += 1
+        stacked = torch.stack(hidden)
+        self.hidden = stacked if self.hidden is None else torch.cat([self.hidden, stacked])
+
+    def _step(self) -> None:
+        """Choose each active sequence's next token; the finished leave the decoding rows; the
+        rest run their token in one pass."""
+        backend = self.backend
+        logprobs = backend._logprobs(self.hidden)
+        greedy = torch.argmax(logprobs, dim=-1).tolist()
+        finished: list[int] = []
+        for row in range(self.active):
+            sequence = self.sequences[row]
+            request = self.requests[sequence.owner]
+            if request.max_new_tokens <= 0:
+                finished.append(row)
+                continue
+            if request.temperature <= 0:
+                token = greedy[row]
+            else:
+                token = backend._choose(logprobs[row], request, sequence.generator)
+            if token in backend.eos_ids:
+                finished.append(row)
+                continue
+            sequence.generated.append(token)
+            if len(sequence.generated) >= request.max_new_tokens:
+                finished.append(row)
+            else:
+                sequence.feed = token
+        for row in reversed(finished):  # to the end of the decoding rows, then out of them
+            last = self.active - 1
+            self.slots.swap(row, last)
+            self.sequences[row], self.sequences[last] = self.sequences[last], self.sequences[row]
+            self.active -= 1
+            self.done += 1
+        if not self.active:
+            self.hidden = None
+            return
+        feed = [[self.sequences[row].feed] for row in range(self.active)]
+        for row in range(self.active):
+            self.sequences[row].tokens.append(self.sequences[row].feed)
+        backend.decode_steps += 1
+        backend.decoded_rows += self.active
+        self.hidden = backend._slot_pass(self.slots, range(self.active), feed)
+
+    def _score(self) -> None:
+        """Score the finished sequences together: ``text + rationale + score_suffix`` after each
+        one's own cache (from where its tokens and the scored text's tokenisation part); their
+        slots are free afterwards."""
+        backend = self.backend
+        rows = range(self.active, self.active + self.done)
+        segments, texts, scored_texts = [], [], []
+        for row in rows:
+            sequence = self.sequences[row]
+            request = self.requests[sequence.owner]
+            text = backend.tokenizer.decode(sequence.generated, skip_special_tokens=True)
+            scored_text = request.text + text + request.score_suffix
+            full = backend.encode(scored_text)
+            keep = min(common_prefix_length([full, sequence.tokens]), len(full) - 1)
+            self.slots.lengths[row] = keep
+            segments.append(full[keep:])
+            texts.append(text)
+            scored_texts.append(scored_text)
+        last = backend._slot_pass(self.slots, rows, segments)
+        answers = [
+            backend.answer_ids(self.requests[self.sequences[row].owner].answers, scored)
+            for row, scored in zip(rows, scored_texts, strict=True)
+        ]
+        values = backend._answer_logprobs(last, answers)
+        for position, row in enumerate(rows):
+            sequence = self.sequences[row]
+            self.results[sequence.owner][sequence.sample] = Sample(
+                rationale=texts[position],
+                logprobs=values[position],
+                prompt_tokens=len(self.ids[sequence.owner]) + len(segments[position]),
+                generated_tokens=len(sequence.generated),
+            )
+            self.sequences[row] = None
+        self.done = 0

@@ -162,7 +162,7 @@ def check_precision(
     from labelbench.config import resolve_data_dir
     from labelbench.data import load_comparisons
     from labelbench.data.select import sample
-    from labelbench.models import precision
+    from labelbench.labeling import precision
 
     registry.check_directory(registry.resolve(name).path)  # the model first: it is the argument
     folder = resolve_data_dir(data_dir) or Path("../shared/data")

@@ -53,6 +53,37 @@ class ChatFrame:
     suffix: str = ""
 
 
+MESSAGE_MARK = "\ue001"
+"""Marks message boundaries in a request rendered for a chat-completions API (``message_frame``);
+a private-use character, so it never meets text from a data set."""
+ROLES = ("system", "user", "assistant")
+
+
+def message_frame(system: str | None = None) -> ChatFrame:
+    """The frame of a request sent as chat messages (``backend: chat``): the server applies its
+    own chat template, so the request text only marks where each message starts
+    (``MESSAGE_MARK`` role ``MESSAGE_MARK``). The ending (or the rationale cue) is the start of
+    the assistant's message; ``chat_messages`` turns the text back into messages."""
+    mark = MESSAGE_MARK
+    opening = f"{mark}system{mark}{system}" if system is not None else ""
+    return ChatFrame(prefix=f"{opening}{mark}user{mark}", suffix=f"{mark}assistant{mark}")
+
+
+def chat_messages(text: str) -> list[dict[str, str]]:
+    """The messages of a request text rendered with ``message_frame``, in order: ``[{"role",
+    "content"}]``; the last is the assistant's opening (possibly empty). Raises ValueError for a
+    text without message marks (rendered for another backend)."""
+    parts = text.split(MESSAGE_MARK)
+    if len(parts) < 3 or parts[0] or len(parts) % 2 == 0:
+        raise ValueError("not a request rendered as chat messages (message_frame)")
+    messages = []
+    for role, content in zip(parts[1::2], parts[2::2], strict=True):
+        if role not in ROLES:
+            raise ValueError(f"unknown message role {role!r}")
+        messages.append({"role": role, "content": content})
+    return messages
+
+
 SYSTEM_FOLD = "\n\n"
 """What separates a system message folded into the first user turn from that turn's text."""
 
@@ -335,6 +366,18 @@ def _requests(
     return made
 
 
+def _frame(variant: Variant, tokenizer: Any, chat: bool, messages: bool) -> ChatFrame:
+    """How a variant's text is framed: chat messages for an API, the tokenizer's chat template,
+    or raw text."""
+    if messages:
+        return message_frame(variant.spec.system)
+    if chat and tokenizer is None:
+        raise InputError(
+            variant.name, "chat=True needs the labeler's tokenizer for its chat template"
+        )
+    return chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
+
+
 def _counter(tokenizer: Any) -> Counter:
     if tokenizer is None:
         return len
@@ -391,22 +434,21 @@ def plan(
     seed: int = 0,
     chat: bool = False,
     max_tokens: int | None = None,
+    messages: bool = False,
 ) -> PlanResult:
     """The requests a labeler must run for each comparison under a variant.
 
     ``max_tokens`` is the labeler's context budget, in tokens when ``tokenizer`` is given and in
     characters otherwise; an item over budget has its context (never its candidates, ending or
-    rationale room) shortened, and ``PlanResult.shortened`` counts those items.
+    rationale room) shortened, and ``PlanResult.shortened`` counts those items. ``messages``:
+    render for a chat-completions API (``message_frame``: the server's template applies; no
+    tokenizer needed).
     """
     variant = variant if isinstance(variant, Variant) else load_variant(variant)
     check_tasks(comparisons, variant)
     if tokenizer is not None:
         check_answers(variant, tokenizer)
-    if chat and tokenizer is None:
-        raise InputError(
-            variant.name, "chat=True needs the labeler's tokenizer for its chat template"
-        )
-    frame = chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
+    frame = _frame(variant, tokenizer, chat, messages)
     exemplars = draw_exemplars(variant, comparisons, pool, seed)
     shared = shared_prefix(variant, exemplars, frame)
     count = _counter(tokenizer)
@@ -472,6 +514,7 @@ def direct_score_request(
     tokenizer: Any = None,
     chat: bool = False,
     max_tokens: int | None = None,
+    messages: bool = False,
 ) -> ScoreRequest:
     """Rate one response on 1..scale (scale <= 9, default 9: every answer is one digit, one token).
 
@@ -491,6 +534,7 @@ def direct_score_request(
         tokenizer=tokenizer,
         chat=chat,
         max_tokens=max_tokens,
+        messages=messages,
     )[0]
 
 
@@ -504,8 +548,10 @@ def fitted_direct_request(
     tokenizer: Any = None,
     chat: bool = False,
     max_tokens: int | None = None,
+    messages: bool = False,
 ) -> tuple[ScoreRequest, bool]:
-    """``direct_score_request`` and whether its context was shortened to fit ``max_tokens``."""
+    """``direct_score_request`` and whether its context was shortened to fit ``max_tokens``;
+    ``messages``: rendered for a chat-completions API (``message_frame``)."""
     if variant is None:
         variant = f"{TASK_FAMILY.get(task, task)}/base-0shot"
     variant = variant if isinstance(variant, Variant) else load_variant(variant)
@@ -520,11 +566,7 @@ def fitted_direct_request(
             raise variant.error(
                 "direct_score.scale", f"{error.message} in {error.source}"
             ) from None
-    if chat and tokenizer is None:
-        raise InputError(
-            variant.name, "chat=True needs the labeler's tokenizer for its chat template"
-        )
-    frame = chat_frame(tokenizer, variant.spec.system) if chat else ChatFrame()
+    frame = _frame(variant, tokenizer, chat, messages)
     shared = frame.prefix + render(direct.instruction, **values)
     user_tail = render(direct.response, response=response, **values)
     if frame.suffix:

@@ -14,10 +14,10 @@ import yaml
 from jinja2.sandbox import SecurityError
 from pydantic import Field, ValidationError, model_validator
 
-from labelbench.config import StrictYamlModel, repeated_yaml_key
 from labelbench.data.record import TaskKind
 from labelbench.errors import InputError, validation_problem
 from labelbench.prompting.render import names_used, render
+from labelbench.yamlio import StrictYamlModel, repeated_yaml_key
 
 PROMPTS_PATH_ENV = "LABELBENCH_PROMPTS_PATH"
 _PACKAGE = Path(__file__).resolve().parents[1]

@@ -41,7 +41,11 @@ BIAS_COLUMNS = (
     "same slot both orders",
     "ECE",
     "unscored",
+    "labels",
+    "unparsed",
     "tokens/pair",
+    "requests/pair",
+    "price/1k pairs",
     "s/pair",
     "pairs/s",
 )
@@ -313,13 +317,35 @@ def bias_rows(entry: dict[str, Any], timing: list[dict[str, Any]]) -> list[list[
                 fmt(cell["length_bias"]["ai_prefers_longer"]),
                 _slot(cell["position_bias"]),
                 fmt(cell["calibration"]["ece"]),
-                fmt(cell["cost"]["unscored_rate"]),
+                _unscored(cell["cost"]),
+                _label_kind(cell),
+                _count(cell["cost"].get("unparsed")),
                 _number(cell["cost"]["tokens_per_pair"]),
+                _number(cell["cost"].get("requests_per_pair"), 2),
+                _number(cell["cost"].get("price_per_1k_pairs"), 4),
                 _number(t.get("seconds_per_pair"), 3),
                 _number(t.get("pairs_per_second"), 2),
             ]
         )
     return rows
+
+
+def _unscored(cost: dict[str, Any]) -> str:
+    """The unscored rate, with the count of unscored pairs when there are any."""
+    count = cost.get("unscored")
+    rate = fmt(cost["unscored_rate"])
+    return f"{rate} ({count})" if count else rate
+
+
+def _label_kind(cell: dict[str, Any]) -> str:
+    """What a labeler cell's labels are read from, shown only for verdict judges (log-probability
+    labels are the default; a column of dashes is left out)."""
+    kind = (cell.get("properties") or {}).get("label_kind")
+    return kind if isinstance(kind, str) and kind.startswith("verdict") else "–"
+
+
+def _count(value: Any) -> str:
+    return str(int(value)) if isinstance(value, int | float) and value else "–"
 
 
 def confidence_rows(entry: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

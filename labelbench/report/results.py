@@ -30,6 +30,12 @@ sc_n, temperature
 labeler_params        optional: the labeler's parameter count (orders the position-bias plot)
 baseline_NAME_pref_a  optional: a published judge's P(A) for the item (PandaLM's GPT-3.5 and
                       PandaLM-7B); reported as baseline ``NAME``
+label_kind            optional: what the labels are read from: ``logprobs`` (answer tokens'
+                      log-probabilities), ``verdict`` (the answer parsed from one reply: hard
+                      labels) or ``verdict xN`` (N replies: the verdicts' shares)
+requests              optional: HTTP requests sent for the row (both orders); NaN in process
+unparsed              optional: verdict replies (or rationales) whose answer could not be read
+unparsed_replies      optional: their raw text, for the item view
 ===================== ===========================================================================
 """
 
@@ -69,6 +75,8 @@ OPTIONAL_FLOAT = (
     "sc_n",
     "temperature",
     "labeler_params",
+    "requests",
+    "unparsed",
 )
 RESULT_FILES = ("results.parquet", "results.jsonl")
 
@@ -118,6 +126,9 @@ def normalize(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
         if column not in frame:
             frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    if "label_kind" not in frame:
+        frame["label_kind"] = "logprobs"
+    frame["label_kind"] = frame["label_kind"].fillna("logprobs").astype(str)
     if "cot" not in frame:
         frame["cot"] = False
     frame["cot"] = frame["cot"].fillna(False).astype(bool)

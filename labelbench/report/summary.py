@@ -32,7 +32,7 @@ RULE_BASELINES = ("always-first", "always-longer", "random")
 VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
 AGGREGATION_SECONDS = "aggregation_seconds"
 """timing.json's key for each aggregation's recorded seconds per pair, by data set."""
-PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params")
+PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params", "label_kind")
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,30 @@ def _first(rows: pd.DataFrame, column: str) -> Any:
     value = values.iloc[0]
     if column == "cot":
         return bool(value)
+    if isinstance(value, str):
+        return value
     return int(value) if float(value).is_integer() else float(value)
 
 
+def price_per_1k_pairs(rows: pd.DataFrame, spec: dict[str, Any] | None) -> float | None:
+    """What 1000 labelled pairs cost at the labeler's stated prices (``price_input``,
+    ``price_output``: per million prompt and generated tokens, as hosted APIs bill); None when
+    the spec states no price or the rows have no token counts."""
+    spec = spec or {}
+    price_in, price_out = spec.get("price_input"), spec.get("price_output")
+    if (price_in is None and price_out is None) or not len(rows):
+        return None
+    if rows["prompt_tokens"].isna().all() and rows["gen_tokens"].isna().all():
+        return None
+    prompt = float(rows["prompt_tokens"].fillna(0).mean())
+    generated = float(rows["gen_tokens"].fillna(0).mean())
+    per_pair = (prompt * (price_in or 0.0) + generated * (price_out or 0.0)) / 1e6
+    return 1000.0 * per_pair
+
+
 def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> dict[str, Any]:
-    """All metrics of one labeler x variant (or baseline) on one data set."""
+    """All metrics of one labeler x variant (or baseline) on one data set; ``names`` are
+    (data set, labeler, variant)."""
     boot = ClusterBootstrap(
         rows["group_id"].to_numpy(),
         n_boot=settings.n_boot,
@@ -154,6 +173,16 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
             "prompt_tokens": int(rows["prompt_tokens"].fillna(0).sum()) if has_tokens else None,
             "gen_tokens": int(rows["gen_tokens"].fillna(0).sum()) if has_tokens else None,
             "tokens_per_pair": float(tokens.mean()) if has_tokens else None,
+            "unscored": int(np.isnan(p).sum()),
+            "unparsed": int(rows["unparsed"].fillna(0).sum()) if "unparsed" in rows else 0,
+            "requests_per_pair": (
+                float(rows["requests"].mean())
+                if "requests" in rows and rows["requests"].notna().any()
+                else None
+            ),
+            "price_per_1k_pairs": price_per_1k_pairs(
+                rows, settings.labeler_specs.get(names[1]) if len(names) > 1 else None
+            ),
         },
         "properties": {column: _first(rows, column) for column in PROPERTIES},
     }

@@ -28,7 +28,7 @@ import numpy as np
 from labelbench.labeling.labeler import load_winner
 from labelbench.report.results import load_results
 from rlaif.data import DataOptions, load_comparisons
-from rlaif.label import ai_preference_dataset, label_quality
+from rlaif.preferences import ai_preference_dataset, label_quality
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = 400

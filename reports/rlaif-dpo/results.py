@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 REPORT = Path(__file__).resolve().parent
-ARMS = {"dpo-rlaif": "RLAIF-DPO (AI labels)", "dpo-rlhf": "RLHF-DPO (human labels)"}
+ARMS = {
+    "dpo-rlaif": "RLAIF-DPO (AI labels)",
+    "dpo-rlhf": "RLHF-DPO (human labels)",
+    "dpo-hybrid": "hybrid DPO (100 human labels, AI labels for the rest)",
+}
 EVALUATIONS = {
     "rlaif-vs-sft": "RLAIF vs SFT",
     "rlhf-vs-sft": "RLHF vs SFT",
     "rlaif-vs-rlhf": "RLAIF vs RLHF",
+    "hybrid-vs-sft": "hybrid vs SFT",
 }
 PAPER = {"rlaif-vs-sft": 0.71, "rlhf-vs-sft": 0.73, "rlaif-vs-rlhf": 0.50}
 """Lee et al. 2023 (RLAIF), TL;DR, PaLM 2 policies, human evaluators: win rates against SFT and
@@ -162,7 +167,7 @@ def tables(result: dict[str, Any]) -> str:
                     f"{_number(judged['ci_high'])}] "
                     f"| {_number(judged['length_controlled_win_rate'])} "
                     f"| {_number(words['policy'], 1)} / {_number(words['reference'], 1)} "
-                    f"| {PAPER[name]:.2f} |"
+                    f"| {_number(PAPER.get(name), 2)} |"
                 )
     return "\n".join(lines)
 
@@ -209,7 +214,8 @@ def plot(result: dict[str, Any], folder: Path) -> list[Path]:
             controlled = judged["length_controlled_win_rate"]
             if controlled is not None:
                 axis.plot(i, controlled, marker="x", color="tab:red", ls="none")
-            axis.plot(i, PAPER[name], marker="_", color="black", ms=18, ls="none")
+            if name in PAPER:  # the paper has no hybrid arm
+                axis.plot(i, PAPER[name], marker="_", color="black", ms=18, ls="none")
         axis.axhline(0.5, color="gray", ls=":", lw=1)
         axis.set_xticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
         axis.set_ylim(0, 1)

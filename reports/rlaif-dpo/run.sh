@@ -23,7 +23,7 @@ POLICY=${POLICY:-smollm2-135m}
 PROMPT_TOKENS=${PROMPT_TOKENS:-256}
 HELD_OUT=${HELD_OUT:-0.4}                   # share of the 500 posts held out (200 posts)
 EVAL_POSTS=${EVAL_POSTS:-200}               # held-out posts per evaluation by the judge
-LABELER_POSTS=${LABELER_POSTS:-40}          # held-out posts per evaluation by the labeler
+LABELER_POSTS=${LABELER_POSTS:-100}         # held-out posts per evaluation by the labeler
 JUDGE_PAIRS=${JUDGE_PAIRS:-320}             # the judge's training comparisons
 SFT_LR=${SFT_LR:-5e-5}
 DPO_LR=${DPO_LR:-5e-6}
@@ -72,8 +72,14 @@ evaluate rlaif-vs-sft "$OUT/dpo-rlaif/policy" "$OUT/sft/policy" "${judge[@]}" &
 evaluate rlhf-vs-sft "$OUT/dpo-rlhf/policy" "$OUT/sft/policy" "${judge[@]}" &
 wait
 evaluate rlaif-vs-rlhf "$OUT/dpo-rlaif/policy" "$OUT/dpo-rlhf/policy" "${judge[@]}"
-# the labeler judge, one at a time: on 2026-12-06 a labeler evaluation reached 23 GB and was
-# killed (reports/rlaif-dpo/README.md), so these had no result
+# the hybrid arm: 100 of the 400 pairs take their human label, the rest the AI's soft label
+# (`--labels mixed`; each row's source is recorded), DPO from SFT as the other arms, then judged
+step dpo-hybrid "$OUT/dpo-hybrid/policy" rlaif dpo "$OUT/ai-labels" --labels mixed \
+  --human-limit 100 --out "$OUT/dpo-hybrid" "${dpo_args[@]}"
+evaluate hybrid-vs-sft "$OUT/dpo-hybrid/policy" "$OUT/sft/policy" "${judge[@]}"
+
+# the labeler judge, one at a time (about 12 GB each: the 1.5B's load; earlier attempts reached
+# 20-23 GB while the labelling engine kept autograd state, fixed in 2efa402)
 labeler=(--winner "$WINNER" --limit "$LABELER_POSTS")
 evaluate labeler-rlaif-vs-sft "$OUT/dpo-rlaif/policy" "$OUT/sft/policy" "${labeler[@]}"
 evaluate labeler-rlhf-vs-sft "$OUT/dpo-rlhf/policy" "$OUT/sft/policy" "${labeler[@]}"

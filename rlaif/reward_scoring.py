@@ -1,4 +1,6 @@
-"""PPO reward functions: a trained reward model, or a labeler's direct 1-N score (direct RLAIF)."""
+"""Reward scoring inside rlaif (PPO rewards, evaluate's judge): a trained reward model, or a
+labeler's direct 1-N score (direct RLAIF). The client-side reward functions users import into
+TRL, verl or OpenRLHF are ``labelbench/rewards.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,25 @@ from labelbench.config import LabelerSpec
 from labelbench.errors import ModelError
 from labelbench.labeling.cache import LabelCache
 from rlaif.reward_trainer import reward_scores
+
+
+def check_reward_model_folder(path: str | Path) -> None:
+    """Before anything loads: a folder whose ``config.json`` names only non-classification
+    architectures (a policy, e.g. ``rlaif sft``'s or ``rlaif dpo``'s ``OUT/policy``) is not a
+    reward model. Raises ModelError naming the folder and what it holds; a folder without a
+    readable config is left to ``load_reward_model``."""
+    import json
+
+    config = Path(path) / "config.json"
+    try:
+        architectures = json.loads(config.read_text("utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return
+    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ModelError(
+            f"{path}: not a reward model: its config.json holds {', '.join(architectures)} (a "
+            "policy?); a judge is a reward model trained with `rlaif reward`"
+        )
 
 
 def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, Any]:

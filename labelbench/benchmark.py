@@ -23,6 +23,7 @@ from labelbench.config import (
     CONFIG_NAME,
     DATA_DIR_ENV,
     HUB_ID,
+    SERVED,
     DatasetSpec,
     LabelerSpec,
     RunConfig,
@@ -131,14 +132,23 @@ def _rows(
     preferences: Sequence[Any],
     label_rows: Sequence[Any],
     params: int | None,
+    *,
+    served: bool = False,
+    samples: int = 1,
 ) -> list[dict[str, Any]]:
     by_id = {item.id: item for item in dataset.items}
     costs: dict[str, list[float]] = {}
+    unparsed: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     for row in label_rows:
-        cost = costs.setdefault(row.item_id, [0, 0, 0.0])
+        cost = costs.setdefault(row.item_id, [0, 0, 0.0, 0, 0])
         cost[0] += row.prompt_tokens
         cost[1] += row.generated_tokens
         cost[2] += row.seconds
+        cost[3] += row.requests
+        cost[4] += row.unparsed
+        kinds[row.item_id] = row.kind
+        unparsed.setdefault(row.item_id, []).extend(unparsed_replies(row))
     spec = variant.spec
     sc = spec.self_consistency
     rows = []
@@ -162,11 +172,31 @@ def _rows(
             "sc_n": sc.n if sc else 1,
             "temperature": sc.temperature if sc else 0.0,
             "labeler_params": params,
+            "label_kind": _label_kind(kinds[item.id], samples),
+            "requests": costs[item.id][3] if served else math.nan,
+            "unparsed": costs[item.id][4],
+            "unparsed_replies": unparsed[item.id],
         }
         for name, labels in dataset.baselines.items():
             row[f"baseline_{name}_pref_a"] = _nan(labels.get(item.id))
         rows.append(row)
     return rows
+
+
+def _label_kind(kind: str, samples: int) -> str:
+    """``logprobs``, ``verdict`` (one reply a request: a hard label) or ``verdict x N``."""
+    return f"{kind} x{samples}" if kind == "verdict" and samples > 1 else kind
+
+
+def unparsed_replies(row: Any) -> list[str]:
+    """The raw text of a label's replies (or rationales) whose verdict could not be read."""
+    if row.kind != "verdict":
+        return []
+    if row.samples:
+        return [s.rationale for s in row.samples if s.distribution is None]
+    return [
+        text for text, verdict in zip(row.replies, row.verdicts, strict=False) if verdict is None
+    ]
 
 
 def _provenance(command: str, seconds: float, cached: float) -> dict[str, Any]:
@@ -265,6 +295,8 @@ def run(
                             preferences(result.rows),
                             result.rows,
                             labeler.parameters,
+                            served=spec.backend in SERVED,
+                            samples=labeler.spec.samples or 1,
                         )
             finally:
                 labeler.close()

