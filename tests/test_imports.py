@@ -33,7 +33,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("labelbench.config",)),
     ("labeling", ("labelbench.labeling", "labelbench.labeling.*")),
     ("report", ("labelbench.report", "labelbench.report.*")),
-    ("applications", ("labelbench.benchmark", "labelbench.serve", "labelbench.rewards")),
+    (
+        "applications",
+        (
+            "labelbench.benchmark",
+            "labelbench.serve",
+            "labelbench.rewards",
+            "labelbench.view",
+            "labelbench.view.*",
+        ),
+    ),
     ("rlaif", ("rlaif", "rlaif.*")),
     ("command line", ("labelbench.cli", "*.cli", "*.__main__")),
 )

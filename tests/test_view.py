@@ -68,7 +68,7 @@ document.addEventListener("labelbench-view-ready", () => {
 def view_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tiny_lm) -> Path:
     """A run of the tiny model on 4 TL;DR items: with its chat template and without, 0-shot and
     chain of thought; one label made unscored afterwards."""
-    from labelbench import sweep
+    from labelbench import benchmark
     from labelbench.config import parse_config
 
     root = tmp_path_factory.mktemp("view")
@@ -90,7 +90,7 @@ def view_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tiny_lm) 
         analysis: {{bootstrap: 20}}
     """
     config = parse_config(textwrap.dedent(text), root / "run.yaml")
-    out = sweep.run(config, data_dir=data_dir, cache_dir=root / "cache", progress=False)
+    out = benchmark.run(config, data_dir=data_dir, cache_dir=root / "cache", progress=False)
     frame = pd.read_parquet(out / "results.parquet")
     for column in ("ai_pref_a", "ai_pref_a_ab", "ai_pref_a_ba"):
         frame.loc[3, column] = np.nan  # one unscored label

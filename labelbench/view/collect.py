@@ -1,7 +1,7 @@
 """What the item view shows, gathered from a run folder, the data folder and the label cache.
 
 The results table holds ids and figures, never texts. The texts are read again from the data
-files the run's ``config.yaml`` names (cut exactly as the run cut them: ``sweep.prepare``), and
+files the run's ``config.yaml`` names (cut exactly as the run cut them: ``benchmark.prepare``), and
 every prompt is planned again as the labeler planned it: its tokenizer, chat mode, token budget
 and the run's seed (``labeling.labeler.prompt_view``). Where the label cache holds a prompt's
 label, its key (a hash of the exact text) proves the text shown is the one sent, and a chain of
@@ -113,9 +113,9 @@ def collect(
     folder), one row per results row with its prompts in each order, and the string table.
     Raises InputError (one line naming the folder or file) when the run has no results or no
     config, or a data file is missing."""
+    from labelbench.benchmark import prepare
     from labelbench.config import resolve_data_dir
     from labelbench.labeling.cache import default_cache_dir, read_only_lookup
-    from labelbench.sweep import prepare
 
     run_dir = Path(run_dir)
     results = load_results(run_dir)
