@@ -14,7 +14,7 @@ import difflib
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,71 +313,105 @@ def _chat(spec: LabelerSpec, tokenizer: Any | None) -> bool:
     return bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
 
 
+BACKENDS: dict[str, Callable[[LabelerSpec], Labeler]] = {}
+"""Backend name (a labeler spec's ``backend``) -> the function that opens a labeler of it; filled
+by ``register_backend``."""
+
+
+def register_backend(
+    name: str,
+) -> Callable[[Callable[[LabelerSpec], Labeler]], Callable[[LabelerSpec], Labeler]]:
+    """Register the function that opens labelers of backend ``name`` (a decorator)."""
+
+    def register(opener: Callable[[LabelerSpec], Labeler]) -> Callable[[LabelerSpec], Labeler]:
+        BACKENDS[name] = opener
+        return opener
+
+    return register
+
+
 def open_labeler(spec: LabelerSpec) -> Labeler:
-    """Load the backend ``spec`` names; raises ModelError (missing model, missing extra) or
-    InputError (unusable spec)."""
-    if spec.backend == "transformers":
-        from labelbench.labeling.transformers_backend import TransformersBackend
-        from labelbench.models.registry import load_model, resolve_device, resolve_precision
-
-        device = resolve_device(spec.device)
-        precision = resolve_precision(spec.name, spec.dtype, device)
-        warn_if_emulated(spec.display, precision, device)
-        loaded = load_model(spec.name, dtype=precision, device=device)
-        chat = _chat(spec, loaded.tokenizer)
-        backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
-        dtype = backend.precision  # what the weights were loaded in
-        folded = chat and refuses_system(loaded.tokenizer)
-        backend.set_identity(
-            labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype, folded=folded)
+    """Load the backend ``spec`` names (``BACKENDS``); raises ModelError (missing model, missing
+    extra) or InputError (unusable spec, unknown backend)."""
+    opener = BACKENDS.get(spec.backend)
+    if opener is None:
+        raise InputError(
+            "backend", f"unknown backend {spec.backend!r} (known: {', '.join(sorted(BACKENDS))})"
         )
-        resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
-        parameters = sum(p.numel() for p in loaded.model.parameters())
-        return Labeler(resolved, backend, loaded.tokenizer, parameters, backend.context_length)
-    if spec.backend == "http":
-        from labelbench.labeling.http_backend import HTTPBackend
+    return opener(spec)
 
-        tokenizer = None
-        weights = f"{_endpoint(spec.url)}|model={spec.name}"
-        if spec.tokenizer:
-            from labelbench.models.registry import load_tokenizer
 
-            tokenizer = load_tokenizer(spec.tokenizer)
-            weights += "|token-ids"  # sent as ids: the server's special tokens are not added
-        chat = _chat(spec, tokenizer)
-        folded = chat and refuses_system(tokenizer)
-        identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
-        backend = HTTPBackend(
-            spec.url,
-            spec.name,
-            identity=identity,
-            api_key_env=spec.api_key_env,
-            concurrency=spec.concurrency,
-            timeout=spec.timeout,
-            max_retry_after=spec.max_retry_after,
-            tokenizer=tokenizer,
-        )
-        # a served model: the parameter count the config states (for the size plots)
-        return Labeler(spec.model_copy(update={"chat": chat}), backend, tokenizer, spec.parameters)
-    if spec.backend == "chat":
-        return _open_chat(spec)
-    if spec.backend == "vllm":
-        from labelbench.labeling.vllm_backend import VLLMBackend
+@register_backend("transformers")
+def _open_transformers(spec: LabelerSpec) -> Labeler:
+    """A model in this process (``TransformersBackend``), in the precision and on the device the
+    spec asks for (or the machine's default)."""
+    from labelbench.labeling.transformers_backend import TransformersBackend
+    from labelbench.models.registry import load_model, resolve_device, resolve_precision
 
-        options = {"dtype": spec.dtype} if spec.dtype else {}
-        backend = VLLMBackend(spec.name, **options)
-        dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
-        chat = _chat(spec, backend.tokenizer)
-        folded = chat and refuses_system(backend.tokenizer)
-        weights = _vllm_weights(spec.name)
-        backend.set_identity(
-            labeler_identity(spec, weights=weights, chat=chat, dtype=dtype, folded=folded)
-        )
-        known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
-        resolved = spec.model_copy(update={"chat": chat, "dtype": known})
-        context = getattr(backend, "context_length", None)
-        return Labeler(resolved, backend, backend.tokenizer, spec.parameters, context)
-    raise InputError("backend", f"unknown backend {spec.backend!r}")
+    device = resolve_device(spec.device)
+    precision = resolve_precision(spec.name, spec.dtype, device)
+    warn_if_emulated(spec.display, precision, device)
+    loaded = load_model(spec.name, dtype=precision, device=device)
+    chat = _chat(spec, loaded.tokenizer)
+    backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
+    dtype = backend.precision  # what the weights were loaded in
+    folded = chat and refuses_system(loaded.tokenizer)
+    backend.set_identity(
+        labeler_identity(spec, weights=loaded.identity, chat=chat, dtype=dtype, folded=folded)
+    )
+    resolved = spec.model_copy(update={"chat": chat, "dtype": dtype})
+    parameters = sum(p.numel() for p in loaded.model.parameters())
+    return Labeler(resolved, backend, loaded.tokenizer, parameters, backend.context_length)
+
+
+@register_backend("http")
+def _open_http(spec: LabelerSpec) -> Labeler:
+    """A server's ``/v1/completions`` (``HTTPBackend``): prompts as text, or as token ids with
+    ``tokenizer``."""
+    from labelbench.labeling.http_backend import HTTPBackend
+
+    tokenizer = None
+    weights = f"{_endpoint(spec.url)}|model={spec.name}"
+    if spec.tokenizer:
+        from labelbench.models.registry import load_tokenizer
+
+        tokenizer = load_tokenizer(spec.tokenizer)
+        weights += "|token-ids"  # sent as ids: the server's special tokens are not added
+    chat = _chat(spec, tokenizer)
+    folded = chat and refuses_system(tokenizer)
+    identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
+    backend = HTTPBackend(
+        spec.url,
+        spec.name,
+        identity=identity,
+        api_key_env=spec.api_key_env,
+        concurrency=spec.concurrency,
+        timeout=spec.timeout,
+        max_retry_after=spec.max_retry_after,
+        tokenizer=tokenizer,
+    )
+    # a served model: the parameter count the config states (for the size plots)
+    return Labeler(spec.model_copy(update={"chat": chat}), backend, tokenizer, spec.parameters)
+
+
+@register_backend("vllm")
+def _open_vllm(spec: LabelerSpec) -> Labeler:
+    """vLLM in this process (``VLLMBackend``)."""
+    from labelbench.labeling.vllm_backend import VLLMBackend
+
+    options = {"dtype": spec.dtype} if spec.dtype else {}
+    backend = VLLMBackend(spec.name, **options)
+    dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
+    chat = _chat(spec, backend.tokenizer)
+    folded = chat and refuses_system(backend.tokenizer)
+    weights = _vllm_weights(spec.name)
+    backend.set_identity(
+        labeler_identity(spec, weights=weights, chat=chat, dtype=dtype, folded=folded)
+    )
+    known = dtype if dtype in ("float32", "bfloat16") else spec.dtype  # LabelerSpec's values
+    resolved = spec.model_copy(update={"chat": chat, "dtype": known})
+    context = getattr(backend, "context_length", None)
+    return Labeler(resolved, backend, backend.tokenizer, spec.parameters, context)
 
 
 @dataclass(frozen=True)
@@ -437,6 +471,7 @@ def chat_urls(spec: LabelerSpec) -> list[str]:
     return [spec.url] if isinstance(spec.url, str) else list(spec.url or [])
 
 
+@register_backend("chat")
 def _open_chat(spec: LabelerSpec) -> Labeler:
     """A ``chat`` labeler: the spec resolved (chat on, logprobs, prefill and samples set), its
     identity and a ``ChatBackend`` over its servers; the cost of ``samples`` said on stderr."""
