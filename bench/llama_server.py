@@ -110,11 +110,18 @@ def has_llama_server(python: str) -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+class LlamaServerCrashed(RuntimeError):
+    """llama.cpp's server process died by a signal while in use: the native build faulted (seen
+    on 2026-12-06: a general protection fault in ``libggml-cpu.so``, llama-cpp-python 0.3.36 built
+    from source on an Intel Xeon with AMX under KVM), not the client that was talking to it."""
+
+
 @contextmanager
 def llama_server(python: str, gguf: Path, *, threads: int = 1, n_ctx: int = 4096) -> Iterator[str]:
     """``python -m llama_cpp.server`` serving ``gguf`` on a free local port: its ``.../v1`` URL.
 
-    ``logits_all`` is on: llama-cpp-python returns logprobs only then."""
+    ``logits_all`` is on: llama-cpp-python returns logprobs only then. Raises LlamaServerCrashed
+    when the body fails because the server process died by a signal."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -143,7 +150,15 @@ def llama_server(python: str, gguf: Path, *, threads: int = 1, n_ctx: int = 4096
             if time.monotonic() > deadline:
                 raise RuntimeError("llama_cpp.server did not come up within 300 s")
             time.sleep(0.5)
-        yield url
+        try:
+            yield url
+        except Exception as error:
+            code = process.poll()
+            if code is not None and code < 0:  # died by a signal before we stopped it
+                raise LlamaServerCrashed(
+                    f"llama.cpp's server died by signal {-code} while in use: {error}"
+                ) from error
+            raise
     finally:
         process.terminate()
         try:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from conftest import skip_when_llama_cpp_crashes
 from llama_server import VARIANT, gguf_of, has_llama_server, llama_server, tldr_pairs
 
 from labelbench.config import LabelerSpec
@@ -43,6 +44,7 @@ def gguf(tmp_path_factory) -> Path:
     return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
 
 
+@skip_when_llama_cpp_crashes
 def test_llama_cpp_chat_endpoint_with_and_without_logprobs(gguf, data_dir, capsys):
     pairs = tldr_pairs(PAIRS)
     with llama_server(PYTHON, gguf) as url, llama_server(PYTHON, gguf) as second:

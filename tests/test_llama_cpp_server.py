@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from conftest import skip_when_llama_cpp_crashes
 from llama_server import VARIANT, gguf_of, has_llama_server, llama_server, tldr_pairs
 
 from labelbench.config import LabelerSpec
@@ -38,6 +39,7 @@ def gguf(tmp_path_factory) -> Path:
     return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
 
 
+@skip_when_llama_cpp_crashes
 def test_llama_cpp_labels_agree_with_the_transformers_engine(gguf, data_dir):
     pairs = tldr_pairs(24)
     engine = open_labeler(
