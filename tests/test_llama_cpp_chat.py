@@ -17,31 +17,22 @@ labels stated (printed), not bounded.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from conftest import skip_when_llama_cpp_crashes
-from llama_server import VARIANT, gguf_of, has_llama_server, llama_server, tldr_pairs
+from conftest import LLAMA_PYTHON, skip_when_llama_cpp_crashes
+from llama_server import VARIANT, llama_server, tldr_pairs
 
 from labelbench.config import LabelerSpec
 from labelbench.labeling.labeler import open_labeler
 
 pytestmark = pytest.mark.slow
 
-PYTHON = os.environ.get("LABELBENCH_LLAMA_PYTHON", sys.executable)
+PYTHON = LLAMA_PYTHON
 PAIRS = 8
-
-
-@pytest.fixture(scope="module")
-def gguf(tmp_path_factory) -> Path:
-    if not has_llama_server(PYTHON):
-        pytest.skip(f"{PYTHON} has no llama_cpp.server (pip install 'llama-cpp-python[server]')")
-    given = os.environ.get("LABELBENCH_SMOLLM2_GGUF")
-    return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
 
 
 @skip_when_llama_cpp_crashes

@@ -15,28 +15,20 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from conftest import skip_when_llama_cpp_crashes
-from llama_server import VARIANT, gguf_of, has_llama_server, llama_server, tldr_pairs
+from conftest import LLAMA_PYTHON, skip_when_llama_cpp_crashes
+from llama_server import VARIANT, llama_server, tldr_pairs
 
 from labelbench.config import LabelerSpec
 from labelbench.labeling.labeler import open_labeler
 
 pytestmark = pytest.mark.slow
 
-PYTHON = os.environ.get("LABELBENCH_LLAMA_PYTHON", sys.executable)
+PYTHON = LLAMA_PYTHON
 # Measured with llama-cpp-python 0.3.36 on these 24 TL;DR pairs, both orders (see README): the
 # same Q4_1 weights, computed by llama.cpp's quantized kernels against the de-quantized float32
 # engine, differ in P(first answer) by 0.043 at most and 0.016 on average; bounds about twice that.
 MAX_DIFF_P = 0.08
 MEAN_DIFF_P = 0.03
-
-
-@pytest.fixture(scope="module")
-def gguf(tmp_path_factory) -> Path:
-    if not has_llama_server(PYTHON):
-        pytest.skip(f"{PYTHON} has no llama_cpp.server (pip install 'llama-cpp-python[server]')")
-    given = os.environ.get("LABELBENCH_SMOLLM2_GGUF")
-    return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
 
 
 @skip_when_llama_cpp_crashes
