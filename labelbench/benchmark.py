@@ -2,12 +2,11 @@
 
 Everything that can be checked without a model is checked first: the config, every data file,
 every variant and its templates. Then each labeler is loaded once and runs every variant of
-every data set; the results table follows ``labelbench.report.results``.
+every data set; the results table is ``labelbench.rundir.ResultRow``s.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -17,10 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from labelbench.config import (
-    CONFIG_NAME,
     DATA_DIR_ENV,
     HUB_ID,
     SERVED,
@@ -28,7 +24,6 @@ from labelbench.config import (
     LabelerSpec,
     RunConfig,
     resolve_data_path,
-    save_config,
 )
 from labelbench.data import Comparison, load_comparisons
 from labelbench.data.judges import load_pandalm_judge
@@ -37,10 +32,17 @@ from labelbench.data.select import Filters, apply_filters, sample
 from labelbench.errors import InputError, check_writable_dir
 from labelbench.labeling.labeler import open_labeler
 from labelbench.prompting import Variant, load_variant
-from labelbench.report.cli import PROVENANCE
-from labelbench.report.results import item_columns
-
-RESULTS = "results.parquet"
+from labelbench.rundir import (
+    CONFIG,
+    RESULTS,
+    RUN_RECORD,
+    ResultRow,
+    RunRecord,
+    item_columns,
+    write_config,
+    write_file,
+    write_results,
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def _rows(
     *,
     served: bool = False,
     samples: int = 1,
-) -> list[dict[str, Any]]:
+) -> list[ResultRow]:
     by_id = {item.id: item for item in dataset.items}
     costs: dict[str, list[float]] = {}
     unparsed: dict[str, list[str]] = {}
@@ -154,7 +156,7 @@ def _rows(
     rows = []
     for pref in preferences:
         item = by_id[pref.item_id]
-        row = {
+        row: dict[str, Any] = {
             "dataset": dataset.spec.name,
             "labeler": labeler,
             "variant": variant.name,
@@ -179,7 +181,7 @@ def _rows(
         }
         for name, labels in dataset.baselines.items():
             row[f"baseline_{name}_pref_a"] = _nan(labels.get(item.id))
-        rows.append(row)
+        rows.append(ResultRow.model_validate(row))
     return rows
 
 
@@ -199,18 +201,18 @@ def unparsed_replies(row: Any) -> list[str]:
     ]
 
 
-def _provenance(command: str, seconds: float, cached: float) -> dict[str, Any]:
+def _provenance(command: str, seconds: float, cached: float) -> RunRecord:
     import platform
 
     import torch
 
-    return {
-        "command": command,
-        "wall_seconds": round(seconds, 1),
-        "cached_share": round(cached, 4),
-        "machine": f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
+    return RunRecord(
+        command=command,
+        wall_seconds=round(seconds, 1),
+        cached_share=round(cached, 4),
+        machine=f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, {platform.machine()}",
-    }
+    )
 
 
 def _datasets_of(spec: LabelerSpec, prepared: list[PreparedDataset]) -> list[PreparedDataset]:
@@ -247,12 +249,13 @@ def run(
     progress: bool = True,
 ) -> Path:
     """Label everything the config asks for and write the results table; returns the run dir.
-    ``command`` (the command line) is recorded with the wall time in ``run.json``."""
+    ``command`` (the command line) is recorded with the wall time in ``run.json``
+    (``labelbench.rundir.RunRecord``)."""
     from labelbench.labeling import LabelCache, default_cache_dir, preferences
 
     started = time.perf_counter()
     out = check_writable_dir(Path(config.output_dir), "run directory")
-    for name in (CONFIG_NAME, RESULTS, PROVENANCE):  # an earlier run's, replaced at the end
+    for name in (CONFIG, RESULTS, RUN_RECORD):  # an earlier run's, replaced at the end
         if (out / name).exists() and not os.access(out / name, os.W_OK):
             raise InputError(out / name, "read-only: the run could not replace it at the end")
     if use_cache:
@@ -264,7 +267,7 @@ def run(
     # that stops early leaves that run's config beside its results
     cache = LabelCache(cache_dir or default_cache_dir()) if use_cache else None
     try:
-        rows: list[dict[str, Any]] = []
+        rows: list[ResultRow] = []
         cached_requests = total_requests = 0
         ran: list[LabelerSpec] = []
         for spec in config.labelers:
@@ -301,13 +304,12 @@ def run(
             finally:
                 labeler.close()
         # the config as it ran: each labeler's chat mode and dtype resolved (winner.json reads it)
-        save_config(config.model_copy(update={"labelers": ran}), out / CONFIG_NAME)
+        write_config(config.model_copy(update={"labelers": ran}), out)
     finally:
         if cache is not None:
             cache.close()
-    pd.DataFrame(rows).to_parquet(out / RESULTS, index=False)
+    write_results(rows, out)
     if command is not None:
         cached = cached_requests / total_requests if total_requests else 0.0
-        provenance = _provenance(command, time.perf_counter() - started, cached)
-        (out / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+        write_file(_provenance(command, time.perf_counter() - started, cached), out / RUN_RECORD)
     return out

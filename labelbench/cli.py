@@ -64,6 +64,7 @@ def run_command(
     from labelbench.benchmark import run
     from labelbench.config import load_config, resolve_data_dir
     from labelbench.report.cli import verdict_lines, write_report
+    from labelbench.rundir import REPORT_HTML, REPORT_MD
 
     loaded = load_config(config)
     out = run(
@@ -76,7 +77,7 @@ def run_command(
     console = Console(stderr=True)
     if with_report:
         paths = write_report(out, progress=True)
-        console.print(f"report: {paths['report.md']} and {paths['report.html']}")
+        console.print(f"report: {paths[REPORT_MD]} and {paths[REPORT_HTML]}")
     console.print(f"results: {out}")
     if with_report:  # the verdict last, where a reader looks first
         typer.echo("\n".join(verdict_lines(out)))

@@ -32,7 +32,6 @@ from labelbench.yamlio import key_path as _key_path
 from labelbench.yamlio import line_of as _line_of
 
 DATA_DIR_ENV = "LABELBENCH_DATA_DIR"
-CONFIG_NAME = "config.yaml"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -607,12 +606,10 @@ def resolve_data_path(path: str, data_dir: Path | None) -> str:
     return path
 
 
-def load_run_config(run_dir: Path) -> RunConfig | None:
-    """The config a run saved in its folder (schema only: models and variants are not looked
-    up again), or None when the folder has none. Raises InputError naming the file."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.exists():
-        return None
+def load_saved_config(path: Path) -> RunConfig:
+    """A config a run saved beside its results (``labelbench.rundir.read_config``), checked for
+    its schema only: models and variants are not looked up again. Raises InputError naming the
+    file."""
     return parse_config(_read_text(path), path, variants=_none, builtins=_none, formats=_none)
 
 

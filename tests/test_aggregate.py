@@ -12,6 +12,7 @@ from labelbench import aggregate as ag
 from labelbench.labeling.runner import LabelRow, logodds_a, preferences
 from labelbench.report.aggregations import dataset_aggregations, features
 from labelbench.report.summary import ReportSettings, baseline_rows
+from labelbench.rundir import WinnerFile
 
 
 def _features(d, y, x=None, groups=None, seconds=None) -> ag.Features:
@@ -71,6 +72,8 @@ def test_group_folds_never_share_a_group():
 
 
 def test_cross_fit_scores_each_group_with_a_fit_that_never_saw_it(monkeypatch):
+    from labelbench.aggregate import fitting
+
     rng = np.random.default_rng(1)
     n = 120
     groups = np.array([f"g{i // 3}" for i in range(n)])
@@ -82,7 +85,7 @@ def test_cross_fit_scores_each_group_with_a_fit_that_never_saw_it(monkeypatch):
         seen.append(set(data.groups[rows & ~np.isnan(data.y)]))
         return real_fit(method, data, rows)
 
-    monkeypatch.setattr(ag, "fit", spying_fit)
+    monkeypatch.setattr(fitting, "fit", spying_fit)  # cross_fit's own module
     folds = ag.group_folds(groups, ag.FOLDS, seed=0)
     result = ag.cross_fit("calibrated", data, seed=0)
     assert len(seen) == ag.FOLDS and result.folds == ag.FOLDS
@@ -336,9 +339,12 @@ def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
         }
     )
     settings = ReportSettings(winner_aggregation="length-controlled")
-    out = winner_aggregation(frame, {"labeler": "l", "variant": "v"}, settings)
-    assert out["aggregation"]["method"] == "prob-mean"
-    assert "length-controlled is n/a here" in out["aggregation_choice"]["criterion"]
-    auto = winner_aggregation(frame, {"labeler": "l", "variant": "v"}, ReportSettings())
-    assert auto["aggregation"]["method"] in ag.SINGLE_METHODS
-    assert "lowest cross-fitted log-loss" in auto["aggregation_choice"]["criterion"]
+    winner = WinnerFile(labeler="l", variant="v")
+    out = winner_aggregation(frame, winner, settings)
+    assert out.aggregation is not None and out.aggregation_choice is not None
+    assert out.aggregation.method == "prob-mean"
+    assert "length-controlled is n/a here" in out.aggregation_choice.criterion
+    auto = winner_aggregation(frame, winner, ReportSettings())
+    assert auto.aggregation is not None and auto.aggregation_choice is not None
+    assert auto.aggregation.method in ag.SINGLE_METHODS
+    assert "lowest cross-fitted log-loss" in auto.aggregation_choice.criterion

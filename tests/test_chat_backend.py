@@ -34,6 +34,7 @@ from labelbench.labeling.chat_backend import (
 from labelbench.labeling.labeler import labeler_spec, open_labeler
 from labelbench.prompting.planner import chat_messages, message_frame
 from labelbench.report.cli import write_report
+from labelbench.rundir import REPORT_MD, RESULTS, SUMMARY, read_summary
 
 VARIANT = "summarization/base-0shot"
 COT = "summarization/detailed-0shot-cot"
@@ -393,27 +394,23 @@ def test_a_run_labels_through_a_chat_server_in_every_mode(tmp_path):
         parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
         out = benchmark.run(parsed, cache_dir=tmp_path / "cache", progress=False)
     write_report(out)
-    results = pd.read_parquet(out / "results.parquet")
+    results = pd.read_parquet(out / RESULTS)
     kinds = results.groupby("labeler")["label_kind"].unique()
     assert list(kinds["logprobs"]) == ["logprobs"] and list(kinds["verdict"]) == ["verdict"]
     assert (results["requests"] > 0).all()
     unparsed = results[(results["labeler"] == "verdict") & (results["item_id"] == "t3_1")]
     assert all(len(replies) == 2 for replies in unparsed["unparsed_replies"])
-    summary = json.loads((out / "summary.json").read_text())
-    cells = {
-        (c["labeler"], c["variant"]): c
-        for c in summary["datasets"]["pairs"]["cells"]
-        if c["kind"] == "labeler"
-    }
+    summary = read_summary(out / SUMMARY)
+    cells = {(c.labeler, c.variant): c for c in summary.datasets["pairs"].labeler_cells()}
     assert len(cells) == 4  # logprobs, logprobs after a rationale, verdict, verdict after one
     for (labeler, variant), cell in cells.items():
-        assert cell["alignment"]["accuracy"]["value"] is not None
-        assert cell["position_bias"] is not None
-        assert cell["cost"]["requests_per_pair"] > 0
-        assert cell["properties"]["label_kind"] == labeler
+        assert cell.accuracy is not None
+        assert cell.position_bias is not None
+        assert (cell.cost.requests_per_pair or 0) > 0
+        assert cell.properties.label_kind == labeler
         # logprobs: post 0 lacks answer 2; verdicts: post 1 has no verdict to read
-        assert cell["cost"]["unscored"] == 1, (labeler, variant)
-        priced = cell["cost"]["price_per_1k_pairs"]
+        assert cell.cost.unscored == 1, (labeler, variant)
+        priced = cell.cost.price_per_1k_pairs
         assert (priced is not None and priced > 0) == (labeler == "verdict")
-    report = (out / "report.md").read_text()
+    report = (out / REPORT_MD).read_text()
     assert "requests/pair" in report and "price/1k pairs" in report and "| verdict |" in report

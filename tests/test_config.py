@@ -269,10 +269,12 @@ def test_home_folder_in_data_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_saved_config_round_trips(tmp_path: Path) -> None:
     config = parse(GOOD)
-    cfg.save_config(config, tmp_path / cfg.CONFIG_NAME)
-    again = cfg.load_run_config(tmp_path)
+    from labelbench.rundir import read_config, write_config
+
+    write_config(config, tmp_path)
+    again = read_config(tmp_path)
     assert again == config
-    assert cfg.load_run_config(tmp_path / "elsewhere") is None
+    assert read_config(tmp_path / "elsewhere") is None
 
 
 def test_a_config_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:

@@ -29,8 +29,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("labelbench.data", "labelbench.data.*")),
     ("models", ("labelbench.models", "labelbench.models.*")),
     ("prompting", ("labelbench.prompting", "labelbench.prompting.*")),
-    ("statistics", ("labelbench.metrics", "labelbench.aggregate")),
+    ("statistics", ("labelbench.metrics", "labelbench.aggregate", "labelbench.aggregate.*")),
     ("config", ("labelbench.config",)),
+    ("run folder", ("labelbench.rundir", "labelbench.rundir.*")),
     ("labeling", ("labelbench.labeling", "labelbench.labeling.*")),
     ("report", ("labelbench.report", "labelbench.report.*")),
     (
@@ -54,12 +55,7 @@ LOW_LAYERS = ("foundation", "data", "models", "prompting", "statistics")
 """``labelbench/data``, ``models``, ``prompting`` and ``metrics.py`` (with their foundation): no
 import of labeling, report, the applications, rlaif or the command line, without exception."""
 
-UPWARD_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("labelbench.benchmark", "labelbench.report.cli"): (
-        "the run record's file name (PROVENANCE) is defined in report/cli.py; it moves to the "
-        "typed run-folder module of issue 28"
-    ),
-}
+UPWARD_EXCEPTIONS: dict[tuple[str, str], str] = {}
 """Known upward imports outside the low layers, each with why it is still there."""
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from labelbench.benchmark import run as run_benchmark
 from labelbench.config import LabelerSpec, parse_config
 from labelbench.labeling.labeler import labeler_identity, load_winner, open_labeler
 from labelbench.report.cli import write_report
+from labelbench.rundir import RESULTS, WINNER, read_winner
 
 VARIANT = "summarization/base-0shot"
 
@@ -66,7 +66,7 @@ def test_http_labelers_with_one_model_name_on_two_servers_keep_their_own_labels(
             ],
         )
     assert server_a.completions > 0 and server_b.completions > 0  # both servers were asked
-    results = pd.read_parquet(out / "results.parquet").set_index(["labeler", "item_id"])
+    results = pd.read_parquet(out / RESULTS).set_index(["labeler", "item_id"])
     first, second = results.loc["first"], results.loc["second"]
     assert list(first.index) == list(second.index)
     assert not (first["ai_pref_a"] == second["ai_pref_a"]).all()
@@ -115,8 +115,8 @@ def test_identity_covers_backend_weights_or_endpoint_chat_and_dtype(tmp_path, ti
 def _labels(out: Path) -> dict[str, float]:
     """The report's soft labels: winner.json's aggregation applied to the results table's
     per-order P(A) and log-odds (the same function the report's aggregation table uses)."""
-    results = pd.read_parquet(out / "results.parquet")
-    winner = load_winner(out / "winner.json")
+    results = pd.read_parquet(out / RESULTS)
+    winner = load_winner(out / WINNER)
     assert winner.aggregation is not None
     p_a = winner.aggregation.soft_labels(
         results["ai_pref_a_ab"],
@@ -139,10 +139,10 @@ def _check_handoff(tmp_path, capsys, monkeypatch, data: Path, out: Path) -> Labe
     monkeypatch.setenv("LABELBENCH_CACHE_DIR", str(tmp_path / "cache"))
     with LabelCache(tmp_path / "cache") as cache:
         stored = len(cache)
-    winner = load_winner(out / "winner.json")
+    winner = load_winner(out / WINNER)
     labelled = tmp_path / "labelled"
     code, _, err = run(
-        ["label", "--data", data, "--winner", out / "winner.json", "--out", labelled], capsys
+        ["label", "--data", data, "--winner", out / WINNER, "--out", labelled], capsys
     )
     assert code == 0, err
     with LabelCache(tmp_path / "cache") as cache:
@@ -173,21 +173,21 @@ def test_rlaif_label_with_a_calibrated_winner_equals_the_report(
     tokenizer.save_pretrained(folder)
     data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=24)
     out = benchmark(tmp_path, data, [{"name": str(folder)}], aggregation="calibrated")
-    raw = json.loads((out / "winner.json").read_text())
-    assert raw["aggregation"]["method"] == "calibrated"
-    assert raw["aggregation"]["n_fit"] == 24 and raw["aggregation"]["fitted_on"] == ["pairs"]
-    weight = raw["aggregation"]["weight"]
-    assert math.isfinite(weight) and weight != 1.0
+    written = read_winner(out / WINNER).aggregation
+    assert written is not None and written.method == "calibrated"
+    assert written.n_fit == 24 and written.fitted_on == ["pairs"]
+    weight = written.weight
+    assert weight is not None and math.isfinite(weight) and weight != 1.0
     _check_handoff(tmp_path, capsys, monkeypatch, data, out)
     dataset = load_from_disk(str(tmp_path / "labelled"))
-    results = pd.read_parquet(out / "results.parquet").set_index("item_id")
+    results = pd.read_parquet(out / RESULTS).set_index("item_id")
     for row in dataset:  # calibrated = sigmoid(weight x mean of the orders' log-odds)
         item = results.loc[row["id"]]
         d = (item["ai_logodds_a_ab"] + item["ai_logodds_a_ba"]) / 2
         p_a = 1 / (1 + math.exp(-weight * d))
         assert row["soft_label"] == pytest.approx(max(p_a, 1 - p_a), abs=1e-9)
     code, printed, _ = run(
-        ["label", "--data", data, "--winner", out / "winner.json", "--out", tmp_path / "again"],
+        ["label", "--data", data, "--winner", out / WINNER, "--out", tmp_path / "again"],
         capsys,
     )
     assert code == 0
@@ -219,5 +219,5 @@ def test_rlaif_label_with_the_winner_equals_the_benchmark_over_http(tmp_path, ca
         spec = _check_handoff(tmp_path, capsys, monkeypatch, data, out)
         assert server.completions == answered  # nothing was asked again
     assert spec.backend == "http" and spec.url == url
-    raw = json.loads((out / "winner.json").read_text())["labeler_spec"]
-    assert raw["backend"] == "http" and raw["url"] == url
+    written = read_winner(out / WINNER).labeler_spec
+    assert written is not None and written.backend == "http" and written.url == url

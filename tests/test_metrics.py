@@ -368,6 +368,7 @@ def test_kappa_without_variation_is_undefined() -> None:
 
 def test_length_controlled_figures_from_one_group_are_n_a_not_zero() -> None:
     from labelbench.report.render import NOTES, fmt
+    from labelbench.rundir import Estimate
 
     # rows 0-1 (post "a") are the only length-matched pairs (gaps 0% and 5%), both wrong: their
     # accuracy would read 0.000. Rows 2-3 (post "b") have wide gaps (humans chose the longer
@@ -380,12 +381,12 @@ def test_length_controlled_figures_from_one_group_are_n_a_not_zero() -> None:
     matched = result["matched"].to_dict()
     assert matched["value"] is None and matched["n"] == 2
     assert matched["reason"] == "length-matched pairs from one group only"
-    assert fmt(matched) == "n/a (length-matched pairs from one group only)"
+    assert fmt(Estimate.model_validate(matched)) == "n/a (length-matched pairs from one group only)"
     # the same table in one group: nothing is balanced or corrected across groups either
     one = metrics.length_controlled(boot_for(4, groups=["a"] * 4), p, label, len_a, len_b, 0.1)
     for key in ("matched", "balanced", "corrected", "slope"):
         assert one[key].to_dict()["value"] is None, key
-        assert "one group only" in fmt(one[key].to_dict())
+        assert "one group only" in fmt(Estimate.model_validate(one[key].to_dict()))
     assert any("n/a when its pairs come from one group only" in note for note in NOTES)
     # two groups behind the matched pairs: a value again
     two = metrics.length_controlled(
@@ -396,8 +397,12 @@ def test_length_controlled_figures_from_one_group_are_n_a_not_zero() -> None:
 
 def test_report_shows_undefined_as_n_a_with_the_reason() -> None:
     from labelbench.report.render import fmt
+    from labelbench.rundir import Estimate
 
-    assert fmt(metrics.Estimate.undefined("no rows").to_dict()) == "n/a (no rows)"
+    def shown(estimate: metrics.Estimate) -> str:
+        return fmt(Estimate.model_validate(estimate.to_dict()))
+
+    assert shown(metrics.Estimate.undefined("no rows")) == "n/a (no rows)"
     one_group = metrics.Estimate(0.5, math.nan, math.nan, 4, "one group: no interval")
-    assert fmt(one_group.to_dict()) == "0.500 (one group: no interval)"
-    assert fmt(metrics.Estimate(0.5, 0.4, 0.6, 9).to_dict()) == "0.500 [0.400, 0.600]"
+    assert shown(one_group) == "0.500 (one group: no interval)"
+    assert shown(metrics.Estimate(0.5, 0.4, 0.6, 9)) == "0.500 [0.400, 0.600]"

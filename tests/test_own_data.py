@@ -14,6 +14,7 @@ import pytest
 from labelbench.cli import app, run_app
 from labelbench.data import ColumnMap, load_comparisons
 from labelbench.errors import InputError
+from labelbench.rundir import REPORT_MD, RESULTS, SUMMARY, read_summary
 
 WORD_ROWS = [  # (query, response 1, response 2, verdict): word labels, ties, empty queries
     ("Write a haiku about rain.", "Rain taps the window, soft and grey", "rain", "model1"),
@@ -84,21 +85,21 @@ def test_csv_with_word_labels_ties_and_empty_contexts_runs_from_a_config(
     )
     code = run_app(app, ["run", str(config), "--cache-dir", str(tmp_path / "cache")])
     assert code == 0, capsys.readouterr().err
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    entry = summary["datasets"]["mine"]
-    assert entry["n_items"] == len(WORD_ROWS)
-    assert entry["human_ties"] == ties == 3
-    cell = next(c for c in entry["cells"] if c["kind"] == "labeler")
-    assert cell["human_ties"] == ties
-    assert cell["tie_agreement"]["n"] == ties
-    assert cell["alignment"]["accuracy"]["n"] == len(WORD_ROWS) - ties
-    report = (tmp_path / "run" / "report.md").read_text()
+    summary = read_summary(tmp_path / "run" / SUMMARY)
+    entry = summary.datasets["mine"]
+    assert entry.n_items == len(WORD_ROWS)
+    assert entry.human_ties == ties == 3
+    cell = entry.labeler_cells()[0]
+    assert cell.human_ties == ties
+    assert cell.tie_agreement is not None and cell.tie_agreement.n == ties
+    assert cell.alignment.accuracy.n == len(WORD_ROWS) - ties
+    report = (tmp_path / "run" / REPORT_MD).read_text()
     assert f"{len(WORD_ROWS)} items, {ties} human ties" in report
     assert "| tie agreement |" in report
     # the empty queries were labelled without an instruction block
     import pandas as pd
 
-    results = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    results = pd.read_parquet(tmp_path / "run" / RESULTS)
     assert results["ai_pref_a"].notna().all()
 
 

@@ -13,12 +13,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelbench.config import CostBudget, RunConfig, save_config
+from labelbench.config import CostBudget, RunConfig
 from labelbench.errors import InputError
 from labelbench.report import browser
 from labelbench.report.cli import app, write_report
-from labelbench.report.results import load_results, normalize, write_results
 from labelbench.report.summary import ReportSettings, choose_winner, summarize
+from labelbench.rundir import (
+    CONFIG,
+    REPORT_HTML,
+    REPORT_MD,
+    RESULTS,
+    RUN_RECORD,
+    SUMMARY,
+    TIMING,
+    WINNER,
+    normalize,
+    read_results,
+    read_run_record,
+    read_summary,
+    read_timing,
+    read_winner,
+    write_config,
+    write_results,
+)
 
 VARIANTS = [  # (name, exemplars, chain of thought, samples, temperature, skill)
     ("s/base-0shot", 0, False, 1, 0.0, 0.55),
@@ -94,7 +111,7 @@ def make_run(run_dir: Path, frame: pd.DataFrame, **config: object) -> Path:
         "analysis": {"bootstrap": 200},
         **config,
     }
-    save_config(RunConfig.model_validate(settings), run_dir / "config.yaml")
+    write_config(RunConfig.model_validate(settings), run_dir)
     return run_dir
 
 
@@ -106,7 +123,7 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_writes_every_file(report_dir: Path) -> None:
-    for name in ("summary.json", "timing.json", "winner.json", "report.md", "report.html"):
+    for name in (SUMMARY, TIMING, WINNER, REPORT_MD, REPORT_HTML):
         assert (report_dir / name).stat().st_size > 0
     plots = sorted(p.stem for p in (report_dir / "plots").glob("*.png"))
     assert plots == sorted(
@@ -123,7 +140,7 @@ def test_report_writes_every_file(report_dir: Path) -> None:
             "agreement_vs_coverage",
         ]
     )
-    markdown = (report_dir / "report.md").read_text()
+    markdown = (report_dir / REPORT_MD).read_text()
     for target in re.findall(r"\]\((plots/[^)]+)\)", markdown):
         assert (report_dir / target).is_file()
     # every figure applies but the learning curve: no cell here has 50 human-labelled pairs
@@ -132,7 +149,7 @@ def test_report_writes_every_file(report_dir: Path) -> None:
 
 
 def test_html_is_self_contained(report_dir: Path) -> None:
-    html = (report_dir / "report.html").read_text()
+    html = (report_dir / REPORT_HTML).read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(images) == 10  # every figure but the learning curve (too few labels here)
     for data in images:
@@ -141,30 +158,26 @@ def test_html_is_self_contained(report_dir: Path) -> None:
 
 
 def test_summary_figures_match_the_table(report_dir: Path) -> None:
-    summary = json.loads((report_dir / "summary.json").read_text())
-    frame = load_results(report_dir)
+    summary = read_summary(report_dir / SUMMARY)
+    frame = read_results(report_dir)
     rows = frame[(frame.dataset == "tldr") & (frame.labeler == "large")]
     rows = rows[rows.variant == "s/base-2shot"]
     p, h = rows.ai_pref_a.to_numpy(), rows.human_pref_a.to_numpy()
     usable = ~np.isnan(p) & (h != 0.5)
     hits = np.where(p == 0.5, 0.5, ((p > 0.5) == (h > 0.5)).astype(float))  # AI tie: half
     expected = np.mean(hits[usable])
-    cell = next(
-        c
-        for c in summary["datasets"]["tldr"]["cells"]
-        if (c["labeler"], c["variant"]) == ("large", "s/base-2shot")
-    )
-    assert cell["alignment"]["accuracy"]["value"] == pytest.approx(expected, abs=1e-6)
-    assert cell["cost"]["tokens_per_pair"] == pytest.approx(701.0)
-    assert cell["vs_reference"]["reference"] == "s/base-0shot"
-    assert "seconds" not in json.dumps(summary)
-    baselines = {
-        c["variant"] for c in summary["datasets"]["pandalm"]["cells"] if c["kind"] != "labeler"
-    }
+    cell = summary.datasets["tldr"].cell("large", "s/base-2shot")
+    assert cell is not None and cell.vs_reference is not None
+    assert cell.alignment.accuracy.value == pytest.approx(expected, abs=1e-6)
+    assert cell.cost.tokens_per_pair == pytest.approx(701.0)
+    assert cell.vs_reference.reference == "s/base-0shot"
+    assert "seconds" not in json.dumps(summary.to_json())
+    baselines = {c.variant for c in summary.datasets["pandalm"].baseline_cells()}
     assert baselines == {"always-first", "always-longer", "random", "judge"}
-    assert summary["datasets"]["pandalm"]["human_ceiling"]["n"] > 0
-    timing = json.loads((report_dir / "timing.json").read_text())
-    assert timing["tldr"][0]["seconds"] > 0
+    ceiling = summary.datasets["pandalm"].human_ceiling
+    assert ceiling is not None and ceiling.n > 0
+    timing = read_timing(report_dir / TIMING)
+    assert (timing.cells["tldr"][0].seconds or 0) > 0
 
 
 def test_baselines_on_a_hand_made_table() -> None:
@@ -185,16 +198,14 @@ def test_baselines_on_a_hand_made_table() -> None:
         "hand",
     )
     summary, _ = summarize(frame, ReportSettings(n_boot=50))
-    cells = {c["variant"]: c for c in summary["datasets"]["d"]["cells"]}
+    cells = {c.variant: c for c in summary.datasets["d"].cells}
     # item 4 is a human tie. Labeler (always A): right on 1 only -> 1/3.
-    assert cells["v"]["alignment"]["accuracy"]["value"] == pytest.approx(1 / 3, abs=1e-6)
-    assert cells["always-first"]["alignment"]["accuracy"]["value"] == pytest.approx(1 / 3, abs=1e-6)
+    assert cells["v"].accuracy == pytest.approx(1 / 3, abs=1e-6)
+    assert cells["always-first"].accuracy == pytest.approx(1 / 3, abs=1e-6)
     # always-longer: picks A, A, B -> right on 1 and 3 -> 2/3
-    assert cells["always-longer"]["alignment"]["accuracy"]["value"] == pytest.approx(
-        2 / 3, abs=1e-6
-    )
-    assert summary["datasets"]["d"]["human_ties"] == 1
-    assert summary["datasets"]["d"]["human_ceiling"] is None
+    assert cells["always-longer"].accuracy == pytest.approx(2 / 3, abs=1e-6)
+    assert summary.datasets["d"].human_ties == 1
+    assert summary.datasets["d"].human_ceiling is None
 
 
 def test_same_config_twice_gives_identical_summary(tmp_path: Path, report_dir: Path) -> None:
@@ -202,34 +213,32 @@ def test_same_config_twice_gives_identical_summary(tmp_path: Path, report_dir: P
     shuffled = frame.sample(frac=1.0, random_state=1)  # row order must not matter
     again = make_run(tmp_path / "again", shuffled.assign(seconds=shuffled.seconds * 3))
     write_report(again)
-    for name in ("summary.json", "winner.json"):
+    for name in (SUMMARY, WINNER):
         assert (again / name).read_bytes() == (report_dir / name).read_bytes()
-    assert (again / "timing.json").read_bytes() != (report_dir / "timing.json").read_bytes()
+    assert (again / TIMING).read_bytes() != (report_dir / TIMING).read_bytes()
 
 
 def test_winner_respects_the_cost_budget(report_dir: Path) -> None:
-    summary = json.loads((report_dir / "summary.json").read_text())
-    timing = json.loads((report_dir / "timing.json").read_text())
+    summary = read_summary(report_dir / SUMMARY)
+    timing = read_timing(report_dir / TIMING)
     free = choose_winner(summary, timing, ReportSettings())
-    assert json.loads((report_dir / "winner.json").read_text())["variant"] == free["variant"]
-    scores = {}
-    for entry in summary["datasets"].values():
-        for cell in entry["cells"]:
-            if cell["kind"] == "labeler":
-                key = (cell["labeler"], cell["variant"])
-                scores.setdefault(key, []).append(cell["alignment"]["accuracy"]["value"])
+    assert read_winner(report_dir / WINNER).variant == free.variant
+    scores: dict[tuple[str, str], list[float]] = {}
+    for entry in summary.datasets.values():
+        for cell in entry.labeler_cells():
+            scores.setdefault((cell.labeler, cell.variant), []).append(cell.accuracy or 0.0)
     best = max(scores, key=lambda k: sum(scores[k]) / len(scores[k]))
-    assert (free["labeler"], free["variant"]) == best
+    assert (free.labeler, free.variant) == best
     # 0-shot without CoT reads 300 (small) / 301 (large) tokens per pair: a 300.5 budget
     # leaves only the small labeler's base-0shot
     tight = choose_winner(
         summary, timing, ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=300.5))
     )
-    assert (tight["labeler"], tight["variant"], tight["candidates"]) == ("small", "s/base-0shot", 1)
+    assert (tight.labeler, tight.variant, tight.candidates) == ("small", "s/base-0shot", 1)
     none = choose_winner(
         summary, timing, ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=1))
     )
-    assert none["labeler"] is None and none["candidates"] == 0
+    assert none.labeler is None and none.candidates == 0
 
 
 def test_missing_column_and_missing_results(tmp_path: Path) -> None:
@@ -239,7 +248,7 @@ def test_missing_column_and_missing_results(tmp_path: Path) -> None:
     frame = synthetic_results(4).drop(columns=["human_pref_a"])
     frame.to_json(tmp_path / "results.jsonl", orient="records", lines=True)
     with pytest.raises(InputError) as caught:
-        load_results(tmp_path)
+        read_results(tmp_path)
     assert caught.value.field == "human_pref_a"
 
 
@@ -248,7 +257,7 @@ def test_jsonl_results_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixt
 
     frame = synthetic_results(6)
     frame.to_json(tmp_path / "results.jsonl", orient="records", lines=True)
-    assert len(load_results(tmp_path)) == len(frame)
+    assert len(read_results(tmp_path)) == len(frame)
     assert run_app(app, [str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such folder" in err[0]
@@ -263,17 +272,17 @@ def test_report_that_cannot_be_written_is_one_line(
     from labelbench.cli import run_app
 
     run_dir = make_run(tmp_path / "run", synthetic_results(6))
-    (run_dir / "summary.json").mkdir()
+    (run_dir / SUMMARY).mkdir()
     assert run_app(app, [str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = err.strip().splitlines()
-    assert line.startswith(f"error: {run_dir / 'summary.json'}: cannot write the report")
+    assert line.startswith(f"error: {run_dir / SUMMARY}: cannot write the report")
 
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("config.yaml", b"\xff\xfedatasets"), ("run.json", b"{truncated"), ("run.json", b"\xff")],
+    [(CONFIG, b"\xff\xfedatasets"), (RUN_RECORD, b"{truncated"), (RUN_RECORD, b"\xff")],
 )
 def test_unreadable_run_files_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture, name: str, content: bytes
@@ -299,7 +308,7 @@ def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
     frame = frame[frame.dataset == "pandalm"].copy()
     frame["baseline_gpt35_pref_a"] = [gpt.get(i) for i in frame["item_id"]]
     summary, _ = summarize(normalize(frame, "x"), ReportSettings(n_boot=20))
-    cells = {c["variant"]: c for c in summary["datasets"]["pandalm"]["cells"]}
+    cells = {c.variant: c for c in summary.datasets["pandalm"].cells}
     assert {"gpt35", "judge"} <= set(cells)
     items = frame.drop_duplicates("item_id")
     hits = [
@@ -307,15 +316,15 @@ def test_published_judge_columns_become_baselines(data_dir: Path) -> None:
         for g, h in zip(items.baseline_gpt35_pref_a, items.human_pref_a, strict=True)
         if g is not None and not math.isnan(g) and h != 0.5
     ]
-    accuracy = cells["gpt35"]["alignment"]["accuracy"]
-    assert accuracy["n"] == len(hits)
-    assert accuracy["value"] == pytest.approx(sum(hits) / len(hits), abs=1e-6)
+    accuracy = cells["gpt35"].alignment.accuracy
+    assert accuracy.n == len(hits)
+    assert accuracy.value == pytest.approx(sum(hits) / len(hits), abs=1e-6)
 
 
 def test_html_report_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
     if browser.find_chromium() is None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
-    result = browser.check_page(report_dir / "report.html", tmp_path / "report.png")
+    result = browser.check_page(report_dir / REPORT_HTML, tmp_path / "report.png")
     assert result.console == []
     assert result.images_total == 10  # of 11 figures, those that apply to this run
     assert result.images_shown == 10
@@ -326,7 +335,7 @@ def test_real_tldr_and_pandalm_baselines(data_dir: Path) -> None:
     """On batch13, always-longer agrees with 70.8% of the human labels (the figure quoted in the
     benchmark's issue: equal lengths count half); PandaLM's annotators agree with each other."""
     from labelbench.data.loaders import load_comparisons
-    from labelbench.report.results import item_columns
+    from labelbench.rundir import item_columns
 
     rows = []
     for name, path, fmt in [
@@ -339,15 +348,17 @@ def test_real_tldr_and_pandalm_baselines(data_dir: Path) -> None:
                 | item_columns(comparison)
             )
     summary, _ = summarize(normalize(pd.DataFrame(rows), "real"), ReportSettings(n_boot=20))
-    tldr = {c["variant"]: c for c in summary["datasets"]["tldr"]["cells"]}
+    tldr = {c.variant: c for c in summary.datasets["tldr"].cells}
     longer = tldr["always-longer"]
-    assert longer["alignment"]["accuracy"]["n"] == 1097
-    assert longer["alignment"]["accuracy"]["value"] == pytest.approx(0.708, abs=5e-4)
-    assert longer["length_controlled"]["balanced"]["value"] == pytest.approx(0.5)
-    assert tldr["half"]["alignment"]["accuracy"]["value"] == pytest.approx(0.5)
+    assert longer.alignment.accuracy.n == 1097
+    assert longer.accuracy == pytest.approx(0.708, abs=5e-4)
+    assert longer.length_controlled.balanced.value == pytest.approx(0.5)
+    assert tldr["half"].accuracy == pytest.approx(0.5)
     # repeated TL;DR pairs (several workers) give a ceiling; PandaLM's three annotators too
-    assert summary["datasets"]["tldr"]["human_ceiling"]["n"] > 0
-    assert summary["datasets"]["pandalm"]["human_ceiling"]["value"] > 0.8
+    tldr_ceiling = summary.datasets["tldr"].human_ceiling
+    pandalm_ceiling = summary.datasets["pandalm"].human_ceiling
+    assert tldr_ceiling is not None and tldr_ceiling.n > 0
+    assert pandalm_ceiling is not None and (pandalm_ceiling.value or 0) > 0.8
 
 
 def test_progress_hears_of_every_cell() -> None:
@@ -356,18 +367,18 @@ def test_progress_hears_of_every_cell() -> None:
     frame = normalize(synthetic_results(6), "x")
     heard: list[str] = []
     summary, _ = summarize(frame, ReportSettings(n_boot=20), heard.append)
-    cells = sum(len(entry["cells"]) for entry in summary["datasets"].values())
+    cells = sum(len(entry.cells) for entry in summary.datasets.values())
     # 2 data sets x 2 labelers x 4 variants + 3 rule baselines each + PandaLM's judge
     assert cells == 16 + 6 + 1
     # and one step per data set for its aggregation table
-    assert count_cells(frame) == len(heard) == cells + len(summary["datasets"])
+    assert count_cells(frame) == len(heard) == cells + len(summary.datasets)
 
 
 def test_markdown_names_winner_and_budget(report_dir: Path) -> None:
     from labelbench.report.render import render_markdown
 
-    summary = json.loads((report_dir / "summary.json").read_text())
-    timing = json.loads((report_dir / "timing.json").read_text())
+    summary = read_summary(report_dir / SUMMARY)
+    timing = read_timing(report_dir / TIMING)
     budget = ReportSettings(cost_budget=CostBudget(max_tokens_per_pair=300.5))
     winner = choose_winner(summary, timing, budget)
     text = render_markdown("t", summary, timing, winner, dict.fromkeys(["reliability"]))
@@ -417,12 +428,9 @@ def test_trend_plots_follow_the_shipped_variant_names() -> None:
         fig = draw(summary)
         assert fig is not None
         plots._pyplot().close(fig)
-    no_cot = {
-        "datasets": {
-            k: {**e, "cells": [c for c in e["cells"] if not c["properties"]["cot"]]}
-            for k, e in summary["datasets"].items()
-        }
-    }
+    no_cot = summary.model_copy(deep=True)
+    for entry in no_cot.datasets.values():
+        entry.cells = [c for c in entry.cells if not c.properties.cot]
     assert plots.self_consistency_vs_temperature(no_cot) is None
 
 
@@ -454,12 +462,13 @@ def test_same_run_twice_gives_identical_summary(
             progress=False,
         )
         write_report(out)
-        summaries.append((out / "summary.json").read_bytes())
-        provenance = json.loads((out / "run.json").read_text())
-        assert provenance["cached_share"] == (0.0 if name == "first" else 1.0)
-        assert f"Made by `labelbench run {name}.yaml`" in (out / "report.md").read_text()
+        summaries.append((out / SUMMARY).read_bytes())
+        provenance = read_run_record(out / RUN_RECORD)
+        assert provenance is not None
+        assert provenance.cached_share == (0.0 if name == "first" else 1.0)
+        assert f"Made by `labelbench run {name}.yaml`" in (out / REPORT_MD).read_text()
     assert summaries[0] == summaries[1]
-    assert json.loads(summaries[0])["datasets"]["tldr"]["n_items"] == 4
+    assert read_summary(out / SUMMARY).datasets["tldr"].n_items == 4
 
 
 def test_a_data_set_can_be_limited_to_some_labelers(
@@ -486,7 +495,7 @@ def test_a_data_set_can_be_limited_to_some_labelers(
     """
     config = parse_config(textwrap.dedent(text), tmp_path / "run.yaml")
     out = benchmark.run(config, data_dir=data_dir, cache_dir=tmp_path / "cache", progress=False)
-    cells = pd.read_parquet(out / "results.parquet").groupby(["dataset", "labeler"]).size()
+    cells = pd.read_parquet(out / RESULTS).groupby(["dataset", "labeler"]).size()
     assert set(cells.index) == {("tldr", "small"), ("tldr", "big"), ("hh", "small")}
     with pytest.raises(InputError) as caught:
         parse_config(textwrap.dedent(text).replace("[small]", "[huge]"), tmp_path / "run.yaml")
@@ -503,14 +512,14 @@ def test_a_report_without_config_yaml_records_no_labeler_spec_and_says_so(
     from labelbench.labeling.labeler import load_winner
 
     run_dir = make_run(tmp_path / "run", synthetic_results(n_items=12))
-    (run_dir / "config.yaml").unlink()
+    (run_dir / CONFIG).unlink()
     assert run_app(labelbench_app, ["report", str(run_dir)], prog_name="labelbench") == 0
-    winner = json.loads((run_dir / "winner.json").read_text())
-    assert winner["labeler"] and winner["labeler_spec"] is None
+    winner = read_winner(run_dir / WINNER)
+    assert winner.labeler and winner.labeler_spec is None
     note = capsys.readouterr().err
     assert "records no labeler_spec" in note and "config.yaml" in note
     with pytest.raises(InputError) as raised:
-        load_winner(run_dir / "winner.json")
+        load_winner(run_dir / WINNER)
     line = str(raised.value)
     assert "winner.json" in line and "labeler_spec" in line and "--labeler" in line
     assert "\n" not in line
@@ -519,9 +528,9 @@ def test_a_report_without_config_yaml_records_no_labeler_spec_and_says_so(
 def test_winner_json_keeps_the_labeler_spec_from_config_yaml(report_dir: Path) -> None:
     from labelbench.labeling.labeler import load_winner
 
-    winner = json.loads((report_dir / "winner.json").read_text())
-    assert winner["labeler_spec"]["name"] == winner["labeler"]
-    assert load_winner(report_dir / "winner.json").labeler.name == winner["labeler"]
+    winner = read_winner(report_dir / WINNER)
+    assert winner.labeler_spec is not None and winner.labeler_spec.name == winner.labeler
+    assert load_winner(report_dir / WINNER).labeler.name == winner.labeler
 
 
 def test_report_on_a_missing_folder_says_it_is_missing(tmp_path: Path) -> None:

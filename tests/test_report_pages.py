@@ -4,7 +4,6 @@ labels' compute time in the header."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -15,8 +14,21 @@ from test_report_verdicts import ladder_results, make_run
 from labelbench.report import plots
 from labelbench.report.cli import write_report
 from labelbench.report.render import compute_seconds, duration, github_anchor
-from labelbench.report.results import normalize
 from labelbench.report.summary import ReportSettings, summarize
+from labelbench.rundir import (
+    OPTIONAL_FLOAT,
+    REPORT_HTML,
+    REPORT_MD,
+    REQUIRED,
+    RESULTS,
+    SUMMARY,
+    TIMING,
+    Summary,
+    Timing,
+    normalize,
+    read_summary,
+    read_timing,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,46 +39,42 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def drawn() -> tuple[dict, dict]:
+def drawn() -> tuple[Summary, Timing]:
     return summarize(normalize(ladder_results(n_items=40), "x"), ReportSettings(n_boot=20))
 
 
 def test_contents_link_to_every_section(run_dir: Path) -> None:
-    html = (run_dir / "report.html").read_text()
+    html = (run_dir / REPORT_HTML).read_text()
     nav = html.split('<nav id="contents">', 1)[1].split("</nav>", 1)[0]
     targets = re.findall(r'href="#([^"]+)"', nav)
     assert {"winner", "verdicts", "figures", "notes", "dataset-tldr", "reliability"} <= set(targets)
     for target in targets:
         assert f'id="{target}"' in html, target
-    markdown = (run_dir / "report.md").read_text()
+    markdown = (run_dir / REPORT_MD).read_text()
     headings = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", markdown, flags=re.M)}
     links = re.findall(r"\]\(#([^)]+)\)", markdown.split("\n## ", 1)[0])
     assert links and set(links) <= headings
 
 
 def test_the_best_cell_of_each_table_is_highlighted(run_dir: Path) -> None:
-    html = (run_dir / "report.html").read_text()
-    summary = json.loads((run_dir / "summary.json").read_text())
+    html = (run_dir / REPORT_HTML).read_text()
+    summary = read_summary(run_dir / SUMMARY)
     section = html.split('<h2 id="dataset-pandalm">', 1)[1].split("<h2", 1)[0]
-    best = max(
-        (c for c in summary["datasets"]["pandalm"]["cells"] if c["kind"] == "labeler"),
-        key=lambda c: c["alignment"]["accuracy"]["value"],
-    )
+    best = max(summary.datasets["pandalm"].labeler_cells(), key=lambda c: c.accuracy or 0.0)
     rows = re.findall(r'<tr class="best">\s*<td>([^<]*)</td><td>([^<]*)</td>', section)
     assert len(rows) >= 2  # the alignment and the bias tables
     assert all(
-        (name, best["variant"].endswith(variant)) == (best["labeler"], True)
-        for name, variant in rows[:2]
+        (name, best.variant.endswith(variant)) == (best.labeler, True) for name, variant in rows[:2]
     )
-    markdown = (run_dir / "report.md").read_text()
-    assert f"| **{best['labeler']}** |" in markdown
+    markdown = (run_dir / REPORT_MD).read_text()
+    assert f"| **{best.labeler}** |" in markdown
 
 
 def test_the_header_states_the_labels_compute_time(run_dir: Path) -> None:
-    timing = json.loads((run_dir / "timing.json").read_text())
+    timing = read_timing(run_dir / TIMING)
     seconds = compute_seconds(timing)
     assert seconds and seconds > 60
-    for name in ("report.md", "report.html"):
+    for name in (REPORT_MD, REPORT_HTML):
         text = " ".join(re.sub(r"</?b>", "", (run_dir / name).read_text()).split())
         assert f"The labels took {duration(seconds)} of compute" in text, name
     assert duration(7 * 3600 + 300) == "7.1 h" and duration(42) == "42 s"
@@ -96,8 +104,7 @@ def test_reliability_diagrams_show_bin_counts(drawn: tuple) -> None:
     axis = fig.axes[0]
     name = axis.get_title()
     shown = [int(t.get_text()) for t in axis.texts if t.get_text().isdigit()]
-    cells = [c for c in summary["datasets"][name]["cells"] if c["kind"] == "labeler"]
-    labelers = {c["labeler"] for c in cells}
+    labelers = {c.labeler for c in summary.datasets[name].labeler_cells()}
     assert sum(shown) == 40 * len(labelers)  # every item of each labeler's line, once
     plots._pyplot().close(fig)
 
@@ -108,7 +115,7 @@ def test_cost_is_seconds_per_pair(drawn: tuple) -> None:
     axis = fig.axes[0]
     assert axis.get_xlabel().startswith("seconds of compute per pair")
     name = axis.get_title()
-    expected = sorted(t["seconds_per_pair"] for t in timing[name])
+    expected = sorted(t.seconds_per_pair or 0.0 for t in timing.cells[name])
     points = sorted(
         float(x) for collection in axis.collections for x, _ in collection.get_offsets()
     )
@@ -132,12 +139,10 @@ def test_every_results_column_is_documented() -> None:
     added since)."""
     import pandas as pd
 
-    from labelbench.report.results import OPTIONAL_FLOAT, REQUIRED
-
     repo = Path(__file__).resolve().parents[1]
     table = (repo / "docs" / "results.md").read_text().split("## Columns", 1)[1]
     documented = set(re.findall(r"`([a-zA-Z_]+)`", table))
-    columns = set(pd.read_parquet(repo / "reports/ladder/results.parquet").columns)
+    columns = set(pd.read_parquet(repo / "reports/ladder" / RESULTS).columns)
     columns |= set(REQUIRED) | set(OPTIONAL_FLOAT) | {"annotator_prefs", "task", "pair_key"}
     undocumented = {c for c in columns if c not in documented and not c.startswith("baseline_")}
     assert undocumented == set()
@@ -151,8 +156,8 @@ def test_committed_reports_figures_read_cleanly(report: str) -> None:
     """The committed reports' own figures (real names, counts and timings): no clipped or
     overlapping text, nothing smaller than 11 px at 1200 px."""
     folder = Path(__file__).resolve().parents[1] / report
-    summary = json.loads((folder / "summary.json").read_text())
-    timing = json.loads((folder / "timing.json").read_text())
+    summary = read_summary(folder / SUMMARY)
+    timing = read_timing(folder / TIMING)
     for name in plots.PLOTS:
         fig = plots.draw(name, summary, timing)
         if fig is None:

@@ -3,7 +3,6 @@ baseline fields, parameter counts, and the page at 1200 px."""
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -12,12 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelbench.config import RunConfig, save_config
+from labelbench.config import RunConfig
 from labelbench.report import browser, plots
 from labelbench.report.cli import app, write_report
-from labelbench.report.results import normalize, write_results
 from labelbench.report.summary import ReportSettings, choose_winner, summarize
 from labelbench.report.verdict import dataset_verdict, verdicts, winner_versus_baselines
+from labelbench.rundir import (
+    REPORT_HTML,
+    REPORT_MD,
+    SUMMARY,
+    WINNER,
+    LabelerInfo,
+    Summary,
+    Timing,
+    WinnerFile,
+    normalize,
+    read_summary,
+    read_winner,
+    write_config,
+    write_results,
+)
 
 LADDER = {  # name: (parameters, skill, share of pairs where the first slot wins both orders)
     "smollm2-135m": (134_515_008, 0.50, 0.90),
@@ -87,12 +100,12 @@ def make_run(run_dir: Path, frame: pd.DataFrame, labelers: list[dict] | None = N
         "output_dir": str(run_dir),
         "analysis": {"bootstrap": 200},
     }
-    save_config(RunConfig.model_validate(settings), run_dir / "config.yaml")
+    write_config(RunConfig.model_validate(settings), run_dir)
     return run_dir
 
 
 @pytest.fixture(scope="module")
-def ladder_summary() -> dict:
+def ladder_summary() -> Summary:
     summary, _ = summarize(normalize(ladder_results(), "ladder"), ReportSettings(n_boot=200))
     return summary
 
@@ -115,7 +128,7 @@ def ladder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
 )
 def test_ladder_plots_name_every_mark_without_overlap(
-    ladder_summary: dict, figure, baselines: set[str]
+    ladder_summary: Summary, figure, baselines: set[str]
 ) -> None:
     fig = figure(ladder_summary)
     try:
@@ -143,7 +156,7 @@ def test_ladder_plots_name_every_mark_without_overlap(
         plots._pyplot().close(fig)
 
 
-def test_palm2_reference_points_are_the_papers_figures(ladder_summary: dict) -> None:
+def test_palm2_reference_points_are_the_papers_figures(ladder_summary: Summary) -> None:
     fig = plots.alignment_vs_size(ladder_summary)
     strip = next(a for a in fig.axes if a.get_title() == "RLAIF\nreference")
     line = next(line for line in strip.get_lines() if line.get_label() == plots.PALM2_SOURCE)
@@ -172,7 +185,7 @@ def test_layout_check_finds_overlaps_and_missing_labels() -> None:
     assert any("no y label" in p for p in problems)
 
 
-def test_ladder_plots_need_two_labelers_of_known_size(ladder_summary: dict) -> None:
+def test_ladder_plots_need_two_labelers_of_known_size(ladder_summary: Summary) -> None:
     one = normalize(ladder_results(20).query("labeler == 'gemma3-270m'"), "x")
     summary, _ = summarize(one, ReportSettings(n_boot=20))
     assert plots.alignment_vs_size(summary) is None
@@ -180,7 +193,7 @@ def test_ladder_plots_need_two_labelers_of_known_size(ladder_summary: dict) -> N
     unknown = ladder_results(20)
     unknown.loc[unknown.labeler == "smollm2-135m", "labeler_params"] = math.nan
     summary, _ = summarize(normalize(unknown, "x"), ReportSettings(n_boot=20))
-    assert summary["labelers"]["smollm2-135m"] == {"parameters": None}
+    assert summary.labelers["smollm2-135m"] == LabelerInfo(parameters=None)
     fig = plots.alignment_vs_size(summary)
     assert "parameter count unknown: smollm2-135m" in fig._suptitle.get_text()
     assert plots.layout_problems(fig) == []
@@ -196,12 +209,12 @@ def test_config_states_parameters_of_a_served_labeler(tmp_path: Path) -> None:
     labelers[3] = {"name": "qwen2.5-coder-1.5b", "parameters": 1_543_714_304}
     run_dir = make_run(tmp_path / "run", frame, labelers)
     write_report(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["labelers"] == {
-        "smollm2-135m": {"parameters": None},
-        "gemma3-270m": {"parameters": None},
-        "qwen2.5-coder-0.5b": {"parameters": None},
-        "qwen2.5-coder-1.5b": {"parameters": 1_543_714_304},
+    summary = read_summary(run_dir / SUMMARY)
+    assert {name: info.parameters for name, info in summary.labelers.items()} == {
+        "smollm2-135m": None,
+        "gemma3-270m": None,
+        "qwen2.5-coder-0.5b": None,
+        "qwen2.5-coder-1.5b": 1_543_714_304,
     }
     assert "qwen2.5-coder-1.5b (1.54B parameters)" in (run_dir / "report.md").read_text()
 
@@ -253,42 +266,35 @@ def longer_wins_results(n_items: int = 80, seed: int = 1) -> pd.DataFrame:
 def test_verdict_when_always_longer_beats_every_labeler(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path / "run", longer_wins_results())
     write_report(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    verdict = dataset_verdict("tldr", summary["datasets"]["tldr"])
+    summary = read_summary(run_dir / SUMMARY)
+    verdict = dataset_verdict("tldr", summary.datasets["tldr"])
     longer = next(v for v in verdict.versus if v.baseline == "always-longer")
     assert longer.baseline_value == 1.0
     assert longer.high is not None and longer.high < 0 and longer.beats is False
-    best = max(
-        c["alignment"]["accuracy"]["value"]
-        for c in summary["datasets"]["tldr"]["cells"]
-        if c["kind"] == "labeler"
-    )
+    best = max(c.accuracy or 0.0 for c in summary.datasets["tldr"].labeler_cells())
     sentence = next(s for s in verdict.sentences() if s.startswith("No labeler beats"))
     assert sentence.startswith(
         f"No labeler beats always-longer on tldr: the best, {verdict.cell()}, scores "
         f"{best:.2f} against 1.00 (difference \u2212"
     )
     assert "always-longer" in verdict.unbeaten
-    for name in ("report.md", "report.html"):
+    for name in (REPORT_MD, REPORT_HTML):
         assert "No labeler beats always-longer on tldr" in (run_dir / name).read_text()
-    winner = json.loads((run_dir / "winner.json").read_text())
-    assert winner["beats"]["always-longer"] is False
-    versus = winner["versus_baselines"]["tldr"]["always-longer"]
-    assert versus["beats"] is False and versus["outcome"] == "loses"
-    assert versus["difference"]["high"] < 0 < versus["difference"]["n"]
+    winner = read_winner(run_dir / WINNER)
+    assert winner.beats is not None and winner.versus_baselines is not None
+    assert winner.beats["always-longer"] is False
+    versus = winner.versus_baselines["tldr"]["always-longer"]
+    assert versus.beats is False and versus.outcome == "loses"
+    assert (versus.difference.high or 0) < 0 < versus.difference.n
     # the difference is the paired one: accuracy minus always-longer's, on the same 80 items
-    cell = next(
-        c
-        for c in summary["datasets"]["tldr"]["cells"]
-        if (c["labeler"], c["variant"]) == (winner["labeler"], winner["variant"])
-    )
-    expected = cell["alignment"]["accuracy"]["value"] - 1.0
-    assert versus["difference"]["value"] == pytest.approx(expected, abs=1e-6)
-    assert versus["difference"]["n"] == 80
+    cell = summary.datasets["tldr"].cell(winner.labeler or "", winner.variant or "")
+    assert cell is not None and cell.accuracy is not None
+    assert versus.difference.value == pytest.approx(cell.accuracy - 1.0, abs=1e-6)
+    assert versus.difference.n == 80
 
 
-def test_verdict_when_a_labeler_beats_the_baselines(ladder_summary: dict) -> None:
-    verdict = dataset_verdict("pandalm", ladder_summary["datasets"]["pandalm"])
+def test_verdict_when_a_labeler_beats_the_baselines(ladder_summary: Summary) -> None:
+    verdict = dataset_verdict("pandalm", ladder_summary.datasets["pandalm"])
     assert verdict.labeler == "qwen2.5-coder-1.5b"
     outcomes = {v.baseline: v.outcome for v in verdict.versus}
     assert outcomes["always-first"] == "beats"
@@ -298,20 +304,20 @@ def test_verdict_when_a_labeler_beats_the_baselines(ladder_summary: dict) -> Non
     assert ceiling.baseline_n == ceiling.n == 60
     assert "human ceiling" in verdict.sentences()[0] and "n=60" in verdict.sentences()[0]
     # one annotator per TL;DR item: no ceiling, stated as n/a
-    tldr = dataset_verdict("tldr", ladder_summary["datasets"]["tldr"])
+    tldr = dataset_verdict("tldr", ladder_summary.datasets["tldr"])
     ceiling = next(v for v in tldr.versus if v.baseline == "human ceiling")
     assert ceiling.outcome == "n/a" and ceiling.beats is None
     assert tldr.sentences()[0].endswith("; human ceiling n/a, n=0: n/a.")
 
 
-def test_missing_intervals_read_n_a(ladder_summary: dict) -> None:
+def test_missing_intervals_read_n_a(ladder_summary: Summary) -> None:
     """A statistic that cannot be estimated (None) shows 'n/a', and winner.json says None."""
-    summary = json.loads(json.dumps(ladder_summary))
-    for entry in summary["datasets"].values():
-        for cell in entry["cells"]:
-            if cell["kind"] == "labeler":
-                block = cell["vs_baselines"]["always-first"]["difference"]
-                block.update(low=None, high=None)
+    summary = ladder_summary.model_copy(deep=True)
+    for entry in summary.datasets.values():
+        for cell in entry.labeler_cells():
+            assert cell.vs_baselines is not None
+            block = cell.vs_baselines["always-first"].difference
+            block.low = block.high = None
     found = verdicts(summary)
     assert all(
         v.outcome == "n/a" and "[n/a]" in v.interval()
@@ -319,10 +325,10 @@ def test_missing_intervals_read_n_a(ladder_summary: dict) -> None:
         for v in verdict.versus
         if v.baseline == "always-first"
     )
-    winner = {"labeler": "qwen2.5-coder-1.5b", "variant": "summarization/detailed-0shot"}
+    winner = WinnerFile(labeler="qwen2.5-coder-1.5b", variant="summarization/detailed-0shot")
     fields = winner_versus_baselines(winner, summary)
-    assert fields["beats"]["always-first"] is None
-    assert list(fields["versus_baselines"]) == ["tldr"]
+    assert fields.beats is not None and fields.beats["always-first"] is None
+    assert list(fields.versus_baselines or {}) == ["tldr"]
 
 
 # ---------------------------------------------------------------------------- the page
@@ -410,22 +416,27 @@ def test_a_winner_that_loses_to_a_baseline_is_flagged_where_it_is_used(tmp_path:
     (``rlaif label --winner``, ``labelbench serve --winner``) warns in one line."""
     from labelbench.labeling.labeler import load_winner
     from labelbench.report.render import winner_against_baselines
+    from labelbench.rundir import write_file
 
-    winner = {
-        "labeler": "small",
-        "labeler_spec": {"name": "smollm2-135m", "label": "small"},
-        "variant": "summarization/base-0shot",
-        "beats": {"always-longer": False, "always-first": True, "human ceiling": False},
-    }
+    winner = WinnerFile.model_validate(
+        {
+            "labeler": "small",
+            "labeler_spec": {"name": "smollm2-135m", "label": "small"},
+            "variant": "summarization/base-0shot",
+            "beats": {"always-longer": False, "always-first": True, "human ceiling": False},
+        }
+    )
     sentence = winner_against_baselines(winner)
     assert "It does not beat always-longer: the best cell of this run" in sentence
-    path = tmp_path / "winner.json"
-    path.write_text(json.dumps(winner))
+    path = tmp_path / WINNER
+    write_file(winner, path)
     loaded = load_winner(path)
     assert loaded.loses_to == ("always-longer",)
     assert loaded.warning().startswith("warning: small / summarization/base-0shot does not")
-    winner["beats"] = {"always-longer": True, "always-first": True, "human ceiling": False}
-    path.write_text(json.dumps(winner))
+    winner = winner.updated(
+        beats={"always-longer": True, "always-first": True, "human ceiling": False}
+    )
+    write_file(winner, path)
     assert load_winner(path).warning() is None
     assert "does not beat" not in winner_against_baselines(winner)
 
@@ -456,21 +467,22 @@ def test_a_tie_on_accuracy_goes_the_same_way_in_winner_json_and_the_verdicts() -
     """Two cells of equal accuracy, the first in the table using more tokens per pair (issue:
     winner.json named the cheaper one, the report's Verdicts line the first of the tied)."""
 
-    def cell(labeler: str, tokens: float) -> dict:
-        accuracy = {"value": 0.75, "low": 0.6, "high": 0.9, "n": 40}
-        return {
-            "kind": "labeler",
-            "labeler": labeler,
-            "variant": "summarization/base-0shot",
-            "alignment": {"accuracy": accuracy},
-            "cost": {"tokens_per_pair": tokens},
-        }
+    made, _ = summarize(normalize(ladder_results(6), "x"), ReportSettings(n_boot=20))
+    summary = made.model_copy(update={"datasets": {"tldr": made.datasets["tldr"]}}, deep=True)
+    entry = summary.datasets["tldr"]
+    template = entry.labeler_cells()[0]
 
-    summary = {"datasets": {"tldr": {"cells": [cell("a-big", 900.0), cell("b-small", 300.0)]}}}
-    winner = choose_winner(summary, {}, ReportSettings())
+    def cell(labeler: str, tokens: float):
+        made = template.model_copy(deep=True, update={"labeler": labeler})
+        made.alignment.accuracy.value = 0.75
+        made.cost.tokens_per_pair = tokens
+        return made
+
+    entry.cells = [cell("a-big", 900.0), cell("b-small", 300.0)]
+    winner = choose_winner(summary, Timing(), ReportSettings())
     (verdict,) = verdicts(summary)
-    assert winner["labeler"] == "b-small"
-    assert winner["by_dataset"]["tldr"]["labeler"] == "b-small"
+    assert winner.labeler == "b-small"
+    assert winner.by_dataset is not None and winner.by_dataset["tldr"].labeler == "b-small"
     assert verdict.labeler == "b-small"
 
 

@@ -10,8 +10,6 @@ reopens exactly the labeler the benchmark measured.
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +29,7 @@ from labelbench.labeling.runner import LabelResult, Preference, direct_scores, l
 from labelbench.prompting import PlanResult, Variant, load_variant, plan
 from labelbench.prompting.planner import fitted_direct_request, refuses_system
 from labelbench.requests import PlannedRequest
+from labelbench.rundir import read_winner
 
 BACKENDS = ("transformers", "http", "vllm", "chat")
 
@@ -609,105 +608,54 @@ def chosen_variant(variant: str, winner: str | Path | None) -> Variant:
         raise InputError(winner, error.message, field="variant") from None
 
 
-WINNER_KEYS = ("labeler", "variant", "labeler_spec", "seed", "beats", "aggregation")
-"""The keys of ``winner.json`` that ``load_winner`` reads (the report writes more, as figures)."""
-
-
 def load_winner(path: str | Path) -> Winner:
-    """Read a ``winner.json`` written by ``labelbench report``.
+    """The labeler to train or serve with, from a ``winner.json`` written by
+    ``labelbench report`` (read by ``labelbench.rundir.read_winner``).
 
-    Raises InputError naming the file and field when it is not a UTF-8 JSON object, names no
-    winner, has a misspelling of a key it reads (``WINNER_KEYS``), a missing, empty or non-text
-    ``labeler`` or ``variant``, a labeler spec that is missing (a report run without the run's
-    config.yaml: the labeler as it ran is unknown), invalid or of another labeler than
-    ``labeler``, or a seed that is not an integer. The variant is checked by its user
+    Raises InputError naming the file and field when it is not a UTF-8 JSON object of the
+    winner file's layout (an unknown or misspelt key, a ``labeler`` or ``variant`` that is not
+    text, an invalid labeler spec or aggregation, a seed that is not an integer), names no
+    winner, has a missing or empty ``labeler`` or ``variant``, or a labeler spec that is
+    missing (a report run without the run's config.yaml: the labeler as it ran is unknown) or of
+    another labeler than ``labeler``. The variant is checked by its user
     (``rlaif.label.choose_labeler``, ``labelbench serve``)."""
-    if Path(path).is_dir():
-        raise InputError(path, "is a folder; give the winner.json file in it")
-    try:
-        winner = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text; save it as UTF-8") from None
-    except OSError as error:
-        raise InputError(path, f"cannot read: {error.strerror or error}") from None
-    except ValueError as error:
-        raise InputError(path, f"not a JSON file: {error}") from None
-    if not isinstance(winner, dict):
-        raise InputError(path, "not a winner file (expected a JSON object)")
-    for key in winner:  # a misspelt key would be read as missing (a seed as 0)
-        close = difflib.get_close_matches(key, WINNER_KEYS, n=1, cutoff=0.75)
-        if close and close[0] not in winner:
-            raise InputError(path, f"unknown key; did you mean '{close[0]}'?", field=key)
-    if not winner.get("labeler") and not winner.get("variant"):
-        reason = winner.get("reason", "it names no labeler and variant")
+    winner = read_winner(path)
+    if not winner.labeler and not winner.variant:
+        reason = winner.reason or "it names no labeler and variant"
         raise InputError(path, f"no winner to label with: {reason}", field="labeler")
-    for key in ("labeler", "variant"):
-        value = winner.get(key)
+    for key, value in (("labeler", winner.labeler), ("variant", winner.variant)):
         if value is None:
             raise InputError(path, "missing", field=key)
-        if not isinstance(value, str):
-            raise InputError(path, f"not text: {value!r}", field=key)
         if not value.strip():
             raise InputError(path, "is empty", field=key)
-    spec = winner.get("labeler_spec")
-    if not spec:
+    assert winner.labeler is not None and winner.variant is not None
+    if winner.labeler_spec is None:
         raise InputError(
             path,
-            f"{winner['labeler']} has no recorded spec, so its precision, chat template and "
+            f"{winner.labeler} has no recorded spec, so its precision, chat template and "
             "backend are unknown (the report ran without the run's config.yaml); rerun "
             "`labelbench report RUN_DIR` with config.yaml in the folder, or name the labeler "
             "with --labeler and --variant",
             field="labeler_spec",
         )
-    if not isinstance(spec, dict):
+    if winner.labeler_spec.display != winner.labeler:
         raise InputError(
             path,
-            f"must be a mapping of labeler options (name, backend, dtype, ...), not "
-            f"{type(spec).__name__}",
+            f"describes {winner.labeler_spec.display!r}, but labeler names {winner.labeler!r}: "
+            "the file was edited by hand or is damaged; rerun `labelbench report RUN_DIR`",
             field="labeler_spec",
         )
-    try:
-        labeler = LabelerSpec.model_validate(spec)
-    except ValidationError as error:
-        loc, message = validation_problem(error)
-        key = ".".join(str(part) for part in loc)
-        if key == "name" and error.errors()[0]["type"] == "missing":
-            message = "missing (the labeler's name or path)"
-        field = f"labeler_spec.{key}" if key else "labeler_spec"
-        raise InputError(path, message, field=field) from None
-    if labeler.display != winner["labeler"]:
-        raise InputError(
-            path,
-            f"describes {labeler.display!r}, but labeler names {winner['labeler']!r}: the file "
-            "was edited by hand or is damaged; rerun `labelbench report RUN_DIR`",
-            field="labeler_spec",
-        )
-    seed = winner.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError(path, f"must be an integer, not {seed!r}", field="seed")
-    beats = winner.get("beats") if isinstance(winner.get("beats"), dict) else {}
+    beats = winner.beats or {}
     loses_to = tuple(
         name for name, value in beats.items() if value is False and name != "human ceiling"
     )
-    return Winner(labeler, str(winner["variant"]), seed, loses_to, _aggregation(path, winner))
-
-
-def _aggregation(path: str | Path, winner: dict[str, Any]) -> Aggregation | None:
-    """``winner.json``'s ``aggregation`` (None when absent), checked field by field."""
-    value = winner.get("aggregation")
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InputError(path, "must be a mapping (method, weight, ...)", field="aggregation")
-    try:
-        return Aggregation.model_validate(value)
-    except ValidationError as error:
-        loc, message = validation_problem(error)
-        key = ".".join(str(part) for part in loc)
-        field = f"aggregation.{key}" if key else "aggregation"
-        raise InputError(path, message, field=field) from None
+    return Winner(
+        winner.labeler_spec,
+        winner.variant,
+        winner.seed or 0,
+        loses_to,
+        winner.aggregation,
+    )
 
 
 __all__ = [

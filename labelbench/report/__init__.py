@@ -1,7 +1,7 @@
 """Metrics, tables and figures of a benchmark run (``labelbench report RUN_DIR``).
 
-A run folder holds ``results.parquet`` (the table described in ``labelbench.report.results``)
-and ``config.yaml`` (the validated run config). The report writes:
+A run folder holds ``results.parquet`` (``labelbench.rundir.ResultRow``) and ``config.yaml``
+(the validated run config). The report writes (each file's model is in ``labelbench.rundir``):
 
 - ``summary.json``: every figure, per data set x labeler x variant and for the baselines
   (always-first, always-longer, random, published judges) and the human ceiling. It depends

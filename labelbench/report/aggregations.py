@@ -36,6 +36,7 @@ import pandas as pd
 from labelbench import aggregate as ag
 from labelbench import metrics
 from labelbench.metrics import ClusterBootstrap, Estimate
+from labelbench.rundir import AggregationRow, WinnerFile
 
 VERSUS = ("always-longer", "always-first")
 
@@ -285,35 +286,33 @@ def dataset_aggregations(
     return rows, curve, timing
 
 
-def best_aggregation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def best_aggregation(rows: list[AggregationRow]) -> AggregationRow | None:
     """The row with the highest accuracy (ties: lower log-loss, then needing nothing), among the
     rows scored on the most items (accuracies on different item sets are not compared)."""
-    scored = [r for r in rows if r["accuracy"]["value"] is not None]
+    scored = [r for r in rows if r.accuracy.value is not None]
     if not scored:
         return None
-    most = max(r["accuracy"]["n"] for r in scored)
-    scored = [r for r in scored if r["accuracy"]["n"] == most]
+    most = max(r.accuracy.n for r in scored)
+    scored = [r for r in scored if r.accuracy.n == most]
     return min(
         scored,
         key=lambda r: (
-            -r["accuracy"]["value"],
-            r["log_loss"] if r["log_loss"] is not None else math.inf,
-            r["needs"] != "nothing",
+            -(r.accuracy.value or 0.0),
+            r.log_loss if r.log_loss is not None else math.inf,
+            r.needs != "nothing",
         ),
     )
 
 
-def winner_aggregation(
-    results: pd.DataFrame, winner: dict[str, Any], settings: Any
-) -> dict[str, Any]:
-    """``winner.json``'s ``aggregation``: for the winning labeler and variant, on the data sets
+def winner_aggregation(results: pd.DataFrame, winner: WinnerFile, settings: Any) -> WinnerFile:
+    """``winner`` with ``aggregation``: for the winning labeler and variant, on the data sets
     it ran on (pooled), the single-labeler method with the lowest cross-fitted log-loss
     against the human labels (``prob-mean`` when there are none), with its parameters fitted on
     all of them; and ``aggregation_choice``: each method's cross-fitted log-loss and accuracy
-    there. Empty when there is no winner."""
-    labeler, variant = winner.get("labeler"), winner.get("variant")
+    there. Unchanged when there is no winner."""
+    labeler, variant = winner.labeler, winner.variant
     if not labeler or not variant:
-        return {}
+        return winner
     mine = results[(results["labeler"] == labeler) & (results["variant"] == variant)].copy()
     datasets = sorted(set(mine["dataset"]))
     if len(datasets) > 1:  # groups and items never span data sets (one data set: as reported)
@@ -353,7 +352,7 @@ def winner_aggregation(
         reason = crossed.get("reason", "cannot be fitted")
         criterion += f"; {method} is n/a here ({reason}), so prob-mean"
         deployed = ag.Aggregation(method="prob-mean", fitted_on=datasets)
-    return {
-        "aggregation": deployed.model_dump(mode="json"),
-        "aggregation_choice": {"criterion": criterion, "methods": choice},
-    }
+    return winner.updated(
+        aggregation=deployed.model_dump(mode="json"),
+        aggregation_choice={"criterion": criterion, "methods": choice},
+    )

@@ -2,55 +2,47 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from labelbench.errors import InputError, check_writable_dir
-
-SUMMARY, TIMING, WINNER = "summary.json", "timing.json", "winner.json"
-PROVENANCE = "run.json"  # written by `labelbench run`: its command line and wall time
-MARKDOWN, HTML, PLOTS = "report.md", "report.html", "plots"
-
-
-def _dump(data: Any, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def _read_provenance(path: Path) -> dict[str, Any] | None:
-    """``run.json`` (the command line and wall time of the run), None when there is none.
-    Raises InputError naming the file when it is not a JSON object."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # ValueError: malformed JSON or not UTF-8
-        raise InputError(path, f"cannot read the run record: {error}") from None
-    if not isinstance(data, dict):
-        raise InputError(path, "cannot read the run record: expected a JSON object")
-    return data
+from labelbench.rundir import (
+    CONFIG,
+    PLOTS,
+    REPORT_HTML,
+    REPORT_MD,
+    RUN_RECORD,
+    SUMMARY,
+    TIMING,
+    WINNER,
+    read_config,
+    read_results,
+    read_run_record,
+    read_summary,
+    read_winner,
+    write_file,
+)
 
 
 def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
-    """Read ``RUN_DIR/results.*`` (and ``config.yaml`` when present); write summary.json,
-    timing.json, winner.json, report.md, report.html and plots/*.png. Returns the paths.
-    ``progress`` shows a progress bar on stderr. Raises InputError (one line naming the folder
-    or file) when there are no results or the report cannot be written."""
-    from labelbench.config import load_run_config
+    """Read ``RUN_DIR/results.*`` (and ``config.yaml`` and ``run.json`` when present); write
+    summary.json, timing.json, winner.json, report.md, report.html and plots/*.png. Returns the
+    paths by file name. ``progress`` shows a progress bar on stderr. Raises InputError (one line
+    naming the folder or file) when there are no results, a run file cannot be read, or the
+    report cannot be written."""
     from labelbench.report.aggregations import winner_aggregation
     from labelbench.report.plots import draw_all
     from labelbench.report.render import render_html, render_markdown
-    from labelbench.report.results import load_results
     from labelbench.report.summary import ReportSettings, choose_winner, count_cells, summarize
     from labelbench.report.verdict import winner_versus_baselines
 
     run_dir = Path(run_dir)
-    results = load_results(run_dir)
+    results = read_results(run_dir)
     check_writable_dir(run_dir, "run directory")  # before the metrics, which take a while
-    config = load_run_config(run_dir)
-    provenance = _read_provenance(run_dir / PROVENANCE)
+    config = read_config(run_dir)
+    provenance = read_run_record(run_dir / RUN_RECORD)
     settings = ReportSettings.from_config(config) if config else ReportSettings()
     with _progress(progress) as bar:
         task = bar.add_task("metrics", total=count_cells(results) + 1)
@@ -58,8 +50,8 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
             results, settings, lambda name: bar.update(task, advance=1, description=name)
         )
         winner = choose_winner(summary, timing, settings)
-        winner.update(winner_versus_baselines(winner, summary))
-        winner.update(winner_aggregation(results, winner, settings))
+        winner = winner_versus_baselines(winner, summary)
+        winner = winner_aggregation(results, winner, settings)
         bar.update(task, description="figures")
         images = draw_all(summary, timing)
         bar.update(task, advance=1, description="report")
@@ -78,14 +70,14 @@ def write_report(run_dir: Path, *, progress: bool = False) -> dict[str, Path]:
                 target.unlink(missing_ok=True)
                 plot_files[name] = None
         title = f"labelbench report: {run_dir.resolve().name}"
-        paths = {name: run_dir / name for name in (SUMMARY, TIMING, WINNER, MARKDOWN, HTML)}
-        _dump(summary, paths[SUMMARY])
-        _dump(timing, paths[TIMING])
-        _dump(winner, paths[WINNER])
+        paths = {name: run_dir / name for name in (SUMMARY, TIMING, WINNER, REPORT_MD, REPORT_HTML)}
+        write_file(summary, paths[SUMMARY])
+        write_file(timing, paths[TIMING])
+        write_file(winner, paths[WINNER])
         markdown = render_markdown(title, summary, timing, winner, plot_files, provenance)
-        paths[MARKDOWN].write_text(markdown, encoding="utf-8")
+        paths[REPORT_MD].write_text(markdown, encoding="utf-8")
         html = render_html(title, summary, timing, winner, images, provenance)
-        paths[HTML].write_text(html, encoding="utf-8")
+        paths[REPORT_HTML].write_text(html, encoding="utf-8")
     except OSError as error:  # a read-only folder or file, a full disk
         reason = error.strerror or type(error).__name__
         raise InputError(error.filename or run_dir, f"cannot write the report ({reason})") from None
@@ -101,17 +93,12 @@ def verdict_lines(run_dir: Path) -> list[str]:
     from labelbench.report.verdict import verdicts
 
     run_dir = Path(run_dir)
-    loaded = {}
-    for name in (SUMMARY, WINNER):
-        try:
-            loaded[name] = json.loads((run_dir / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise InputError(run_dir / name, f"cannot read it: {error}") from None
-    lines = [line for verdict in verdicts(loaded[SUMMARY]) for line in verdict.sentences()]
-    winner = loaded[WINNER]
-    if winner.get("labeler"):
+    summary = read_summary(run_dir / SUMMARY)
+    winner = read_winner(run_dir / WINNER)
+    lines = [line for verdict in verdicts(summary) for line in verdict.sentences()]
+    if winner.labeler:
         against = winner_against_baselines(winner)
-        lines.append(f"Winner: {winner['labeler']} / {winner['variant']}. {against}".strip())
+        lines.append(f"Winner: {winner.labeler} / {winner.variant}. {against}".strip())
     return lines
 
 
@@ -142,11 +129,11 @@ def report(
     for path in paths.values():
         console.print(f"wrote {path}")
     typer.echo("\n".join(verdict_lines(run_dir)))
-    winner = json.loads(paths[WINNER].read_text(encoding="utf-8"))
-    if winner.get("labeler") and not winner.get("labeler_spec"):
+    winner = read_winner(paths[WINNER])
+    if winner.labeler and not winner.labeler_spec:
         console.print(
-            f"note: {paths[WINNER]} records no labeler_spec for {winner['labeler']} "
-            f"({Path(run_dir) / 'config.yaml'} is missing or does not list it), so rlaif and "
+            f"note: {paths[WINNER]} records no labeler_spec for {winner.labeler} "
+            f"({Path(run_dir) / CONFIG} is missing or does not list it), so rlaif and "
             "serve cannot reopen the labeler as it ran from it",
             highlight=False,
             soft_wrap=True,

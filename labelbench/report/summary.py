@@ -20,9 +20,23 @@ from labelbench import metrics
 from labelbench.config import CostBudget, RunConfig
 from labelbench.metrics import ClusterBootstrap, Estimate
 from labelbench.report.aggregations import dataset_aggregations
-from labelbench.report.results import baseline_columns
+from labelbench.rundir import (
+    SUMMARY_SCHEMA,
+    AggregationRow,
+    AggregationTiming,
+    BestOf,
+    Cell,
+    CellTiming,
+    DatasetSummary,
+    LabelerInfo,
+    Summary,
+    SummarySettings,
+    Timing,
+    WinnerFile,
+    baseline_columns,
+)
 
-SCHEMA = 1
+SCHEMA = SUMMARY_SCHEMA
 BASELINE = "baseline"
 CEILING = "human ceiling"
 CEILING_MIN_PAIRS = 30
@@ -30,8 +44,6 @@ CEILING_MIN_PAIRS = 30
 pairs (the plots draw the ceiling from the same number on)."""
 RULE_BASELINES = ("always-first", "always-longer", "random")
 VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
-AGGREGATION_SECONDS = "aggregation_seconds"
-"""timing.json's key for each aggregation's recorded seconds per pair, by data set."""
 PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params", "label_kind")
 
 
@@ -211,13 +223,15 @@ def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _timing(rows: pd.DataFrame) -> dict[str, float | None]:
+def _timing(rows: pd.DataFrame, labeler: str, variant: str) -> CellTiming:
     seconds = float(rows["seconds"].sum()) if rows["seconds"].notna().any() else None
-    return {
-        "seconds": metrics.json_number(seconds) if seconds is not None else None,
-        "seconds_per_pair": metrics.json_number(seconds / len(rows)) if seconds else None,
-        "pairs_per_second": metrics.json_number(len(rows) / seconds) if seconds else None,
-    }
+    return CellTiming(
+        labeler=labeler,
+        variant=variant,
+        seconds=metrics.json_number(seconds) if seconds is not None else None,
+        seconds_per_pair=metrics.json_number(seconds / len(rows)) if seconds else None,
+        pairs_per_second=metrics.json_number(len(rows) / seconds) if seconds else None,
+    )
 
 
 def _credit(rows: pd.DataFrame) -> pd.Series:
@@ -328,26 +342,13 @@ def summarize(
     results: pd.DataFrame,
     settings: ReportSettings,
     on_cell: Callable[[str], None] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(summary, timing) for a normalized results table; ``on_cell`` hears of each cell done."""
+) -> tuple[Summary, Timing]:
+    """(summary.json, timing.json) for a normalized results table (``rundir.normalize``);
+    ``on_cell`` hears of each cell done. Raises pydantic's ValidationError if a figure does not
+    fit the summary's model (a bug here, not a user error)."""
     done = on_cell or (lambda _: None)
-    summary: dict[str, Any] = {
-        "schema": SCHEMA,
-        "settings": {
-            "seed": settings.seed,
-            "bootstrap": settings.n_boot,
-            "level": settings.level,
-            "length_gap": settings.length_gap,
-            "calibration_bins": settings.calibration_bins,
-            "reference_variant": settings.reference_variant or "first variant of each labeler",
-            "bootstrap_unit": "group_id",
-        },
-        "labelers": {
-            name: {"parameters": size} for name, size in labeler_sizes(results, settings).items()
-        },
-        "datasets": {},
-    }
-    timing: dict[str, Any] = {}
+    datasets: dict[str, DatasetSummary] = {}
+    timing = Timing(cells={}, aggregation_seconds={})
     for dataset in _ordered(results["dataset"], settings.order.get("dataset", [])):
         data = results[results["dataset"] == dataset]
         items = data.drop_duplicates("item_id").reset_index(drop=True)
@@ -360,14 +361,8 @@ def summarize(
         label = metrics.human_label(items["human_pref_a"].to_numpy(float))
         baselines = baseline_rows(items, settings.seed)
         ceiling_pairs = metrics.ceiling_scores(items)
-        entry: dict[str, Any] = {
-            "task": _task(data),
-            "n_items": len(items),
-            "human_ties": int(np.isnan(label).sum() - items["human_pref_a"].isna().sum()),
-            "human_ceiling": ceiling.to_dict() if ceiling else None,
-            "cells": [],
-        }
-        timing[dataset] = []
+        cells: list[Cell] = []
+        timing.cells[dataset] = []
         for labeler in _ordered(data["labeler"], settings.order.get("labeler", [])):
             mine = data[data["labeler"] == labeler]
             variants = _ordered(mine["variant"], settings.order.get("variant", []))
@@ -387,33 +382,60 @@ def summarize(
                 cell["vs_baselines"] = versus_baselines(
                     rows, baselines, ceiling_pairs, settings, dataset, labeler, variant
                 )
-                entry["cells"].append(cell)
+                cells.append(Cell.model_validate(cell))
                 done(f"{dataset} {labeler} {variant}")
-                timing[dataset].append({"labeler": labeler, "variant": variant, **_timing(rows)})
+                timing.cells[dataset].append(_timing(rows, labeler, variant))
         for name, rows in baselines.items():
             cell = {"kind": BASELINE, "labeler": BASELINE, "variant": name}
             cell.update(cell_metrics(rows, settings, dataset, BASELINE, name))
-            entry["cells"].append(cell)
+            cells.append(Cell.model_validate(cell))
             done(f"{dataset} {BASELINE} {name}")
-        cells = [(c["labeler"], c["variant"]) for c in entry["cells"] if c["kind"] == "labeler"]
-        entry["aggregations"], entry["learning_curve"], seconds = dataset_aggregations(
-            data, items, baselines, cells, settings, dataset
+        labeled = [(c.labeler, c.variant) for c in cells if c.kind == "labeler"]
+        aggregations, curve, seconds = dataset_aggregations(
+            data, items, baselines, labeled, settings, dataset
         )
-        timing.setdefault(AGGREGATION_SECONDS, {})[dataset] = seconds
+        datasets[dataset] = DatasetSummary(
+            task=_task(data),
+            n_items=len(items),
+            human_ties=int(np.isnan(label).sum() - items["human_pref_a"].isna().sum()),
+            human_ceiling=ceiling.to_dict() if ceiling else None,
+            cells=cells,
+            aggregations=[AggregationRow.model_validate(row) for row in aggregations],
+            learning_curve=curve,
+        )
+        timing.aggregation_seconds[dataset] = [
+            AggregationTiming.model_validate(row) for row in seconds
+        ]
         done(f"{dataset} aggregations")
-        summary["datasets"][dataset] = entry
+    summary = Summary(
+        version=SCHEMA,
+        settings=SummarySettings(
+            seed=settings.seed,
+            bootstrap=settings.n_boot,
+            level=settings.level,
+            length_gap=settings.length_gap,
+            calibration_bins=settings.calibration_bins,
+            reference_variant=settings.reference_variant or "first variant of each labeler",
+            bootstrap_unit="group_id",
+        ),
+        labelers={
+            name: LabelerInfo(parameters=size)
+            for name, size in labeler_sizes(results, settings).items()
+        },
+        datasets=datasets,
+    )
     return summary, timing
 
 
-def _cost_of(summary: dict[str, Any], timing: dict[str, Any], labeler: str, variant: str) -> dict:
+def _cost_of(summary: Summary, timing: Timing, labeler: str, variant: str) -> dict:
     tokens, seconds = [], []
-    for dataset, entry in summary["datasets"].items():
-        for cell in entry["cells"]:
-            if (cell["kind"], cell["labeler"], cell["variant"]) == ("labeler", labeler, variant):
-                tokens.append(cell["cost"]["tokens_per_pair"])
-        for row in timing.get(dataset, []):
-            if (row["labeler"], row["variant"]) == (labeler, variant):
-                seconds.append(row["seconds_per_pair"])
+    for dataset, entry in summary.datasets.items():
+        cell = entry.cell(labeler, variant)
+        if cell is not None:
+            tokens.append(cell.cost.tokens_per_pair)
+        row = timing.of(dataset, labeler, variant)
+        if row is not None:
+            seconds.append(row.seconds_per_pair)
     mean = lambda values: (  # noqa: E731
         None if not values or None in values else metrics.json_number(sum(values) / len(values))
     )
@@ -431,22 +453,18 @@ def rank_key(
     return (-accuracy, tokens, labeler, variant)
 
 
-def choose_winner(
-    summary: dict[str, Any], timing: dict[str, Any], settings: ReportSettings
-) -> dict[str, Any]:
+def choose_winner(summary: Summary, timing: Timing, settings: ReportSettings) -> WinnerFile:
     """The (labeler, variant) with the best accuracy averaged over the data sets its variant ran
     on, among those within the cost budget (ties: ``rank_key``); and the best of each
-    data set. A candidate must have results on every data set where its variant ran."""
+    data set. A candidate must have results on every data set where its variant ran. Without a
+    candidate, ``labeler`` and ``variant`` are None and ``reason`` says why."""
     accuracy: dict[tuple[str, str], dict[str, float]] = {}
     ran_on: dict[str, set[str]] = {}
-    for dataset, entry in summary["datasets"].items():
-        for cell in entry["cells"]:
-            if cell["kind"] != "labeler":
-                continue
-            ran_on.setdefault(cell["variant"], set()).add(dataset)
-            value = cell["alignment"]["accuracy"]["value"]
-            if value is not None:
-                accuracy.setdefault((cell["labeler"], cell["variant"]), {})[dataset] = value
+    for dataset, entry in summary.datasets.items():
+        for cell in entry.labeler_cells():
+            ran_on.setdefault(cell.variant, set()).add(dataset)
+            if cell.accuracy is not None:
+                accuracy.setdefault((cell.labeler, cell.variant), {})[dataset] = cell.accuracy
     budget = settings.cost_budget or CostBudget()
     candidates = []
     for (labeler, variant), per_dataset in accuracy.items():
@@ -465,38 +483,35 @@ def choose_winner(
         candidates.append((score, labeler, variant, per_dataset, cost))
     candidates.sort(key=lambda c: rank_key(c[0], c[4]["tokens_per_pair"], c[1], c[2]))
     by_dataset = {}
-    for dataset in summary["datasets"]:
+    for dataset in summary.datasets:
         best = next((c for c in candidates if dataset in c[3]), None)
         if best is not None:
-            by_dataset[dataset] = {
-                "labeler": best[1],
-                "variant": best[2],
-                "alignment": best[3][dataset],
-            }
-    base = {
+            by_dataset[dataset] = BestOf(
+                labeler=best[1], variant=best[2], alignment=best[3][dataset]
+            )
+    base: dict[str, Any] = {
         "criterion": "mean accuracy over the data sets the variant ran on",
         "cost_budget": budget.model_dump(exclude_none=True),
         "candidates": len(candidates),
         "by_dataset": by_dataset,
     }
     if not candidates:
-        return {
-            "labeler": None,
-            "variant": None,
-            **base,
-            "reason": "no labeler x variant qualifies",
-        }
+        return WinnerFile.model_validate(
+            {"labeler": None, "variant": None, **base, "reason": "no labeler x variant qualifies"}
+        )
     score, labeler, variant, per_dataset, cost = candidates[0]
-    return {
-        "labeler": labeler,
-        "variant": variant,
-        "alignment": metrics.json_number(score),
-        "per_dataset": per_dataset,
-        **cost,
-        # the labeler as it ran (a LabelerSpec: backend, url, chat, dtype, ...) and the run
-        # seed, so `rlaif label --winner` and `labelbench serve` reopen exactly this labeler
-        # None when the run's config.yaml was not there: load_winner then refuses the file
-        "labeler_spec": settings.labeler_specs.get(labeler),
-        "seed": settings.seed,
-        **base,
-    }
+    return WinnerFile.model_validate(
+        {
+            "labeler": labeler,
+            "variant": variant,
+            "alignment": metrics.json_number(score),
+            "per_dataset": per_dataset,
+            **cost,
+            # the labeler as it ran (a LabelerSpec: backend, url, chat, dtype, ...) and the run
+            # seed, so `rlaif label --winner` and `labelbench serve` reopen exactly this labeler
+            # None when the run's config.yaml was not there: load_winner then refuses the file
+            "labeler_spec": settings.labeler_specs.get(labeler),
+            "seed": settings.seed,
+            **base,
+        }
+    )

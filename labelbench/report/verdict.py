@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from labelbench.metrics import TIE_MARGIN
-from labelbench.report.summary import BASELINE, CEILING, VERSUS, rank_key
+from labelbench.report.summary import CEILING, VERSUS, rank_key
+from labelbench.rundir import Cell, DatasetSummary, Estimate, Paired, Summary, WinnerFile
 
 BEATS, LOSES, UNCLEAR, UNKNOWN = "beats", "loses", "no clear difference", "n/a"
 IN_WORDS = {BEATS: "beats it", LOSES: "below it", UNCLEAR: "no clear difference", UNKNOWN: "n/a"}
@@ -59,21 +60,18 @@ class Versus:
     n: int  # items (ceiling: pairs) in the paired difference
 
     @classmethod
-    def from_block(
-        cls, baseline: str, block: dict[str, Any] | None, reference: dict[str, Any] | None
-    ) -> Versus:
+    def from_block(cls, baseline: str, block: Paired | None, reference: Estimate | None) -> Versus:
         """From a summary ``vs_baselines`` block and the baseline's own estimate (either may be
         missing: the outcome is then ``n/a``)."""
-        diff = (block or {}).get("difference") or {}
-        ref = reference or {}
+        diff = block.difference if block is not None else None
         return cls(
             baseline,
-            ref.get("value"),
-            ref.get("n"),
-            diff.get("value"),
-            diff.get("low"),
-            diff.get("high"),
-            int(diff.get("n") or 0),
+            reference.value if reference is not None else None,
+            reference.n if reference is not None else None,
+            diff.value if diff is not None else None,
+            diff.low if diff is not None else None,
+            diff.high if diff is not None else None,
+            diff.n if diff is not None else 0,
         )
 
     @property
@@ -119,8 +117,8 @@ class Versus:
         }
 
 
-def _value(block: dict[str, Any] | None) -> float | None:
-    return (block or {}).get("value")
+def _value(block: Estimate | None) -> float | None:
+    return block.value if block is not None else None
 
 
 def _percent(value: float) -> str:
@@ -141,26 +139,25 @@ class Caveats:
     high: float = 0.5 + TIE_MARGIN
 
     @classmethod
-    def from_cell(cls, cell: dict[str, Any], bins: int) -> Caveats:
+    def from_cell(cls, cell: Cell, bins: int) -> Caveats:
         """From a summary cell; ``bins`` is the run's number of calibration bins."""
-        position = cell.get("position_bias") or {}
-        length = cell.get("length_bias") or {}
-        table = (cell.get("calibration") or {}).get("reliability") or []
-        total = sum(row["n"] for row in table)
+        position = cell.position_bias
+        table = cell.calibration.reliability
+        total = sum(row.n for row in table)
         central = [
             row
             for row in table
-            if row["bin"] / bins >= 0.5 - TIE_MARGIN - 1e-9
-            and (row["bin"] + 1) / bins <= 0.5 + TIE_MARGIN + 1e-9
+            if row.bin / bins >= 0.5 - TIE_MARGIN - 1e-9
+            and (row.bin + 1) / bins <= 0.5 + TIE_MARGIN + 1e-9
         ]
-        near = sum(row["n"] for row in central) / total if total else None
+        near = sum(row.n for row in central) / total if total else None
         return cls(
-            same_slot=_value(position.get("same_slot")),
-            slot=position.get("slot"),
+            same_slot=_value(position.same_slot) if position is not None else None,
+            slot=position.slot if position is not None else None,
             near_half=near,
-            ai_longer=_value(length.get("ai_prefers_longer")),
-            human_longer=_value(length.get("human_prefers_longer")),
-            unscored=_value((cell.get("cost") or {}).get("unscored_rate")),
+            ai_longer=_value(cell.length_bias.ai_prefers_longer),
+            human_longer=_value(cell.length_bias.human_prefers_longer),
+            unscored=_value(cell.cost.unscored_rate),
         )
 
     @property
@@ -258,12 +255,11 @@ class Caveats:
         return sentence + "."
 
 
-def failure_sentences(entry: dict[str, Any], bins: int) -> list[str]:
+def failure_sentences(entry: DatasetSummary, bins: int) -> list[str]:
     """One sentence per labeler cell of a data set naming its dominant failure."""
     return [
-        Caveats.from_cell(cell, bins).sentence(f"{cell['labeler']} / {cell['variant']}")
-        for cell in entry["cells"]
-        if cell["kind"] == "labeler"
+        Caveats.from_cell(cell, bins).sentence(f"{cell.labeler} / {cell.variant}")
+        for cell in entry.labeler_cells()
     ]
 
 
@@ -274,7 +270,7 @@ class Verdict:
     dataset: str
     labeler: str | None  # None: no labeler cell with an accuracy
     variant: str | None
-    accuracy: dict[str, Any] | None
+    accuracy: Estimate | None
     versus: tuple[Versus, ...]
     unbeaten: tuple[str, ...]  # rule baselines that no labeler cell beats
     caveats: Caveats | None = None  # the best cell's failure figures
@@ -296,21 +292,22 @@ class Verdict:
         per rule baseline that no labeler beats."""
         if self.labeler is None:
             return [f"{self.dataset}: no labeler cell has an accuracy, so there is no verdict."]
-        acc = self.accuracy or {}
+        value = self.accuracy.value if self.accuracy is not None else None
+        n = self.accuracy.n if self.accuracy is not None else 0
         parts = [
             f"{v.baseline_text()}: {v.interval()}"
             + ("" if v.difference is None else f", {self.outcome_text(v)}")
             for v in self.versus
         ]
         lines = [
-            f"{self.dataset}: the best cell, {self.cell()}, scores {plain(acc.get('value'))} "
-            f"(n={acc.get('n', 0)}). Against " + "; ".join(parts) + "."
+            f"{self.dataset}: the best cell, {self.cell()}, scores {plain(value)} "
+            f"(n={n}). Against " + "; ".join(parts) + "."
         ]
         for versus in self.versus:
             if versus.baseline in self.unbeaten:
                 lines.append(
                     f"No labeler beats {versus.baseline} on {self.dataset}: the best, "
-                    f"{self.cell()}, scores {plain(acc.get('value'))} against "
+                    f"{self.cell()}, scores {plain(value)} against "
                     f"{plain(versus.baseline_value)} (difference {versus.interval()})."
                 )
         return lines
@@ -323,96 +320,69 @@ class Verdict:
         }
 
 
-def _accuracy(cell: dict[str, Any]) -> dict[str, Any]:
-    """A cell's accuracy estimate; ``{}`` when the summary has none."""
-    return (cell.get("alignment") or {}).get("accuracy") or {}
-
-
-def _references(entry: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+def _references(entry: DatasetSummary) -> dict[str, Estimate | None]:
     """Each rule baseline's accuracy estimate and the human ceiling on one data set."""
-    refs: dict[str, dict[str, Any] | None] = {
-        c["variant"]: _accuracy(c) for c in entry["cells"] if c["kind"] == BASELINE
+    refs: dict[str, Estimate | None] = {
+        c.variant: c.alignment.accuracy for c in entry.baseline_cells()
     }
-    refs[CEILING] = entry.get("human_ceiling")
+    refs[CEILING] = entry.human_ceiling
     return refs
 
 
-def versus_all(cell: dict[str, Any], entry: dict[str, Any]) -> tuple[Versus, ...]:
+def versus_all(cell: Cell, entry: DatasetSummary) -> tuple[Versus, ...]:
     """A labeler cell against always-longer, always-first and the human ceiling."""
     refs = _references(entry)
-    blocks = cell.get("vs_baselines") or {}
+    blocks = cell.vs_baselines or {}
     return tuple(
         Versus.from_block(name, blocks.get(name), refs.get(name)) for name in (*VERSUS, CEILING)
     )
 
 
-def dataset_verdict(dataset: str, entry: dict[str, Any], bins: int = 10) -> Verdict:
+def dataset_verdict(dataset: str, entry: DatasetSummary, bins: int = 10) -> Verdict:
     """The best labeler cell of one data set (highest accuracy; ties broken as winner.json breaks
     them, by ``rank_key``: fewer tokens per pair, then name) against
-    the baselines; ``entry`` is ``summary["datasets"][dataset]``, ``bins`` the run's number of
+    the baselines; ``entry`` is ``summary.datasets[dataset]``, ``bins`` the run's number of
     calibration bins."""
-    cells = [
-        c
-        for c in entry["cells"]
-        if c["kind"] == "labeler" and _accuracy(c).get("value") is not None
-    ]
+    cells = [c for c in entry.labeler_cells() if c.accuracy is not None]
     if not cells:
         return Verdict(dataset, None, None, None, (), ())
     best = min(
         cells,
-        key=lambda c: rank_key(
-            _accuracy(c)["value"],
-            (c.get("cost") or {}).get("tokens_per_pair"),
-            c["labeler"],
-            c["variant"],
-        ),
+        key=lambda c: rank_key(c.accuracy or 0.0, c.cost.tokens_per_pair, c.labeler, c.variant),
     )
     beaten = {v.baseline for c in cells for v in versus_all(c, entry) if v.beats}
     return Verdict(
         dataset,
-        best["labeler"],
-        best["variant"],
-        _accuracy(best),
+        best.labeler,
+        best.variant,
+        best.alignment.accuracy,
         versus_all(best, entry),
         tuple(name for name in VERSUS if name not in beaten),
         Caveats.from_cell(best, bins),
     )
 
 
-def calibration_bins(summary: dict[str, Any]) -> int:
-    """The run's number of calibration bins (10 when the summary does not say)."""
-    return int((summary.get("settings") or {}).get("calibration_bins") or 10)
-
-
-def verdicts(summary: dict[str, Any]) -> list[Verdict]:
+def verdicts(summary: Summary) -> list[Verdict]:
     """One verdict per data set, in the summary's order."""
-    bins = calibration_bins(summary)
-    return [dataset_verdict(name, entry, bins) for name, entry in summary["datasets"].items()]
+    bins = summary.settings.calibration_bins
+    return [dataset_verdict(name, entry, bins) for name, entry in summary.datasets.items()]
 
 
-def winner_versus_baselines(winner: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
-    """The fields ``winner.json`` gains: for the winning (labeler, variant), per data set it ran
-    on, its difference to each baseline with the interval and whether it beats it; and over all
-    those data sets, ``beats[baseline]``: True when it beats it on every one, False when it fails
-    to on any, None when an interval is missing and none failed; ``flags[data set]``: why a
-    "beats" there must not stand alone (``Caveats.flags``), for the data sets where it beats a
-    baseline with such a caveat."""
-    if winner.get("labeler") is None:
-        return {"versus_baselines": {}, "beats": {}, "flags": {}}
-    bins = calibration_bins(summary)
+def winner_versus_baselines(winner: WinnerFile, summary: Summary) -> WinnerFile:
+    """``winner`` with the fields it gains from the summary: for the winning (labeler, variant),
+    per data set it ran on, its difference to each baseline with the interval and whether it
+    beats it (``versus_baselines``); and over all those data sets, ``beats[baseline]``: True when
+    it beats it on every one, False when it fails to on any, None when an interval is missing
+    and none failed; ``flags[data set]``: why a "beats" there must not stand alone
+    (``Caveats.flags``), for the data sets where it beats a baseline with such a caveat."""
+    if winner.labeler is None or winner.variant is None:
+        return winner.updated(versus_baselines={}, beats={}, flags={})
+    bins = summary.settings.calibration_bins
     flags: dict[str, list[str]] = {}
-    key = (winner["labeler"], winner["variant"])
     per_dataset: dict[str, dict[str, Any]] = {}
     overall: dict[str, bool | None] = {}
-    for dataset, entry in summary["datasets"].items():
-        cell = next(
-            (
-                c
-                for c in entry["cells"]
-                if c["kind"] == "labeler" and (c["labeler"], c["variant"]) == key
-            ),
-            None,
-        )
+    for dataset, entry in summary.datasets.items():
+        cell = entry.cell(winner.labeler, winner.variant)
         if cell is None:
             continue
         comparisons = versus_all(cell, entry)
@@ -426,4 +396,4 @@ def winner_versus_baselines(winner: dict[str, Any], summary: dict[str, Any]) -> 
                 overall[v.baseline] = False
             else:
                 overall[v.baseline] = None if (before is None or v.beats is None) else True
-    return {"versus_baselines": per_dataset, "beats": overall, "flags": flags}
+    return winner.updated(versus_baselines=per_dataset, beats=overall, flags=flags)

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from labelbench.config import CONFIG_NAME, LabelerSpec, RunConfig, load_run_config
+from labelbench.config import LabelerSpec, RunConfig
 from labelbench.data.record import Comparison
 from labelbench.errors import InputError
 from labelbench.labeling.labeler import PromptView, prompt_view
 from labelbench.prompting import Variant, load_variant, plan
-from labelbench.report.results import baseline_columns, load_results
 from labelbench.requests import PlannedRequest, RationaleRequest
+from labelbench.rundir import CONFIG, baseline_columns, read_config, read_results
 
 CONFIDENT = 0.25
 """A confident mistake: the labeler's P(A) at least this far from 1/2, on the other side from
@@ -118,11 +118,11 @@ def collect(
     from labelbench.labeling.cache import default_cache_dir, read_only_lookup
 
     run_dir = Path(run_dir)
-    results = load_results(run_dir)
-    config = load_run_config(run_dir)
+    results = read_results(run_dir)
+    config = read_config(run_dir)
     if config is None:
         raise InputError(
-            run_dir / CONFIG_NAME,
+            run_dir / CONFIG,
             "no such file: the item view reads the run's config to find its data files and "
             "labelers (written by `labelbench run`)",
         )
@@ -139,9 +139,9 @@ def collect(
         view, data = views[labeler], prepared.get(dataset)
         note = None
         if view is None:
-            note = f"{labeler} is not among the labelers of {CONFIG_NAME}: no prompts shown"
+            note = f"{labeler} is not among the labelers of {CONFIG}: no prompts shown"
         elif data is None:
-            note = f"{dataset} is not among the data sets of {CONFIG_NAME}: no texts shown"
+            note = f"{dataset} is not among the data sets of {CONFIG}: no texts shown"
         else:
             note = view.note
         cells.append(

@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
 
-ITEMS_HTML = "items.html"
+from labelbench.rundir import ITEMS_HTML
 
 TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en">

@@ -21,7 +21,7 @@ import numpy as np
 from labelbench.aggregate import Aggregation, log_loss_terms
 from labelbench.labeling.labeler import load_winner
 from labelbench.metrics import credit, human_label
-from labelbench.report.results import load_results
+from labelbench.rundir import WINNER, read_results
 
 
 def figures(p: np.ndarray, y: np.ndarray) -> str:
@@ -33,9 +33,9 @@ def figures(p: np.ndarray, y: np.ndarray) -> str:
 
 
 def main(run_dir: Path) -> None:
-    winner = load_winner(run_dir / "winner.json")
+    winner = load_winner(run_dir / WINNER)
     aggregation = winner.aggregation or Aggregation(method="prob-mean")
-    results = load_results(run_dir)
+    results = read_results(run_dir)
     mine = results[
         (results.labeler == winner.labeler.display) & (results.variant == winner.variant)
     ]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from labelbench.labeling.labeler import load_winner
-from labelbench.report.results import load_results
+from labelbench.rundir import WINNER, read_results
 from rlaif.data import DataOptions, load_comparisons
 from rlaif.preferences import ai_preference_dataset, label_quality
 
@@ -36,9 +36,9 @@ PAIRS = 400
 
 def main(data_dir: Path, out: Path) -> None:
     comparisons_file = data_dir / "openai_tldr_comparisons" / "batch13.json"
-    winner = load_winner(ROOT / "reports/ladder/winner.json")
+    winner = load_winner(ROOT / "reports/ladder" / WINNER)
     items = load_comparisons(comparisons_file, DataOptions(), limit=PAIRS, seed=0)
-    results = load_results(ROOT / "reports/ladder")
+    results = read_results(ROOT / "reports/ladder")
     rows = results[
         (results.dataset == "tldr")
         & (results.labeler == winner.labeler.display)
