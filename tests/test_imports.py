@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "labelbench.benchmark",
             "labelbench.serve",
             "labelbench.rewards",
+            "labelbench.reuse",
             "labelbench.view",
             "labelbench.view.*",
         ),
