@@ -248,6 +248,7 @@ class LabelerSpec(StrictYamlModel):
 
     @property
     def display(self) -> str:
+        """The labeler's name in reports: its ``label``, else its ``name``."""
         return self.label or self.name
 
 
@@ -325,4 +326,5 @@ class RunConfig(StrictYamlModel):
 
     @property
     def reference(self) -> str:
+        """The variant others are compared with: ``reference_variant``, else the first."""
         return self.reference_variant or self.variants[0]

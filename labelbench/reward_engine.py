@@ -143,6 +143,7 @@ class RewardEngine:
         return soft_labels(pairs, preferences(result.rows), self.aggregation)
 
     def close(self) -> None:
+        """Close the label cache (reopened by the next ``rewards``)."""
         if self._cache is not None:
             self._cache.close()
             self._cache = None

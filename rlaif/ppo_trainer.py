@@ -176,6 +176,8 @@ class PPOTrainer:
 
     @torch.no_grad()
     def rollout(self, prompts: list[str]) -> tuple[Rollout, dict[str, float]]:
+        """Sample a response to each prompt, score it, shape the rewards with the KL penalty and
+        estimate advantages; returns the rollout and its statistics."""
         config, device = self.config, self.accelerator.device
         from transformers import GenerationConfig
 
@@ -372,6 +374,7 @@ class PPOTrainer:
     # -- logs and checkpoints -----------------------------------------------------------------
 
     def log(self, stats: dict[str, float]) -> None:
+        """Append one update's statistics to ``log.jsonl`` (main process only)."""
         if self.output_dir is None or not self.accelerator.is_main_process:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -379,6 +382,7 @@ class PPOTrainer:
             log.write(json.dumps(stats) + "\n")
 
     def save_checkpoint(self) -> Path:
+        """Save the training state as ``checkpoint-UPDATE`` in the output folder; its path."""
         if self.output_dir is None:
             raise InputError("ppo", "no output directory to save a checkpoint to")
         path = self.output_dir / f"checkpoint-{self.update}"
@@ -394,6 +398,7 @@ class PPOTrainer:
         return path
 
     def load_checkpoint(self) -> None:
+        """Resume from the output folder's latest checkpoint; InputError when it has none."""
         checkpoints = sorted(
             (
                 p
@@ -409,6 +414,7 @@ class PPOTrainer:
         self.update, self.kl.value = state["update"], state["kl_coef"]
 
     def save_policy(self, path: Path) -> None:
+        """Save the trained policy and its tokenizer to ``path`` (main process only)."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             self.accelerator.unwrap_model(self.model).policy.save_pretrained(path)

@@ -54,6 +54,7 @@ class Labeler:
 
     @property
     def identity(self) -> str:
+        """The backend's identity: the model part of every cache key (``labeler_identity``)."""
         return self.backend.identity
 
     @property
@@ -206,6 +207,7 @@ class Labeler:
         return DirectRewards(direct_scores(result.rows), result)
 
     def close(self) -> None:
+        """Close the backend (its server connections), where it has anything to close."""
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()

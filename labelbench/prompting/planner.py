@@ -79,6 +79,9 @@ class Exemplar:
 
 @dataclass(frozen=True)
 class PlanResult:
+    """The requests ``plan`` made, how many items had their context shortened, and the few-shot
+    exemplars shown."""
+
     requests: list[PlannedRequest]
     shortened: int
     exemplar_ids: tuple[str, ...] = ()
