@@ -30,13 +30,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("models", ("labelbench.models", "labelbench.models.*")),
     ("prompting", ("labelbench.prompting", "labelbench.prompting.*")),
     ("statistics", ("labelbench.metrics", "labelbench.aggregate")),
-    ("config", ("labelbench.config",)),
+    ("config", ("labelbench.config", "labelbench.config_schema")),
     ("labeling", ("labelbench.labeling", "labelbench.labeling.*")),
     ("report", ("labelbench.report", "labelbench.report.*")),
     (
         "applications",
         (
             "labelbench.benchmark",
+            "labelbench.reward_engine",
+            "labelbench.reward_service",
             "labelbench.serve",
             "labelbench.rewards",
             "labelbench.reuse",
