@@ -43,6 +43,38 @@ app.command("label")(label_command)
 app.command("view")(view)
 
 
+cache_app = typer.Typer(
+    help="The label cache: reuse a finished run's labels.", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("import")
+def cache_import_command(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A finished run folder: its config.yaml and results.parquet.")
+    ],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the run's data files (also LABELBENCH_DATA_DIR)."),
+    ] = None,
+    cache_dir: CacheDirOption = None,
+    check: Annotated[
+        int,
+        typer.Option(min=0, help="Items per cell labelled again here first; 0 skips the check."),
+    ] = 2,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Largest |P(A) difference| the check accepts.")
+    ] = 0.03,
+) -> None:
+    """Store a finished run's scored labels in the label cache, so a run sharing its cells
+    reads them instead of labelling again (chain-of-thought cells are not importable)."""
+    from labelbench.reuse import import_labels, print_report
+
+    report = import_labels(run_dir, data_dir, cache_dir=cache_dir, check=check, tolerance=tolerance)
+    raise typer.Exit(print_report(report))
+
+
 @app.command("run")
 def run_command(
     config: Annotated[Path, typer.Argument(help="Run config (YAML); see configs/.")],

@@ -13,9 +13,10 @@
   prompt: put it in the data set's ``extra_info["prompt"]``.
 
 Rewards come from a ``labelbench serve`` URL or from a labeler opened in this process, through
-the same engine and label cache (``labelbench.serve.RewardEngine``): direct scores in [-1, 1], or,
-in pairwise mode, P(completion preferred over the reference) in [0, 1], combined over both
-orders by the winner's aggregation (``winner.json`` ``aggregation``), as ``rlaif label`` does.
+the same engine and label cache (``labelbench.reward_engine.RewardEngine``): direct scores in
+[-1, 1] (``Labeler.direct_rewards``, the path ``rlaif ppo``'s direct RLAIF takes too), or, in
+pairwise mode, P(completion preferred over the reference) in [0, 1], combined over both orders by
+the winner's aggregation (``winner.json`` ``aggregation``), as ``rlaif label`` does.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labelbench.config import LabelerSpec
+from labelbench.config import LabelerSpec, Mode
 from labelbench.errors import InputError, ModelError
-from labelbench.serve import Mode, RewardEngine, RewardItem, open_engine
+from labelbench.reward_engine import RewardEngine, RewardItem, open_engine
 
 URL_ENV = "LABELBENCH_REWARD_URL"
 

@@ -1,4 +1,6 @@
-"""PPO for language models in one module, read top to bottom.
+"""PPO for language models, read top to bottom: the trainer here, its tensor math in
+``rlaif.ppo_math`` (KL penalty, GAE, whitening) and its models in ``rlaif.ppo_models``
+(chunked log-probabilities, the value model).
 
 One update:
   1. sample a response for each prompt of a batch from the policy;
@@ -32,305 +34,63 @@ from typing import Any
 import torch
 from torch import nn
 
-from labelbench.errors import InputError, ModelError
+from labelbench.errors import InputError
 from rlaif.ppo_config import PPOConfig
+from rlaif.ppo_math import (
+    KLController,
+    gae,
+    kl_penalty_estimate,
+    masked_mean,
+    masked_whiten,
+    position_ids_for,
+    response_mask_and_eos,
+    selective_logprobs,
+    token_entropy,
+)
+from rlaif.ppo_models import (
+    PolicyAndValue,
+    ValueModel,
+    check_policy,
+    disable_dropout,
+    reference_logprobs,
+    response_logprobs,
+    supports_hidden_state_logits,
+)
+
+__all__ = [
+    "KLController",
+    "PPOTrainer",
+    "PolicyAndValue",
+    "RewardFn",
+    "Rollout",
+    "ValueModel",
+    "check_policy",
+    "gae",
+    "kl_penalty_estimate",
+    "masked_mean",
+    "masked_whiten",
+    "position_ids_for",
+    "reference_logprobs",
+    "response_logprobs",
+    "response_mask_and_eos",
+    "selective_logprobs",
+    "supports_hidden_state_logits",
+    "token_entropy",
+]
+"""The trainer, and the math and models it is made of (imported from here by ``rlaif.ppo``,
+``rlaif.evaluate``, ``bench/ppo.py`` and the tests)."""
 
 RewardFn = Callable[[list[str], list[str]], torch.Tensor | Sequence[float]]
 """``reward_fn(prompts, responses)``: one score per (prompt, response text) pair."""
 
-
 # ---------------------------------------------------------------------------------------------
-# Small tensor helpers. ``mask`` is 1 on response tokens (EOS included) and 0 on padding.
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum() / mask.sum().clamp(min=1)
-
-
-def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mean = masked_mean(values, mask)
-    variance = masked_mean((values - mean) ** 2, mask)
-    return (values - mean) * torch.rsqrt(variance + 1e-8) * mask
-
-
-def selective_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``log_softmax(logits)[..., tokens]`` without the full log-softmax tensor.
-
-    ``logits``: [..., V]; ``tokens``: [...] (int64). Returns float32 [...]: the token's logit minus
-    the log-sum-exp over the vocabulary."""
-    logits = logits.float()
-    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
-
-
-def token_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) of the softmax of ``logits`` [..., V], float32 [...]."""
-    logits = logits.float()
-    return torch.logsumexp(logits, dim=-1) - (torch.softmax(logits, dim=-1) * logits).sum(-1)
-
-
-def position_ids_for(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions that skip left padding, as ``generate`` uses them."""
-    return (attention_mask.cumsum(1) - 1).clamp(min=0)
-
-
-def disable_dropout(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Log-probabilities of response tokens without a [batch, response, vocab] tensor.
-#
-# The policy's decoder gives hidden states [B, R, H]; the output layer maps ``logits_chunk_size``
-# of them at a time to logits, which are reduced at once to the token's log-probability (and,
-# without gradients, the entropy). With gradients each chunk runs under activation checkpointing,
-# so no chunk's logits are kept for the backward pass: it recomputes them one chunk at a time.
-
-
-def _softcap(policy: nn.Module) -> float | None:
-    config = policy.config.get_text_config()
-    return getattr(config, "final_logit_softcapping", None)
-
-
-def _head_logits(policy: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    logits = policy.get_output_embeddings()(hidden)
-    cap = _softcap(policy)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
-
-
-def _decoder_hidden(policy: nn.Module, input_ids, attention_mask, position_ids) -> torch.Tensor:
-    return policy.get_decoder()(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        use_cache=False,
-    ).last_hidden_state
-
-
-@torch.no_grad()
-def supports_hidden_state_logits(policy: nn.Module) -> bool:
-    """Whether decoder hidden states through the output layer (and soft-capping) reproduce the
-    policy's own logits; checked once per model on a few tokens. Models with other final steps
-    fall back to the model's logits (still reduced chunk by chunk)."""
-    cached = getattr(policy, "_labelbench_hidden_logits", None)
-    if cached is not None:
-        return cached
-    try:
-        device = next(policy.parameters()).device
-        vocab = policy.config.get_text_config().vocab_size
-        ids = torch.arange(1, 6, device=device).remainder(vocab)
-        ids, mask = ids[None], torch.ones(1, 5, dtype=torch.long, device=device)
-        positions = position_ids_for(mask)
-        was_training = policy.training
-        policy.eval()
-        with torch.autocast(device_type=device.type, enabled=False):
-            full = policy(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-            lean = _head_logits(policy, _decoder_hidden(policy, ids, mask, positions))
-        policy.train(was_training)
-        ok = bool(torch.allclose(full.float(), lean.float(), atol=1e-4, rtol=1e-4))
-    except (AttributeError, NotImplementedError, TypeError, ValueError):
-        ok = False
-    policy._labelbench_hidden_logits = ok
-    return ok
-
-
-def response_logprobs(
-    policy: nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    context_length: int,
-    temperature: float = 1.0,
-    chunk_size: int = 256,
-    with_entropy: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probabilities (float32 [B, T - context_length]) of the tokens after ``context_length``
-    in ``input_ids`` [B, T] under ``policy`` at ``temperature``, and their entropies when asked.
-
-    At most ``chunk_size`` positions' full-vocabulary logits exist at any time. Entropies are
-    computed only without gradients (a statistic of the rollout); otherwise None."""
-    from torch.utils.checkpoint import checkpoint
-
-    position_ids = position_ids_for(attention_mask)
-    tokens = input_ids[:, context_length:]
-    batch, length = tokens.shape
-    if supports_hidden_state_logits(policy):
-        hidden = _decoder_hidden(policy, input_ids, attention_mask, position_ids)
-        hidden = hidden[:, context_length - 1 : -1]
-
-        def chunk_logits(rows: torch.Tensor) -> torch.Tensor:
-            return _head_logits(policy, rows)
-    else:  # the model's own logits, still reduced one chunk at a time
-        hidden = policy(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=False,
-        ).logits[:, context_length - 1 : -1]
-
-        def chunk_logits(rows: torch.Tensor) -> torch.Tensor:
-            return rows
-
-    def reduce(rows: torch.Tensor, chunk_tokens: torch.Tensor) -> torch.Tensor:
-        return selective_logprobs(chunk_logits(rows).float() / temperature, chunk_tokens)
-
-    flat_hidden = hidden.reshape(batch * length, -1)
-    flat_tokens = tokens.reshape(-1)
-    grad = torch.is_grad_enabled() and flat_hidden.requires_grad
-    logprobs, entropies = [], []
-    for start in range(0, batch * length, chunk_size):
-        rows = flat_hidden[start : start + chunk_size]
-        chunk_tokens = flat_tokens[start : start + chunk_size]
-        if grad:
-            logprobs.append(checkpoint(reduce, rows, chunk_tokens, use_reentrant=False))
-            continue
-        logits = chunk_logits(rows).float() / temperature
-        logprobs.append(selective_logprobs(logits, chunk_tokens))
-        if with_entropy:
-            entropies.append(token_entropy(logits))
-        del logits
-    entropy = torch.cat(entropies).reshape(batch, length) if entropies else None
-    return torch.cat(logprobs).reshape(batch, length), entropy
-
-
-# ---------------------------------------------------------------------------------------------
-# Models: the policy and the value model are trained together as one module.
-
-
-class ValueModel(nn.Module):
-    """A transformer backbone with a scalar head on every position.
-
-    Initialisation (``from_policy``, the default): a copy of the policy's backbone and a head of
-    zeros, so every value starts at 0 and the first advantages are the whitened returns.
-    ``from_reward_model`` (``value_from_reward_model``, as TRL does): the reward model's backbone
-    and score head, so values start at the reward model's score of each prefix.
-    """
-
-    def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-
-    @classmethod
-    def from_policy(cls, policy: nn.Module) -> ValueModel:
-        hidden_size = policy.config.get_text_config().hidden_size
-        head = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
-        return cls(copy.deepcopy(policy.base_model), head)
-
-    @classmethod
-    def from_reward_model(cls, reward_model: nn.Module, policy: nn.Module) -> ValueModel:
-        """The reward model's backbone and score head (copied); it must share the policy's
-        vocabulary, since it reads the policy's tokens."""
-        vocab = policy.config.get_text_config().vocab_size
-        rm_vocab = reward_model.config.get_text_config().vocab_size
-        if rm_vocab != vocab:
-            raise ModelError(
-                f"the reward model's vocabulary ({rm_vocab}) is not the policy's ({vocab}): "
-                "it cannot initialise the value model"
-            )
-        head = getattr(reward_model, "score", None)
-        if not isinstance(head, nn.Linear) or head.out_features != 1:
-            raise ModelError("the reward model has no one-output 'score' head to start values from")
-        return cls(copy.deepcopy(reward_model.base_model), copy.deepcopy(head).float())
-
-    def forward(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
-        hidden = self.backbone(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=False,
-        ).last_hidden_state
-        return self.head(hidden).squeeze(-1).float()
-
-
-class PolicyAndValue(nn.Module):
-    def __init__(self, policy: nn.Module, value: ValueModel) -> None:
-        super().__init__()
-        self.policy = policy
-        self.value = value
-
-    def forward(
-        self,
-        input_ids,
-        attention_mask,
-        context_length: int,
-        temperature: float,
-        chunk_size: int = 256,
-        with_entropy: bool = False,
-    ):
-        """Response-token log-probabilities (temperature applied), entropies (or None) and
-        values for ``query + response``; all float32 [B, R]."""
-        logprobs, entropy = response_logprobs(
-            self.policy,
-            input_ids,
-            attention_mask,
-            context_length,
-            temperature,
-            chunk_size,
-            with_entropy,
-        )
-        position_ids = position_ids_for(attention_mask)
-        values = self.value(input_ids, attention_mask, position_ids)[:, context_length - 1 : -1]
-        return logprobs, entropy, values
-
-
-@torch.no_grad()
-def reference_logprobs(
-    ref_policy: nn.Module,
-    query_response: torch.Tensor,
-    attention_mask: torch.Tensor,
-    context_length: int,
-    temperature: float,
-    chunk_size: int = 256,
-) -> torch.Tensor:
-    return response_logprobs(
-        ref_policy, query_response, attention_mask, context_length, temperature, chunk_size
-    )[0]
-
-
-def kl_penalty_estimate(
-    logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str = "k1"
-) -> torch.Tensor:
-    """Per-token estimate of KL(pi || pi_ref) from tokens sampled from pi.
-
-    k1: ``log pi - log pi_ref``; k3: ``r - 1 - log r`` with ``r = pi_ref / pi`` (Schulman's
-    estimators; both unbiased, k3 never negative and of lower variance near pi_ref)."""
-    log_ratio = ref_logprobs - logprobs
-    if estimator == "k1":
-        return -log_ratio
-    if estimator == "k3":
-        return torch.expm1(log_ratio) - log_ratio
-    raise ValueError(f"unknown KL estimator {estimator!r}; use k1 or k3")
-
-
-# ---------------------------------------------------------------------------------------------
-# The KL coefficient: fixed, or adapted towards a target KL (Ziegler et al., 2019).
-
-
-@dataclass
-class KLController:
-    value: float
-    adaptive: bool = False
-    target: float = 6.0
-    horizon: int = 10000
-
-    def update(self, observed_kl: float, n_samples: int) -> None:
-        if self.adaptive:
-            error = min(max(observed_kl / self.target - 1.0, -0.2), 0.2)
-            self.value *= 1.0 + error * n_samples / self.horizon
-
-
-# ---------------------------------------------------------------------------------------------
-# Rollouts: sample, score, shape the reward, estimate advantages.
+# Rollouts: sample, score, shape the reward, estimate advantages (``rlaif.ppo_math``).
 
 
 @dataclass
 class Rollout:
+    """One batch of sampled responses with what PPO's update reads (``PPOTrainer.rollout``)."""
+
     query_response: torch.Tensor  # [B, P + R] left-padded prompt, then response, then padding
     attention_mask: torch.Tensor  # [B, P + R]
     response_mask: torch.Tensor  # [B, R] float, 1 up to and including the first EOS
@@ -339,32 +99,6 @@ class Rollout:
     advantages: torch.Tensor  # [B, R]
     returns: torch.Tensor  # [B, R]
     context_length: int
-
-
-def response_mask_and_eos(
-    responses: torch.Tensor, eos_token_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask of the tokens up to and including the first EOS, and whether each row has one."""
-    is_eos = responses == eos_token_id
-    has_eos = is_eos.any(dim=1)
-    first_eos = torch.where(has_eos, is_eos.int().argmax(dim=1), responses.shape[1] - 1)
-    positions = torch.arange(responses.shape[1], device=responses.device)
-    return (positions[None, :] <= first_eos[:, None]).float(), has_eos
-
-
-def gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalized advantage estimation over response tokens; values past the end count as 0."""
-    values = values * mask
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(running)
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        running = delta + gamma * lam * running
-        advantages[:, t] = running
-    return advantages * mask, (advantages + values) * mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +176,8 @@ class PPOTrainer:
 
     @torch.no_grad()
     def rollout(self, prompts: list[str]) -> tuple[Rollout, dict[str, float]]:
+        """Sample a response to each prompt, score it, shape the rewards with the KL penalty and
+        estimate advantages; returns the rollout and its statistics."""
         config, device = self.config, self.accelerator.device
         from transformers import GenerationConfig
 
@@ -638,6 +374,7 @@ class PPOTrainer:
     # -- logs and checkpoints -----------------------------------------------------------------
 
     def log(self, stats: dict[str, float]) -> None:
+        """Append one update's statistics to ``log.jsonl`` (main process only)."""
         if self.output_dir is None or not self.accelerator.is_main_process:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -645,6 +382,7 @@ class PPOTrainer:
             log.write(json.dumps(stats) + "\n")
 
     def save_checkpoint(self) -> Path:
+        """Save the training state as ``checkpoint-UPDATE`` in the output folder; its path."""
         if self.output_dir is None:
             raise InputError("ppo", "no output directory to save a checkpoint to")
         path = self.output_dir / f"checkpoint-{self.update}"
@@ -660,6 +398,7 @@ class PPOTrainer:
         return path
 
     def load_checkpoint(self) -> None:
+        """Resume from the output folder's latest checkpoint; InputError when it has none."""
         checkpoints = sorted(
             (
                 p
@@ -675,15 +414,8 @@ class PPOTrainer:
         self.update, self.kl.value = state["update"], state["kl_coef"]
 
     def save_policy(self, path: Path) -> None:
+        """Save the trained policy and its tokenizer to ``path`` (main process only)."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             self.accelerator.unwrap_model(self.model).policy.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
-
-
-def check_policy(policy: nn.Module, tokenizer: Any) -> None:
-    """Fail before training when the policy cannot end a response."""
-    if getattr(tokenizer, "eos_token_id", None) is None:
-        raise ModelError("the policy's tokenizer has no EOS token, so responses could never end")
-    if not hasattr(policy, "generate"):
-        raise ModelError(f"the policy ({type(policy).__name__}) is not a generative language model")

@@ -83,7 +83,9 @@ class RewardModelScorer:
 
 class DirectLabelerScorer:
     """``reward_fn`` from a labeler: its expected 1..N rating of the response, scaled to [-1, 1]
-    (0 when unscored), through the benchmark's labelling path (``Labeler.direct_scores``)."""
+    (0 when unscored), through the one direct-score reward path ``labelbench serve`` uses too
+    (``Labeler.direct_rewards``); ``contexts`` maps a policy prompt to the item context the
+    labeler rates the response in (default: the prompt itself)."""
 
     def __init__(
         self,
@@ -109,11 +111,11 @@ class DirectLabelerScorer:
         )
 
     def __call__(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        scores = self.labeler.direct_scores(
+        found = self.labeler.direct_rewards(
             [self.contexts.get(prompt, prompt) for prompt in prompts],
-            [response.strip() or "(empty)" for response in responses],
+            responses,
             self.task,
             variant=self.variant,
             cache=self.cache,
         )
-        return torch.tensor([0.0 if s is None else s for s in scores], dtype=torch.float)
+        return torch.tensor([0.0 if s is None else s for s in found.rewards], dtype=torch.float)

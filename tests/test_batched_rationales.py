@@ -133,16 +133,16 @@ def test_finished_sequences_leave_and_waiting_ones_join(tiny_lm):
 
 
 def test_the_cache_is_bounded_by_the_token_budget(tiny_lm, monkeypatch):
-    from labelbench.labeling import transformers_backend
+    from labelbench.labeling import kv_cache
 
     made = []
-    original = transformers_backend._Slots.__init__
+    original = kv_cache.Slots.__init__
 
     def record(self, layers, count, capacity):
         original(self, layers, count, capacity)
         made.append((count, capacity))
 
-    monkeypatch.setattr(transformers_backend._Slots, "__init__", record)
+    monkeypatch.setattr(kv_cache.Slots, "__init__", record)
     model, tokenizer = tiny_lm
     requests = [p.request for p in make_planned(5, rationale={"n": 2, "max_new_tokens": 4})]
     for budget in (1, 300, 10**6):

@@ -56,13 +56,13 @@ def test_over_long_contexts_are_shortened_to_the_model_context_and_counted(
     for request in planned.requests:
         assert len(prompt_token_ids(labeler.tokenizer, request.request.text)) <= 160
     assert labeler.preferences([pair], VARIANT, cache=None)[0] is not None
-    scores = labeler.direct_scores([LONG], ["a short summary"], "summarization", cache=None)
-    assert scores[0] is not None
+    found = labeler.direct_rewards([LONG], ["a short summary"], "summarization", cache=None)
+    assert found.rewards[0] is not None
     assert labeler.shortened == 3  # the plan, the preferences and the direct score
     assert "shortened to fit the context limit of 160 tokens" in capsys.readouterr().err
     # what cannot fit even without its context is refused in one line, naming the limit
     with pytest.raises(InputError, match="does not fit in 160 tokens"):
-        labeler.direct_scores(["p"], ["word " * 400], "summarization", cache=None)
+        labeler.direct_rewards(["p"], ["word " * 400], "summarization", cache=None)
     # and the backend itself never runs past the limit, whoever calls it
     with pytest.raises(ModelError, match="context limit of 160 tokens"):
         labeler.backend.score([ScoreRequest("", LONG, "", ("1", "2"))])

@@ -49,9 +49,9 @@ def running(engine: RewardEngine, settings: ServeSettings) -> Iterator[str]:
 def test_trl_and_verl_signatures_through_a_served_labeler(tiny_lm_dir, tmp_path):
     labeler = open_labeler(LabelerSpec(name=str(tiny_lm_dir)))
     responses = [" a new job is good", " short"]
-    expected = labeler.direct_scores(
+    expected = labeler.direct_rewards(
         PROMPTS, responses, "summarization", variant=VARIANT, cache=None
-    )
+    ).rewards
     engine = RewardEngine(labeler, load_variant(VARIANT), cache_dir=tmp_path / "cache")
     with running(engine, ServeSettings()) as url:
         reward = LabelbenchReward(url)
@@ -78,6 +78,43 @@ def test_trl_and_verl_signatures_through_a_served_labeler(tiny_lm_dir, tmp_path)
     assert conversational == pytest.approx(expected, abs=1e-6)
     assert verl == pytest.approx(expected, abs=1e-6)
     assert all(-1.0 <= value <= 1.0 for value in trl)
+
+
+def test_serve_and_rlaif_ppo_reward_through_one_direct_score_path(tiny_lm_dir, monkeypatch):
+    """Issue 28: one direct-score reward path. ``labelbench serve`` (and so ``labelbench.rewards``)
+    in direct mode and ``rlaif ppo``'s direct RLAIF (``DirectLabelerScorer``) both reward through
+    ``Labeler.direct_rewards``, and give the same items the same rewards: whitespace around a
+    response removed, a blank one rated as ``(empty)``, the policy prompt mapped to its item's
+    context."""
+    from labelbench.labeling.opened import Labeler
+    from labelbench.serve import RewardItem
+    from rlaif.reward_scoring import DirectLabelerScorer
+
+    calls = []
+    direct_rewards = Labeler.direct_rewards
+
+    def spy(self, *args, **kwargs):
+        calls.append(len(args[1]))
+        return direct_rewards(self, *args, **kwargs)
+
+    monkeypatch.setattr(Labeler, "direct_rewards", spy)
+    spec = LabelerSpec(name=str(tiny_lm_dir))
+    responses = [" a new job is good", "a new job is good", "short\n", "", "   ", "(empty)"]
+    which = [0, 0, 1, 1, 1, 1]  # the post each response answers
+    contexts = [PROMPTS[i] for i in which]
+    policy_prompts = [f"policy prompt {i}" for i in which]
+    engine = RewardEngine(open_labeler(spec), load_variant(VARIANT), use_cache=False)
+    served = engine.rewards([RewardItem(c, r) for c, r in zip(contexts, responses, strict=True)])
+    scorer = DirectLabelerScorer(
+        spec, "summarization", VARIANT, dict(zip(policy_prompts, contexts, strict=True))
+    )
+    trained = scorer(policy_prompts, responses).tolist()
+    assert calls == [len(responses), len(responses)]  # each entry point, once, through the path
+    assert all(value is not None for value in served)
+    assert trained == pytest.approx(served, abs=1e-6)
+    assert served[0] == pytest.approx(served[1], abs=1e-6)  # whitespace removed
+    assert served[3] == pytest.approx(served[5], abs=1e-6)  # blank: rated as "(empty)"
+    assert served[4] == pytest.approx(served[5], abs=1e-6)
 
 
 def test_verl_compute_score_without_a_prompt_is_refused_before_any_request():

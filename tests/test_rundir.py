@@ -169,6 +169,13 @@ GENERIC = {
     "tokens_per_pair",
     "value",
     "variants",
+    # the dicts of labelbench.metrics (position_bias, paired_difference) that scripts read
+    # directly; the summary's blocks built from them are caught by their own keys
+    # (position_bias, vs_baselines, vs_reference)
+    "same_slot",
+    "wins",
+    "losses",
+    "p_value",
 }
 """Field names of the run files that are not taken as a sign of run-file data."""
 

@@ -90,13 +90,13 @@ def test_200_concurrent_requests_are_batched_and_each_item_labelled_once(tiny_la
     assert health["labelled"] == len(unique) and health["queued"] == 0
     assert engine.passes < len(requests) // 4  # concurrent requests shared engine passes
     # the same labelling path as the benchmark's direct scores
-    expected = tiny_labeler.direct_scores(
+    expected = tiny_labeler.direct_rewards(
         [i.prompt for i in unique],
         [i.response for i in unique],
         "summarization",
         variant=VARIANT,
         cache=None,
-    )
+    ).rewards
     assert [by_item[i].pop() for i in unique] == pytest.approx(expected, abs=1e-6)
 
 

@@ -140,7 +140,7 @@ def test_item_view_in_headless_chromium(view_run: Path, data_dir: Path, tmp_path
     if browser.find_chromium() is None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     from labelbench.data import load_comparisons
-    from labelbench.report.results import load_results
+    from labelbench.rundir import read_results as load_results
     from labelbench.view.page import write_view
 
     page = write_view(view_run, data_dir, out=tmp_path, cache_dir=view_run.parent / "cache")

@@ -1,6 +1,6 @@
 """Labeling through OpenAI-compatible ``/v1/chat/completions`` servers: one, or a fleet.
 
-A request planned with ``messages=True`` (``labelbench.prompting.planner.message_frame``) is sent
+A request planned with ``messages=True`` (``labelbench.prompting.tokens.message_frame``) is sent
 as its messages: an optional system message, the user message (preamble, exemplars, item) and the
 assistant's opening (the variant's ``ending``, or its ``rationale_cue`` for chain of thought).
 
@@ -27,291 +27,48 @@ What a label is read from (``logprobs``):
   replies per request give soft labels from the verdicts' shares. An unparseable reply (a
   refusal included) is kept as raw text and counted; a label with no parsed reply is unscored.
 
-Fleets: every URL serves the same model. Each request goes to the server with the fewest
-requests in flight (then the fewest sent); a failed request (timeout, dropped connection, 408,
-409, 425, 429, 5xx, a reply that is not a chat completion) takes its server out of rotation for a
-back-off (its ``Retry-After``, at most ``max_retry_after`` seconds, when it sends one) and is
-retried on another. The ``openai`` client does the transport, timeouts and reply parsing; its own
-retries are off because they would retry on the same server. The API key is read from the
-environment and only ever sent in the Authorization header: never logged, cached or reported.
+Fleets: every URL serves the same model; each request goes to the least loaded server, and a
+failed one takes its server out of rotation for a back-off and is retried on another
+(``labelbench.labeling.fleet``). The API key is read from the environment and only ever sent in
+the Authorization header: never logged, cached or reported.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import random
-import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from labelbench.errors import InputError, ModelError
 from labelbench.labeling.backend import Sample, Scored
-from labelbench.labeling.http_backend import RETRY_STATUS, _retry_after, _snippet
-from labelbench.prompting.planner import chat_messages
+from labelbench.labeling.fleet import Fleet
+from labelbench.labeling.verdicts import (
+    answer_instruction,
+    answer_logprobs,
+    normalise_token,
+    parse_verdict,
+)
+from labelbench.prompting.tokens import chat_messages
 from labelbench.requests import RationaleRequest, ScoreRequest
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ChatBackend",
+    "Fleet",
+    "answer_instruction",
+    "answer_logprobs",
+    "normalise_token",
+    "parse_verdict",
+]
+"""The backend; the fleet (``labelbench.labeling.fleet``) and the answer readers
+(``labelbench.labeling.verdicts``) are imported from here as well."""
 
 VERDICT_TOKENS = 16
 """Generated tokens allowed for a verdict without rationale (``[[1]]`` or an ending line)."""
 VERDICT_LINE_TOKENS = 24
 """Extra tokens a rationale may take for its closing verdict line."""
-
-
-def normalise_token(text: str) -> str:
-    """A token's text as matched against an answer: surrounding whitespace removed (the
-    SentencePiece and byte-level space markers ``▁`` and ``Ġ`` count as whitespace), case
-    folded."""
-    return text.replace("▁", " ").replace("Ġ", " ").strip().casefold()
-
-
-def answer_logprobs(
-    top: Sequence[dict[str, Any]], answers: Sequence[str]
-) -> tuple[float, ...] | None:
-    """Each answer's log-probability at one position from its ``top_logprobs`` entries
-    (``{"token": str, "logprob": float}``): the log of the summed probabilities of the tokens
-    that read as the answer (``normalise_token``). None when an answer is not among them."""
-    found: dict[str, list[float]] = {}
-    for entry in top:
-        token, value = entry.get("token"), entry.get("logprob")
-        if isinstance(token, str) and isinstance(value, int | float) and math.isfinite(value):
-            found.setdefault(normalise_token(token), []).append(float(value))
-    values = []
-    for answer in answers:
-        matches = found.get(normalise_token(answer))
-        if not matches:
-            return None
-        high = max(matches)
-        values.append(high + math.log(sum(math.exp(v - high) for v in matches)))
-    return tuple(values)
-
-
-def _verdict_pattern(
-    answers: Sequence[str], ending: str
-) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(alone, line): an answer alone or bracketed (``1``, ``[1]``, ``[[1]]``, an optional final
-    period), and the variant's ending line with its answer (``Preferred Summary=1``, the
-    answer optionally bracketed), whitespace around the ending's last character allowed."""
-    choice = "|".join(re.escape(a.strip()) for a in sorted(answers, key=len, reverse=True))
-    answer = rf"(?:\[\[\s*(?P<a1>{choice})\s*\]\]|\[\s*(?P<a2>{choice})\s*\]|(?P<a3>{choice}))"
-    alone = re.compile(rf"^\s*{answer}\s*\.?\s*$", re.IGNORECASE)
-    head = ending.strip()
-    label = re.escape(head[:-1]) + r"\s*" + re.escape(head[-1]) if head else ""
-    line = re.compile(rf"^\s*\**\s*{label}\s*{answer}\s*\**\s*\.?\s*$", re.IGNORECASE)
-    return alone, line
-
-
-def parse_verdict(text: str, answers: Sequence[str], ending: str, *, rationale: bool) -> int | None:
-    """The index in ``answers`` of the answer a reply gives, or None when it cannot be read.
-
-    Without a rationale the whole reply must be the answer: alone, bracketed (``[1]``,
-    ``[[1]]``) or as the variant's ending line (``Preferred Summary=1``). After a rationale the
-    last non-empty line must be the ending line or the bracketed answer. Answers match with case
-    folded; anything else (two answers, a sentence) is unparseable: never a guess."""
-    alone, line = _verdict_pattern(answers, ending)
-    lines = [part for part in text.strip().splitlines() if part.strip()]
-    if not lines:
-        return None
-    if rationale:
-        last = lines[-1]
-        match = line.match(last) if ending.strip() else None
-        if match is None:
-            bracketed = alone.match(last)
-            match = bracketed if bracketed and not bracketed.group("a3") else None
-    else:
-        whole = " ".join(lines)
-        match = alone.match(whole) or (line.match(whole) if ending.strip() else None)
-    if match is None:
-        return None
-    given = next(g for g in match.group("a1", "a2", "a3") if g is not None).casefold()
-    folded = [a.strip().casefold() for a in answers]
-    return folded.index(given) if given in folded else None
-
-
-def answer_instruction(answers: Sequence[str], ending: str, *, rationale: bool) -> str:
-    """What the user message ends with when the server cannot continue an assistant prefix:
-    answer with the answer alone, or (after a rationale) end with the ending line."""
-    options = (
-        " or ".join(f'"{a}"' for a in answers)
-        if len(answers) <= 3
-        else ("one of " + ", ".join(answers))
-    )
-    head = ending.strip()
-    if rationale:
-        lines = " or ".join(f'"{head}{a}"' for a in answers[:3])
-        more = ", ..." if len(answers) > 3 else ""
-        return f"End your reply with one last line that gives your answer: {lines}{more}."
-    question = head.rstrip("=:").strip()
-    about = f' to "{question}"' if question else ""
-    return f"Reply with the answer{about} alone, nothing else: {options}."
-
-
-@dataclass
-class _Server:
-    url: str
-    client: Any
-    in_flight: int = 0
-    sent: int = 0
-    failures: int = 0
-    down_until: float = 0.0
-
-
-class Fleet:
-    """OpenAI clients for one or more servers of the same model, each request sent to the least
-    loaded server in rotation; failures drain a server for a back-off and retry elsewhere."""
-
-    def __init__(
-        self,
-        urls: Sequence[str],
-        *,
-        api_key: str | None,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        max_backoff: float,
-        max_retry_after: float,
-        client_factory: Callable[..., Any] | None = None,
-    ) -> None:
-        if client_factory is None:
-            try:
-                from openai import OpenAI
-            except ImportError as error:
-                raise ModelError(
-                    "the chat backend needs the openai package: pip install 'labelbench[server]'"
-                ) from error
-            client_factory = OpenAI
-        self.servers = [
-            _Server(
-                url.rstrip("/"),
-                client_factory(
-                    base_url=url.rstrip("/"),
-                    api_key=api_key or "none",  # a local server without a key: any text
-                    timeout=timeout,
-                    max_retries=0,  # retried here, on another server
-                ),
-            )
-            for url in urls
-        ]
-        self._key = api_key
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.max_retry_after = max_retry_after
-        self.retries = 0
-        self._lock = threading.Condition()
-
-    def close(self) -> None:
-        for server in self.servers:
-            close = getattr(server.client, "close", None)
-            if close is not None:
-                close()
-
-    def _acquire(self) -> _Server:
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                up = [s for s in self.servers if s.down_until <= now]
-                if up:
-                    server = min(up, key=lambda s: (s.in_flight, s.sent))
-                    server.in_flight += 1
-                    server.sent += 1
-                    return server
-                self._lock.wait(max(0.0, min(s.down_until for s in self.servers) - now))
-
-    def _release(self, server: _Server, failure: str | None, wait: float | None) -> float:
-        with self._lock:
-            server.in_flight -= 1
-            if failure is None:
-                server.failures = 0
-                self._lock.notify_all()
-                return 0.0
-            server.failures += 1
-            if wait is None:
-                wait = min(self.max_backoff, self.backoff * 2 ** (server.failures - 1))
-                wait *= random.uniform(0.5, 1.0)
-            server.down_until = max(server.down_until, time.monotonic() + wait)
-            self._lock.notify_all()
-            return wait
-
-    def _clean(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One chat completion as a dict, from the first server that answers. Raises ModelError,
-        one line naming the server, for a reply that retrying cannot fix (401, 400, 404, an
-        error object) or when ``max_retries`` retries fail."""
-        import openai
-
-        extra = {
-            k: v
-            for k, v in body.items()
-            if k in ("continue_final_message", "add_generation_prompt", "top_k")
-        }
-        standard = {k: v for k, v in body.items() if k not in extra}
-        failure = "no attempt"
-        for attempt in range(self.max_retries + 1):
-            server = self._acquire()
-            where = f"{server.url}/chat/completions"
-            wait: float | None = None
-            failure = ""
-            try:
-                reply = server.client.chat.completions.create(
-                    **standard, **({"extra_body": extra} if extra else {})
-                )
-            except (openai.APITimeoutError, openai.APIConnectionError) as error:
-                failure = type(error).__name__
-            except openai.APIStatusError as error:
-                status = error.status_code
-                message = _snippet(self._clean(str(getattr(error, "message", error))))
-                if status not in RETRY_STATUS:
-                    self._release(server, None, None)
-                    raise ModelError(f"{where} answered HTTP {status}: {message}") from None
-                failure = f"HTTP {status}"
-                headers = error.response.headers if error.response is not None else {}
-                wait = _retry_after(headers.get("retry-after"), self.max_retry_after)
-            else:
-                value = reply.model_dump() if hasattr(reply, "model_dump") else reply
-                if isinstance(value, dict) and value.get("error") and not value.get("choices"):
-                    self._release(server, None, None)
-                    error_value = value["error"]
-                    text = (
-                        error_value.get("message", error_value)
-                        if isinstance(error_value, dict)
-                        else error_value
-                    )
-                    raise ModelError(
-                        f"{where} answered HTTP 200 with an error: "
-                        f"{_snippet(self._clean(str(text)))}"
-                    )
-                choices = value.get("choices") if isinstance(value, dict) else None
-                if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                    self._release(server, None, None)
-                    return value
-                failure = f"a reply that is not a chat completion: {_snippet(str(value))}"
-            waited = self._release(server, failure, wait)
-            if attempt == self.max_retries:
-                break
-            self.retries += 1
-            others = len(self.servers) > 1
-            log.warning(
-                "%s: %s; %s (retry %d), this server rests %.1fs",
-                where,
-                self._clean(failure),
-                "retried on another server" if others else "retried",
-                attempt + 1,
-                waited,
-            )
-        urls = ", ".join(s.url for s in self.servers)
-        raise ModelError(
-            f"{urls}: a chat completion failed {self.max_retries + 1} times (last: "
-            f"{self._clean(failure)})"
-        )
 
 
 class ChatBackend:

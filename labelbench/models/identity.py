@@ -138,7 +138,7 @@ def _precision_facts(spec: str) -> dict[str, Any]:
 def declared_context_length(spec: str | Path) -> int | None:
     """The context length, in tokens, the model's ``config.json`` declares
     (``max_position_embeddings``, ``n_positions``, ``max_seq_len`` or ``seq_length``, as
-    ``transformers_backend.model_context_length`` reads them), without loading the weights;
+    ``labeling.output_head.model_context_length`` reads them), without loading the weights;
     None when it states none. Raises ModelError when the model cannot be resolved."""
     path = resolve(spec).path / "config.json"
     try:

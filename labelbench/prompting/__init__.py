@@ -7,13 +7,12 @@ variant into the exact requests (``labelbench.requests``) a labeler must run.
 from labelbench.prompting.planner import (
     Exemplar,
     PlanResult,
-    answer_token_ids,
     describe_plan,
     direct_score_request,
     draw_exemplars,
     plan,
-    prompt_token_ids,
 )
+from labelbench.prompting.tokens import answer_token_ids, prompt_token_ids
 from labelbench.prompting.variants import Variant, VariantSpec, list_variants, load_variant
 
 __all__ = [
