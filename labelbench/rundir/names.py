@@ -12,6 +12,3 @@ SUMMARY_SCHEMA = 1
 TIMING_SCHEMA = 2
 WINNER_SCHEMA = 1
 RUN_SCHEMA = 1
-
-Number = int | float
-"""A figure written as a count in some files and as a float in others (kept as it was)."""

@@ -23,6 +23,7 @@ class Estimate(Record):
 
     @property
     def defined(self) -> bool:
+        """Whether the value is defined (its interval may still not be)."""
         return self.value is not None
 
 
@@ -70,6 +71,8 @@ class ReliabilityBin(Record):
 
 
 class Calibration(Record):
+    """Expected calibration error (equal-width bins) and the reliability table."""
+
     ece: Estimate
     reliability: list[ReliabilityBin]
 
@@ -133,6 +136,7 @@ class Cell(Record):
 
     @property
     def accuracy(self) -> float | None:
+        """Accuracy against the human majority, a fraction in [0, 1]; None: undefined."""
         return self.alignment.accuracy.value
 
 
@@ -145,6 +149,8 @@ class Difference(Record):
 
 
 class CoveragePoint(Record):
+    """Agreement with the human majority on the most confident ``coverage`` share of pairs."""
+
     coverage: float
     accuracy: float
     n: int
@@ -186,6 +192,9 @@ class AggregationRow(Record):
 
 
 class CurvePoint(Record):
+    """A fitted method's held-out accuracy and log-loss (nats) when fitted on ``n_labels`` human
+    labels, the means over ``fits`` fits."""
+
     method: str
     n_labels: int
     accuracy: float | None
@@ -202,6 +211,9 @@ class LearningCurve(Record):
 
 
 class DatasetSummary(Record):
+    """One data set: its items, human ties and ceiling, every cell (labeler cells first, then the
+    baselines), the aggregation table and the best cell's learning curve."""
+
     task: str | None
     n_items: int
     human_ties: int
@@ -211,9 +223,11 @@ class DatasetSummary(Record):
     learning_curve: LearningCurve | None
 
     def labeler_cells(self) -> list[Cell]:
+        """The labeler x variant cells, in the summary's order."""
         return [cell for cell in self.cells if cell.kind == "labeler"]
 
     def baseline_cells(self) -> list[Cell]:
+        """The baselines: rule baselines, then published judges."""
         return [cell for cell in self.cells if cell.kind == "baseline"]
 
     def cell(self, labeler: str, variant: str) -> Cell | None:
@@ -223,6 +237,8 @@ class DatasetSummary(Record):
 
 
 class SummarySettings(Record):
+    """The analysis settings the figures were computed with (the run config's ``analysis``)."""
+
     seed: int
     bootstrap: int
     level: float
@@ -233,6 +249,8 @@ class SummarySettings(Record):
 
 
 class LabelerInfo(Record):
+    """A labeler's parameter count: counted at load, or stated in the config; None: unknown."""
+
     parameters: int | None
 
 
@@ -260,6 +278,8 @@ class CellTiming(Record):
 
 
 class AggregationTiming(Record):
+    """An aggregation row's recorded compute seconds per pair (every labeler it asks)."""
+
     method: str
     labelers: list[str]
     variants: list[str]
@@ -287,6 +307,7 @@ class Timing(RunFile):
         return data
 
     def of(self, dataset: str, labeler: str, variant: str) -> CellTiming | None:
+        """The timing of ``labeler`` / ``variant`` on ``dataset``; None when it has none."""
         key = (labeler, variant)
         rows = self.cells.get(dataset, [])
         return next((row for row in rows if (row.labeler, row.variant) == key), None)

@@ -15,6 +15,8 @@ from labelbench.rundir.summary import Estimate
 
 
 class BestOf(Record):
+    """The best candidate cell on one data set and its accuracy there."""
+
     labeler: str
     variant: str
     alignment: float
@@ -40,6 +42,8 @@ class MethodChoice(Record):
 
 
 class AggregationChoice(Record):
+    """How ``aggregation`` was chosen, and each single-labeler method's cross-fitted figures."""
+
     criterion: str
     methods: dict[str, MethodChoice]
 
