@@ -1,9 +1,11 @@
 """Prompt types compared on the same items, per labeler size: the table of reports/ladder/README.md.
 
-    python reports/ladder/prompt_types.py reports/ladder [--dataset tldr-prompts]
+    python reports/ladder/prompt_types.py reports/ladder [--dataset tldr-prompts ...]
 
-Reads results.parquet (nothing is relabelled) and prints two Markdown tables for the data set
-whose cells carry every prompt type on the same items:
+Reads results.parquet (nothing is relabelled) and prints two Markdown tables for the data sets
+named (default: every data set whose name starts with ``tldr-prompts``: the same 200 TL;DR
+comparisons, split in two data sets only where a cell ran at some sizes), their cells pooled by
+labeler and variant:
 
 1. per labeler and variant: alignment (accuracy against the human majority, ties credited 1/2,
    ``labelbench.metrics.credit``) with its 95% cluster-bootstrap interval, the same-slot rate
@@ -64,8 +66,8 @@ def _plain(estimate: object) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) else f"{value:.3f}"
 
 
-def _cells(results: pd.DataFrame, dataset: str) -> dict[tuple[str, str], pd.DataFrame]:
-    rows = results[results["dataset"] == dataset]
+def _cells(results: pd.DataFrame, datasets: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    rows = results[results["dataset"].isin(datasets)]
     return {
         (str(labeler), str(variant).removeprefix(FAMILY)): cell.set_index("item_id")
         for (labeler, variant), cell in rows.groupby(["labeler", "variant"], sort=False)
@@ -140,9 +142,16 @@ def contrast_table(cells: dict[tuple[str, str], pd.DataFrame]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--dataset", default="tldr-prompts")
+    parser.add_argument("--dataset", action="append", default=None)
     args = parser.parse_args()
-    cells = _cells(read_results(args.run_dir), args.dataset)
+    results = read_results(args.run_dir)
+    names = args.dataset or sorted(
+        {str(name) for name in results["dataset"] if str(name).startswith("tldr-prompts")}
+    )
+    cells = _cells(results, names)
+    for (labeler, variant), cell in cells.items():
+        if cell.index.duplicated().any():
+            raise SystemExit(f"{labeler} / {variant} is in more than one data set named")
     print(variant_table(cells))
     print()
     print(contrast_table(cells))
