@@ -15,12 +15,16 @@ that reads them states the original compute time. Each entry names its source
 (``imported_from``).
 
 What is not: chain-of-thought and self-consistency cells (their rationales are not in the
-results table) and unscored orders. They are computed by the next run.
+results table) and unscored orders. They are computed by the next run. Nor does an entry
+replace one already in the cache (a label computed here, or imported before): it is kept.
 
-Checked before anything is stored: for each labeler, ``check`` items of each imported cell are
-labelled again on this machine, and the labeler's entries are stored only when every recomputed
-P(A) is within ``tolerance`` of the imported one (bfloat16 kernels differ between CPUs by about
-0.01). A labeler whose identity cannot be derived here (its tokenizer does not load) is skipped.
+Checked before anything is stored: for each labeler, ``check`` scored items of each imported
+cell are labelled again on this machine, and the labeler's entries are stored only when every
+recomputed P(A) is within ``tolerance`` of the imported one (bfloat16 kernels differ between
+CPUs by about 0.01), and refused when no order could be compared. A labeler whose identity
+cannot be derived here (its tokenizer does not load) is skipped. A run with nothing to import
+(no scored order, or results whose labelers or items the config does not plan) says so on its
+lines and exits with code 2 (``print_report``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class ImportReport:
     largest |P(A) difference| of the recomputed check items."""
 
     stored: dict[str, int] = field(default_factory=dict)
+    present: dict[str, int] = field(default_factory=dict)
     checked: dict[str, tuple[int, float]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
@@ -60,9 +65,13 @@ class ImportReport:
                 if items
                 else "; not checked (--check 0)"
             )
-            out.append(f"{labeler}: {count} labels imported{check}")
+            kept = self.present.get(labeler, 0)
+            already = f" ({kept} already in the cache, kept as they were)" if kept else ""
+            out.append(f"{labeler}: {count} labels imported{already}{check}")
         out += [f"{labeler}: not imported: {why}" for labeler, why in self.refused.items()]
         out += [f"skipped: {why}" for why in self.skipped]
+        if not self.stored and not self.refused:
+            out.append("nothing imported: the run has no importable scored labels")
         return out
 
 
@@ -125,6 +134,9 @@ def import_labels(
     source = str(result_path(run_dir))
     report = ImportReport()
     cache = LabelCache(cache_dir or default_cache_dir())
+    known = {spec.display for spec in config.labelers}
+    for name in sorted(set(results["labeler"]) - known):
+        report.skipped.append(f"{name}: in {source} but not among the labelers of {CONFIG}")
     try:
         for spec in config.labelers:
             rows = results[results["labeler"] == spec.display]
@@ -163,6 +175,14 @@ def import_labels(
                     max_tokens=view.max_tokens,
                 ).requests
                 by_id = {row.item_id: row for row in cell.itertuples(index=False)}
+                where = f"{spec.display} / {dataset} / {variant_name}"
+                unplanned = len(set(by_id) - {request.item_id for request in planned})
+                if unplanned:
+                    report.skipped.append(
+                        f"{where}: {unplanned} of its {len(by_id)} items are not among the items "
+                        f"{CONFIG} plans from the data files (another data file or sample?)"
+                    )
+                before = len(entries)
                 for request in planned:
                     row = by_id.get(request.item_id)
                     if row is None or not isinstance(request.request, ScoreRequest):
@@ -170,6 +190,11 @@ def import_labels(
                     value = _entry(request, row, source)
                     if value is not None:
                         entries[request_key(view.identity, request.request)] = value
+                if len(entries) == before and unplanned < len(by_id):
+                    report.skipped.append(
+                        f"{where}: no scored order (ai_pref_a_ab and ai_pref_a_ba are NaN or "
+                        "absent)"
+                    )
                 cells.append((data, variant, planned, by_id))
             if not entries:
                 continue
@@ -178,14 +203,23 @@ def import_labels(
                     open_labeler, preferences, spec, cells, check, config.seed, view.identity
                 )
                 report.checked[spec.display] = (count, worst)
+                if count == 0:
+                    report.refused[spec.display] = (
+                        "no order recomputed here could be compared with an imported one (each "
+                        "checked item was unscored here); --check 0 imports without the check"
+                    )
+                    continue
                 if worst > tolerance:
                     report.refused[spec.display] = (
                         f"recomputed here, P(A) differs by up to {worst:.4f} from {source} "
                         f"(tolerance {tolerance}): another model, prompt or precision"
                     )
                     continue
-            cache.put_many(entries)
-            report.stored[spec.display] = len(entries)
+            present = cache.get_many(list(entries))
+            cache.put_many(entries, replace=False)  # labels computed here are kept
+            report.stored[spec.display] = len(entries) - len(present)
+            if present:
+                report.present[spec.display] = len(present)
     finally:
         cache.close()
     return report
@@ -214,7 +248,14 @@ def _check(
                 f"derived without loading it ({identity}); nothing imported"
             )
         for data, variant, _planned, by_id in cells:
-            items = [item for item in data.items if item.id in by_id][:count]
+            items = [  # items with an imported order to compare (unscored ones would not count)
+                item
+                for item in data.items
+                if item.id in by_id
+                and any(_order_p(by_id[item.id], order) is not None for order in ("AB", "BA"))
+            ][:count]
+            if not items:
+                continue
             result = labeler.label(items, variant, cache=None, seed=seed)
             for pref in preferences(result.rows):
                 row = by_id[pref.item_id]
@@ -230,7 +271,8 @@ def _check(
 
 
 def print_report(report: ImportReport) -> int:
-    """Print the report's lines on stderr; the exit code: 2 when a labeler was refused."""
+    """Print the report's lines on stderr; the exit code: 2 when a labeler was refused or
+    nothing could be imported."""
     for line in report.lines():
         print(line, file=sys.stderr)
-    return 2 if report.refused else 0
+    return 2 if report.refused or not report.stored else 0

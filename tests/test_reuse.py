@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from labelbench import benchmark
-from labelbench.config import parse_config
+from labelbench.config import load_config, parse_config
 from labelbench.labeling import LabelCache
-from labelbench.reuse import import_labels
+from labelbench.reuse import import_labels, print_report
 
 
 def _config(root: Path, model: Path, out: str, sample: int = 5) -> object:
@@ -91,3 +91,62 @@ def test_import_without_a_run_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "config.yaml" in lines[0], done.stderr
+
+
+def test_the_check_compares_scored_items(
+    finished_run: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    """Unscored first items do not make the check compare nothing and pass: it checks scored
+    items, and a labeler with no comparable order is refused."""
+    config = load_config(finished_run / "config.yaml")
+    (data,) = benchmark.prepare(config, data_dir)
+    last = data.items[-1].id  # the only scored item: the check took the first, unscored ones
+    results = pd.read_parquet(finished_run / "results.parquet")
+    zero = results["variant"] == "summarization/base-0shot"
+    for column in ("ai_pref_a", "ai_pref_a_ab", "ai_pref_a_ba"):
+        results.loc[zero & (results["item_id"] != last), column] = np.nan
+    results.loc[zero & (results["item_id"] == last), "ai_pref_a_ab"] = 0.9  # another model's
+    results.to_parquet(finished_run / "results.parquet", index=False)
+    fresh = tmp_path / "fresh"
+    report = import_labels(finished_run, data_dir, cache_dir=fresh, check=1)
+    assert "tiny" in report.refused and report.stored == {}
+    assert report.checked["tiny"][0] > 0
+    assert print_report(report) == 2
+
+
+def test_nothing_to_import_is_said_and_exits_2(
+    finished_run: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    results = pd.read_parquet(finished_run / "results.parquet")
+    results["labeler"] = "renamed"
+    results.to_parquet(finished_run / "results.parquet", index=False)
+    report = import_labels(finished_run, data_dir, cache_dir=tmp_path / "fresh", check=0)
+    assert report.stored == {} and report.refused == {}
+    lines = report.lines()
+    assert any("renamed" in line and "config.yaml" in line for line in lines), lines
+    assert lines[-1].startswith("nothing imported")
+    assert print_report(report) == 2
+
+    results = pd.read_parquet(finished_run / "results.parquet")
+    results["labeler"] = "tiny"
+    results = results.drop(columns=["ai_pref_a_ab", "ai_pref_a_ba"])  # an older results table
+    results.to_parquet(finished_run / "results.parquet", index=False)
+    report = import_labels(finished_run, data_dir, cache_dir=tmp_path / "fresh", check=0)
+    assert report.stored == {}
+    assert any("no scored order" in line for line in report.lines())
+
+
+def test_labels_in_the_cache_are_kept(finished_run: Path, tmp_path: Path, data_dir: Path) -> None:
+    """Importing never replaces a label the cache holds (here: the run's own, computed here)."""
+    old = tmp_path / "old"  # the cache the finished run computed its labels into
+    with LabelCache(old) as cache:
+        keys = [key for (key,) in cache._db.execute("SELECT key FROM labels")]
+        before = cache.get_many(keys)
+    results = pd.read_parquet(finished_run / "results.parquet")
+    results["ai_pref_a_ab"] = 0.9
+    results.to_parquet(finished_run / "results.parquet", index=False)
+    report = import_labels(finished_run, data_dir, cache_dir=old, check=0)
+    assert report.stored == {"tiny": 0} and report.present == {"tiny": 10}
+    assert "10 already in the cache" in report.lines()[0]
+    with LabelCache(old) as cache:
+        assert cache.get_many(keys) == before

@@ -103,16 +103,22 @@ class LabelCache:
             raise self._failed("read", error) from None
         return found
 
-    def put_many(self, items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Any]]) -> None:
+    def put_many(
+        self,
+        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Any]],
+        *,
+        replace: bool = True,
+    ) -> None:
         """Store all items in one transaction: all of them or none survive a crash. InputError,
-        one line naming the cache file, when SQLite fails (a full disk: ``OperationalError``)."""
+        one line naming the cache file, when SQLite fails (a full disk: ``OperationalError``).
+        ``replace=False`` keeps a key's stored value (labels imported from elsewhere never
+        replace labels computed here)."""
         pairs = items.items() if isinstance(items, Mapping) else items
         rows = [(key, json.dumps(value, ensure_ascii=False)) for key, value in pairs]
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         try:
             with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO labels (key, value) VALUES (?, ?)", rows
-                )
+                self._db.executemany(f"{verb} INTO labels (key, value) VALUES (?, ?)", rows)
         except sqlite3.Error as error:
             raise self._failed("write", error) from None
 
