@@ -126,6 +126,50 @@ def test_a_misspelt_key_is_named_with_the_key_it_resembles(tmp_path: Path) -> No
     )
 
 
+def _damaged(frame, how: str):
+    frame = frame.copy()
+    if how == "misspelt column":
+        return frame.rename(columns={"ai_pref_a_ab": "ai_pref_ab"}), "ai_pref_ab", "unknown"
+    if how == "text in a number column":
+        frame["ai_pref_a"] = frame["ai_pref_a"].astype(str)  # a column of text, as edited
+        frame.loc[2, "ai_pref_a"] = "high"
+        return frame, "ai_pref_a", "not a number: 'high'"
+    if how == "P(A) above 1":
+        frame.loc[1, "ai_pref_a_ba"] = 1.5
+        return frame, "ai_pref_a_ba", "outside [0, 1]"
+    if how == "text in a true/false column":
+        frame["cot"] = "no"
+        return frame, "cot", "not true or false"
+    if how == "annotator_prefs of text":
+        frame["annotator_prefs"] = [["x"]] * len(frame)
+        return frame, "annotator_prefs", "not a list of numbers"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "misspelt column",
+        "text in a number column",
+        "P(A) above 1",
+        "text in a true/false column",
+        "annotator_prefs of text",
+    ],
+)
+def test_a_damaged_results_file_is_refused_in_one_line(tmp_path: Path, how: str) -> None:
+    """What would read silently wrong (a misspelt column as absent, text as unscored, a P(A)
+    of 1.5, "no" as true) or fail with a traceback is one line naming the column."""
+    import pandas as pd
+
+    frame = pd.read_parquet(REPO / "reports/benchmark" / rundir.RESULTS).head(8)
+    damaged, column, message = _damaged(frame, how)
+    damaged.to_parquet(tmp_path / rundir.RESULTS, index=False)
+    line = _refused(tmp_path / rundir.RESULTS, lambda _: rundir.read_results(tmp_path))
+    assert f"field '{column}'" in line and message in line, line
+    frame.head(0).to_parquet(tmp_path / rundir.RESULTS, index=False)
+    assert "no rows" in _refused(tmp_path / rundir.RESULTS, lambda _: rundir.read_results(tmp_path))
+
+
 def test_a_results_row_takes_only_known_and_baseline_columns() -> None:
     row = {
         "dataset": "d",

@@ -3,6 +3,7 @@ by ``labelbench run`` and read (checked and normalized) by the report and the it
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import types
@@ -150,8 +151,7 @@ def normalize(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     if "annotator_prefs" not in frame:
         frame["annotator_prefs"] = [[h] if np.isfinite(h) else [] for h in frame["human_pref_a"]]
     frame["annotator_prefs"] = [
-        [float(v) for v in prefs] if prefs is not None and not _is_nan(prefs) else []
-        for prefs in frame["annotator_prefs"]
+        _preferences(prefs, source, record) for record, prefs in enumerate(frame["annotator_prefs"])
     ]
     for column in baseline_columns(frame):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -171,9 +171,85 @@ def _is_nan(value: object) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+def _preferences(prefs: Any, source: str | Path, record: int) -> list[float]:
+    """One row's ``annotator_prefs`` as floats; InputError naming the row when it is not a
+    list of numbers."""
+    if prefs is None or _is_nan(prefs):
+        return []
+    if isinstance(prefs, str | bytes) or not hasattr(prefs, "__iter__"):
+        raise InputError(
+            source, f"not a list of numbers: {prefs!r}", record=record, field="annotator_prefs"
+        )
+    try:
+        return [float(v) for v in prefs]
+    except (TypeError, ValueError):
+        raise InputError(
+            source,
+            f"not a list of numbers: {list(prefs)!r}",
+            record=record,
+            field="annotator_prefs",
+        ) from None
+
+
+PROBABILITIES = ("ai_pref_a", "ai_pref_a_ab", "ai_pref_a_ba", "human_pref_a")
+"""Columns holding a P(A) (and every ``BASELINE_COLUMN``): NaN or within [0, 1]."""
+
+
+def _checked(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse, in one line naming the file, the column and the row, what ``normalize`` would
+    otherwise read silently wrong from a file: a column the table does not have (a misspelt
+    name would read as absent), a value that is not a number in a numeric column (it would
+    read as NaN: unscored), a P(A) outside [0, 1] and a true/false column holding text."""
+    known = set(ResultRow.model_fields)
+    for column in frame.columns:
+        if column not in known and not BASELINE_COLUMN.fullmatch(str(column)):
+            close = difflib.get_close_matches(str(column), sorted(known), n=1, cutoff=0.75)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise InputError(path, f"unknown results column{hint}", field=str(column))
+    numeric = ("human_pref_a", "len_a", "len_b", "ai_pref_a", *OPTIONAL_FLOAT)
+    for column in [c for c in (*numeric, *baseline_columns(frame)) if c in frame]:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & values.notna()).to_numpy())
+        if len(bad):
+            raise InputError(
+                path,
+                f"not a number: {values.iloc[bad[0]]!r}",
+                record=int(bad[0]),
+                field=column,
+            )
+        if column in PROBABILITIES or BASELINE_COLUMN.fullmatch(column):
+            outside = np.flatnonzero(((numbers < 0) | (numbers > 1)).to_numpy())
+            if len(outside):
+                raise InputError(
+                    path,
+                    f"P(A) {float(numbers.iloc[outside[0]])!r} is outside [0, 1]",
+                    record=int(outside[0]),
+                    field=column,
+                )
+    for column in [c for c in ("cot", "pair_flipped") if c in frame]:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        ok = values.map(
+            lambda v: v is None or _is_nan(v) or isinstance(v, bool | np.bool_) or v in (0, 1)
+        )
+        bad = np.flatnonzero(~ok.to_numpy(bool))
+        if len(bad):
+            raise InputError(
+                path,
+                f"not true or false: {values.iloc[bad[0]]!r}",
+                record=int(bad[0]),
+                field=column,
+            )
+
+
 def read_results(run_dir: Path) -> pd.DataFrame:
     """``RUN_DIR/results.parquet`` (or ``results.jsonl``), ``normalize``d. InputError (one line
-    naming the folder or file) when it is missing, unreadable or lacks a required column."""
+    naming the folder or file, and the column and row) when it is missing, unreadable, empty,
+    lacks a required column or holds what would read silently wrong (``_checked``)."""
     path = result_path(Path(run_dir))
     try:
         if path.suffix == ".parquet":
@@ -182,6 +258,9 @@ def read_results(run_dir: Path) -> pd.DataFrame:
             frame = pd.read_json(path, lines=True, dtype=False)
     except (OSError, ValueError) as error:
         raise InputError(path, f"cannot read results: {error}") from None
+    if frame.empty:
+        raise InputError(path, "no rows: the run labelled nothing")
+    _checked(frame, path)
     return normalize(frame, path)
 
 
