@@ -126,6 +126,38 @@ def test_a_misspelt_key_is_named_with_the_key_it_resembles(tmp_path: Path) -> No
     )
 
 
+def test_a_misspelt_required_key_is_named_not_reported_missing(tmp_path: Path) -> None:
+    """A required key misspelt fails both as missing and as unknown: the line names the key in
+    the file, with the one it resembles."""
+    path = tmp_path / rundir.RUN_RECORD
+    data = json.loads((REPO / "reports/ladder" / rundir.RUN_RECORD).read_text())
+    data["cached_shar"] = data.pop("cached_share")
+    path.write_text(json.dumps(data))
+    line = _refused(path, rundir.read_run_record)
+    assert "field 'cached_shar': unknown key; did you mean 'cached_share'?" in line, line
+    path = tmp_path / rundir.WINNER
+    data = json.loads((REPO / "reports/ladder" / rundir.WINNER).read_text())
+    data["by_dataset"]["tldr"]["alignmnt"] = data["by_dataset"]["tldr"].pop("alignment")
+    path.write_text(json.dumps(data))
+    line = _refused(path, rundir.read_winner)
+    assert "field 'by_dataset.tldr.alignmnt': unknown key; did you mean 'alignment'?" in line
+
+
+def test_a_run_record_out_of_range_or_newer_is_refused_with_the_right_advice(
+    tmp_path: Path,
+) -> None:
+    """A cached share of 7 (read as "700% of the labels read from the cache") or a negative
+    wall time is refused; a newer run.json is not one `labelbench report` could rewrite."""
+    path = tmp_path / rundir.RUN_RECORD
+    data = json.loads((REPO / "reports/ladder" / rundir.RUN_RECORD).read_text())
+    for key, value in (("cached_share", 7), ("cached_share", -0.5), ("wall_seconds", -1)):
+        path.write_text(json.dumps({**data, key: value}))
+        assert f"field '{key}'" in _refused(path, rundir.read_run_record)
+    path.write_text(json.dumps({**data, "schema": 2}))
+    line = _refused(path, rundir.read_run_record)
+    assert line.endswith("update labelbench") and "labelbench report" not in line, line
+
+
 def _damaged(frame, how: str):
     frame = frame.copy()
     if how == "misspelt column":

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from labelbench.errors import InputError, validation_problem
+from labelbench.rundir.names import RUN_RECORD
 from labelbench.yamlio import field_types, key_path
 
 Number = int | float
@@ -75,6 +76,21 @@ def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseMode
     return models[0] if len(models) == 1 else None
 
 
+def _misspelt(errors: Sequence[Any]) -> Any:
+    """The unknown key that resembles a missing key beside it (a misspelt required key fails
+    as both; the unknown key says what to fix), or None."""
+    missing: dict[tuple[Any, ...], list[str]] = {}
+    for problem in errors:
+        if problem["type"] == "missing":
+            missing.setdefault(tuple(problem["loc"][:-1]), []).append(str(problem["loc"][-1]))
+    for problem in errors:
+        if problem["type"] == "extra_forbidden":
+            names = missing.get(tuple(problem["loc"][:-1]), [])
+            if difflib.get_close_matches(str(problem["loc"][-1]), names, n=1, cutoff=0.75):
+                return problem
+    return None
+
+
 def _validated(model: type[File], data: dict[str, Any], path: Path) -> File:
     """``model`` from ``data``; InputError naming ``path`` and the key path of the first
     problem (an unknown key close to a known one: did you mean it?)."""
@@ -82,10 +98,11 @@ def _validated(model: type[File], data: dict[str, Any], path: Path) -> File:
         return model.model_validate(data)
     except ValidationError as error:
         loc, message = validation_problem(error)
-        first = error.errors()[0]
+        first = _misspelt(error.errors()) or error.errors()[0]
         if first["type"] == "missing":
             message = "missing"
         elif first["type"] == "extra_forbidden":
+            loc, message = tuple(first["loc"]), "unknown key"
             owner = _model_at(model, loc)
             known = list(owner.model_fields) if owner else []
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.75)
@@ -94,7 +111,7 @@ def _validated(model: type[File], data: dict[str, Any], path: Path) -> File:
         raise InputError(path, message, field=key_path(loc) or None) from None
 
 
-def _version(path: Path, data: dict[str, Any], current: int) -> None:
+def _version(path: Path, data: dict[str, Any], current: int, name: str) -> None:
     """Refuse a ``schema`` this labelbench cannot read (missing: version 1)."""
     version = data.get("schema", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -103,7 +120,11 @@ def _version(path: Path, data: dict[str, Any], current: int) -> None:
         raise InputError(
             path,
             f"layout version {version} is newer than this labelbench reads ({current}); "
-            "update labelbench, or rerun `labelbench report RUN_DIR` with this one",
+            + (
+                "update labelbench"  # written by `labelbench run`, which a report cannot redo
+                if name == RUN_RECORD
+                else "update labelbench, or rerun `labelbench report RUN_DIR` with this one"
+            ),
             field="schema",
         )
 
@@ -113,7 +134,7 @@ def read_file(path: str | Path, model: type[File], name: str, what: str, current
     missing, not a UTF-8 JSON object, of a newer layout or not matching the model."""
     path = Path(path)
     data = _read_json(path, name, what)
-    _version(path, data, current)
+    _version(path, data, current, name)
     return _validated(model, data, path)
 
 

@@ -17,8 +17,10 @@ class RunRecord(RunFile):
 
     version: int = Field(default=RUN_SCHEMA, alias="schema")
     command: str = Field(description="the command line")
-    wall_seconds: float = Field(description="wall time of the run, in seconds")
-    cached_share: float = Field(description="share of label requests read from the cache")
+    wall_seconds: float = Field(ge=0, description="wall time of the run, in seconds")
+    cached_share: float = Field(
+        ge=0, le=1, description="share of label requests read from the cache"
+    )
     machine: str = Field(description="CPU cores, torch threads and version, architecture")
 
 
