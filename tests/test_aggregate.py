@@ -348,3 +348,40 @@ def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
     assert auto.aggregation is not None and auto.aggregation_choice is not None
     assert auto.aggregation.method in ag.SINGLE_METHODS
     assert "lowest cross-fitted log-loss" in auto.aggregation_choice.criterion
+
+
+def test_the_same_comparisons_in_two_data_sets_are_fitted_once():
+    """A sample and its prefix (tldr 400 and tldr-prompts 200 of one file) hold the same
+    human labels: the winner's aggregation is fitted on each comparison once, as on one set."""
+    from labelbench.report.aggregations import winner_aggregation
+
+    rng = np.random.default_rng(3)
+    n = 80
+    d = rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "dataset": "tldr",
+            "labeler": "l",
+            "variant": "v",
+            "item_id": [f"i{k}" for k in range(n)],
+            "group_id": [f"g{k // 2}" for k in range(n)],
+            "pair_key": [f"p{k}" for k in range(n)],
+            "len_a": np.where(np.arange(n) % 2, 100.0, 300.0),
+            "len_b": np.where(np.arange(n) % 2, 300.0, 100.0),
+            "human_pref_a": (rng.random(n) < ag.sigmoid(2 * d)).astype(float),
+            "ai_pref_a_ab": ag.sigmoid(d + 0.3),
+            "ai_pref_a_ba": ag.sigmoid(d - 0.3),
+            "ai_pref_a": (ag.sigmoid(d + 0.3) + ag.sigmoid(d - 0.3)) / 2,
+            "seconds": 1.0,
+        }
+    )
+    winner = WinnerFile(labeler="l", variant="v")
+    alone = winner_aggregation(frame, winner, ReportSettings())
+    prefix = frame.iloc[: n // 2].assign(dataset="tldr-prompts")
+    pooled = winner_aggregation(pd.concat([frame, prefix]), winner, ReportSettings())
+    assert alone.aggregation is not None and pooled.aggregation is not None
+    assert pooled.aggregation.n_fit == alone.aggregation.n_fit == n
+    assert pooled.aggregation.weight == pytest.approx(alone.aggregation.weight)
+    # (the cross-fitted figures differ a little: folds are drawn from data-set-prefixed groups)
+    for method, figures in pooled.aggregation_choice.methods.items():
+        assert figures.n_fit == alone.aggregation_choice.methods[method].n_fit, method

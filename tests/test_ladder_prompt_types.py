@@ -57,5 +57,9 @@ def test_contrast_is_the_paired_credit_difference() -> None:
     expected = np.mean([0, 1, 0, 1, -1, -1, 0.5])
     assert f"{expected:+.3f}" in row
     assert "| 2 / 2 |" in row  # wins: i1, i3; losses: i4, i5 (the AI tie counts neither)
+    # a cell also run on fewer of the same items, in another data set: the larger one is used
+    subset = _cell("base-0shot", zero[:4], human[:4], ids[:4]).assign(dataset="tldr-prompts-2shot")
+    pooled = module._cells(pd.concat([frame, subset]), ["tldr-prompts", "tldr-prompts-2shot"])
+    assert len(pooled[("tiny", "base-0shot")]) == 8
     variants = module.variant_table(cells)
     assert "| tiny | base-0shot | 0.688" in variants  # (1+0+1+0+1+1+.5+1) / 8 = 0.6875

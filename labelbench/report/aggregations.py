@@ -315,7 +315,11 @@ def winner_aggregation(results: pd.DataFrame, winner: WinnerFile, settings: Any)
         return winner
     mine = results[(results["labeler"] == labeler) & (results["variant"] == variant)].copy()
     datasets = sorted(set(mine["dataset"]))
-    if len(datasets) > 1:  # groups and items never span data sets (one data set: as reported)
+    # the same comparison in several data sets (cuts of one file: a sample and its prefix) is
+    # one human label, fitted once: counted twice it would weigh double and, its copies
+    # landing in different folds, leak into the cross-fitted log-loss
+    mine = mine.drop_duplicates([c for c in ("group_id", "item_id", "pair_key") if c in mine])
+    if len(datasets) > 1:  # other groups and items never span data sets
         mine["group_id"] = mine["dataset"] + "/" + mine["group_id"]
         mine["item_id"] = mine["dataset"] + "/" + mine["item_id"]
     items = mine.drop_duplicates("item_id").reset_index(drop=True)

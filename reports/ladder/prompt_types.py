@@ -4,8 +4,8 @@
 
 Reads results.parquet (nothing is relabelled) and prints two Markdown tables for the data sets
 named (default: every data set whose name starts with ``tldr-prompts``: the same 200 TL;DR
-comparisons, split in two data sets only where a cell ran at some sizes), their cells pooled by
-labeler and variant:
+comparisons, split into data sets where a cell ran on fewer items or at some sizes only), their
+cells pooled by labeler and variant (a cell in several data sets: the one with most items):
 
 1. per labeler and variant: alignment (accuracy against the human majority, ties credited 1/2,
    ``labelbench.metrics.credit``) with its 95% cluster-bootstrap interval, the same-slot rate
@@ -67,11 +67,16 @@ def _plain(estimate: object) -> str:
 
 
 def _cells(results: pd.DataFrame, datasets: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Each (labeler, variant)'s cell among ``datasets``: where it ran in several (base 0-shot
+    on the first 100 and on all 200 items), the one with the most items (the samples are
+    prefixes of one content-hashed order, so the smaller is a subset of the larger)."""
     rows = results[results["dataset"].isin(datasets)]
-    return {
-        (str(labeler), str(variant).removeprefix(FAMILY)): cell.set_index("item_id")
-        for (labeler, variant), cell in rows.groupby(["labeler", "variant"], sort=False)
-    }
+    cells: dict[tuple[str, str], pd.DataFrame] = {}
+    for (_, labeler, variant), cell in rows.groupby(["dataset", "labeler", "variant"], sort=False):
+        key = (str(labeler), str(variant).removeprefix(FAMILY))
+        if key not in cells or len(cell) > len(cells[key]):
+            cells[key] = cell.set_index("item_id")
+    return cells
 
 
 def _order(labelers: list[str]) -> list[str]:
@@ -149,9 +154,6 @@ def main() -> None:
         {str(name) for name in results["dataset"] if str(name).startswith("tldr-prompts")}
     )
     cells = _cells(results, names)
-    for (labeler, variant), cell in cells.items():
-        if cell.index.duplicated().any():
-            raise SystemExit(f"{labeler} / {variant} is in more than one data set named")
     print(variant_table(cells))
     print()
     print(contrast_table(cells))
