@@ -316,19 +316,19 @@ def test_caveats_name_reversed_and_length_only_labels():
     assert ag.Aggregation(method="calibrated", weight=3.0, status="informative").caveat() is None
 
 
-def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
-    from labelbench.report.aggregations import winner_aggregation
-
-    rng = np.random.default_rng(9)
-    n = 60
+def _winner_frame(seed: int, n: int, groups_of: int = 1) -> pd.DataFrame:
+    """One labeler cell of ``n`` comparisons with informative labels, never of equal length;
+    ``groups_of`` comparisons per post."""
+    rng = np.random.default_rng(seed)
     d = rng.normal(size=n)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "dataset": "d",
             "labeler": "l",
             "variant": "v",
             "item_id": [f"i{k}" for k in range(n)],
-            "group_id": [f"g{k}" for k in range(n)],
+            "group_id": [f"g{k // groups_of}" for k in range(n)],
+            "pair_key": [f"p{k}" for k in range(n)],
             "len_a": np.where(np.arange(n) % 2, 100.0, 300.0),  # never near equal length
             "len_b": np.where(np.arange(n) % 2, 300.0, 100.0),
             "human_pref_a": (rng.random(n) < ag.sigmoid(2 * d)).astype(float),
@@ -338,6 +338,12 @@ def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
             "seconds": 1.0,
         }
     )
+
+
+def test_a_forced_winner_method_that_is_na_falls_back_to_prob_mean():
+    from labelbench.report.aggregations import winner_aggregation
+
+    frame = _winner_frame(9, 60)
     settings = ReportSettings(winner_aggregation="length-controlled")
     winner = WinnerFile(labeler="l", variant="v")
     out = winner_aggregation(frame, winner, settings)
@@ -355,26 +361,8 @@ def test_the_same_comparisons_in_two_data_sets_are_fitted_once():
     human labels: the winner's aggregation is fitted on each comparison once, as on one set."""
     from labelbench.report.aggregations import winner_aggregation
 
-    rng = np.random.default_rng(3)
     n = 80
-    d = rng.normal(size=n)
-    frame = pd.DataFrame(
-        {
-            "dataset": "tldr",
-            "labeler": "l",
-            "variant": "v",
-            "item_id": [f"i{k}" for k in range(n)],
-            "group_id": [f"g{k // 2}" for k in range(n)],
-            "pair_key": [f"p{k}" for k in range(n)],
-            "len_a": np.where(np.arange(n) % 2, 100.0, 300.0),
-            "len_b": np.where(np.arange(n) % 2, 300.0, 100.0),
-            "human_pref_a": (rng.random(n) < ag.sigmoid(2 * d)).astype(float),
-            "ai_pref_a_ab": ag.sigmoid(d + 0.3),
-            "ai_pref_a_ba": ag.sigmoid(d - 0.3),
-            "ai_pref_a": (ag.sigmoid(d + 0.3) + ag.sigmoid(d - 0.3)) / 2,
-            "seconds": 1.0,
-        }
-    )
+    frame = _winner_frame(3, n, groups_of=2).assign(dataset="tldr")
     winner = WinnerFile(labeler="l", variant="v")
     alone = winner_aggregation(frame, winner, ReportSettings())
     prefix = frame.iloc[: n // 2].assign(dataset="tldr-prompts")
