@@ -119,10 +119,9 @@ def import_labels(
     InputError (one line naming the file) when the run has no config or results, or a data file
     is missing."""
     from labelbench.benchmark import prepare
-    from labelbench.labeling import LabelCache, default_cache_dir, preferences
+    from labelbench.labeling import LabelCache, default_cache_dir
     from labelbench.labeling.cache import request_key
-    from labelbench.labeling.labeler import open_labeler, prompt_view
-    from labelbench.prompting import plan
+    from labelbench.labeling.labeler import prompt_view
 
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG
@@ -147,7 +146,7 @@ def import_labels(
                 report.refused[spec.display] = view.note or "its identity cannot be derived here"
                 continue
             entries: dict[str, dict[str, Any]] = {}
-            cells: list[tuple[Any, Any, list[PlannedRequest], dict[str, Any]]] = []
+            cells: list[tuple[Any, Any, dict[str, Any]]] = []
             for (dataset, variant_name), cell in rows.groupby(["dataset", "variant"], sort=False):
                 data = prepared.get(str(dataset))
                 variant = (
@@ -166,14 +165,7 @@ def import_labels(
                         "(its rationales are not in the results table)"
                     )
                     continue
-                planned = plan(
-                    data.items,
-                    variant,
-                    tokenizer=view.tokenizer,
-                    seed=config.seed,
-                    chat=view.chat,
-                    max_tokens=view.max_tokens,
-                ).requests
+                planned = view.plan(data.items, variant, config.seed)
                 by_id = {row.item_id: row for row in cell.itertuples(index=False)}
                 where = f"{spec.display} / {dataset} / {variant_name}"
                 unplanned = len(set(by_id) - {request.item_id for request in planned})
@@ -195,13 +187,11 @@ def import_labels(
                         f"{where}: no scored order (ai_pref_a_ab and ai_pref_a_ba are NaN or "
                         "absent)"
                     )
-                cells.append((data, variant, planned, by_id))
+                cells.append((data, variant, by_id))
             if not entries:
                 continue
             if check > 0:
-                worst, count = _check(
-                    open_labeler, preferences, spec, cells, check, config.seed, view.identity
-                )
+                worst, count = _check(spec, cells, check, config.seed, view.identity)
                 report.checked[spec.display] = (count, worst)
                 if count == 0:
                     report.refused[spec.display] = (
@@ -226,10 +216,8 @@ def import_labels(
 
 
 def _check(
-    open_labeler: Any,
-    preferences: Any,
     spec: Any,
-    cells: list[tuple[Any, Any, list[PlannedRequest], dict[str, Any]]],
+    cells: list[tuple[Any, Any, dict[str, Any]]],
     count: int,
     seed: int,
     identity: str,
@@ -238,6 +226,8 @@ def _check(
     difference| over their orders, and how many orders were compared. Raises ModelError when
     the labeler's identity as loaded differs from the one the keys were made with."""
     from labelbench.errors import ModelError
+    from labelbench.labeling import preferences
+    from labelbench.labeling.labeler import open_labeler
 
     worst, compared = 0.0, 0
     labeler = open_labeler(spec)
@@ -247,7 +237,7 @@ def _check(
                 f"{spec.display}: its identity as loaded ({labeler.identity}) is not the one "
                 f"derived without loading it ({identity}); nothing imported"
             )
-        for data, variant, _planned, by_id in cells:
+        for data, variant, by_id in cells:
             items = [  # items with an imported order to compare (unscored ones would not count)
                 item
                 for item in data.items

@@ -7,16 +7,19 @@ cache key (``labeler_identity``); ``prompt_view`` derives the same without loadi
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from labelbench.config import LabelerSpec
+from labelbench.data.record import Comparison
 from labelbench.errors import InputError, ModelError, validation_problem
 from labelbench.labeling.opened import Labeler
+from labelbench.prompting import Variant, plan
 from labelbench.prompting.tokens import refuses_system
+from labelbench.requests import PlannedRequest
 
 BACKENDS: dict[str, Callable[[LabelerSpec], Labeler]] = {}
 """Backend name (a labeler spec's ``backend``) -> the function that opens a labeler of it; filled
@@ -189,6 +192,20 @@ class PromptView:
     note: str | None = None
     """Why the prompts shown may differ from those sent (a tokenizer that cannot be loaded);
     None when they are rendered as the labeler renders them."""
+
+    def plan(
+        self, items: Sequence[Comparison], variant: Variant, seed: int
+    ) -> list[PlannedRequest]:
+        """The requests for ``items`` under ``variant`` as the labeler planned them (its
+        tokenizer, chat mode and token budget), in the planner's order."""
+        return plan(
+            items,
+            variant,
+            tokenizer=self.tokenizer,
+            seed=seed,
+            chat=self.chat,
+            max_tokens=self.max_tokens,
+        ).requests
 
 
 def prompt_view(spec: LabelerSpec) -> PromptView:

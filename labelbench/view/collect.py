@@ -25,7 +25,7 @@ from labelbench.config import LabelerSpec, RunConfig
 from labelbench.data.record import Comparison
 from labelbench.errors import InputError
 from labelbench.labeling.labeler import PromptView, prompt_view
-from labelbench.prompting import Variant, load_variant, plan
+from labelbench.prompting import Variant, load_variant
 from labelbench.requests import PlannedRequest, RationaleRequest
 from labelbench.rundir import CONFIG, baseline_columns, read_config, read_results
 
@@ -78,16 +78,8 @@ def _plans(
     items: list[Comparison], variant: Variant, view: PromptView, seed: int
 ) -> dict[str, list[PlannedRequest]]:
     """The planned requests of every item, by item id, as the labeler planned them."""
-    result = plan(
-        items,
-        variant,
-        tokenizer=view.tokenizer,
-        seed=seed,
-        chat=view.chat,
-        max_tokens=view.max_tokens,
-    )
     out: dict[str, list[PlannedRequest]] = {}
-    for planned in result.requests:
+    for planned in view.plan(items, variant, seed):
         out.setdefault(planned.item_id, []).append(planned)
     return out
 
