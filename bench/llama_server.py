@@ -25,14 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LABELBENCH_DATA_DIR", REPO.parent / "shared" / "data"))
 TLDR = DATA / "openai_tldr_comparisons" / "batch13.json"
 VARIANT = "summarization/base-0shot"
+T = TypeVar("T")
 
 
 def log(message: str) -> None:
@@ -86,7 +88,8 @@ def llama_cpp_chains(
     if missing:
         return {"skipped": missing}
     gguf = local_gguf(name, gguf_dir)
-    with llama_server(python, gguf, threads=threads) as url:
+
+    def chains(url: str) -> tuple[float, list]:
         backend = HTTPBackend(
             url, name, identity="llama.cpp", concurrency=1, timeout=3600, tokenizer=tokenizer
         )
@@ -94,14 +97,35 @@ def llama_cpp_chains(
         rows = label(planned, backend, cache=None, progress=False).rows
         seconds = time.perf_counter() - started
         backend.close()
+        return seconds, rows
+
+    (seconds, rows), how = served(python, gguf, chains, threads=threads)
     generated = sum(row.generated_tokens for row in rows)
     return {
         "seconds": seconds,
         "generated_tokens": generated,
         "rationale_tokens_per_s": generated / seconds,
         "gguf": gguf.name,
+        **how,
         "rows": rows,
     }
+
+
+def served(
+    python: str, gguf: Path, work: Callable[[str], T], *, threads: int = 1
+) -> tuple[T, dict[str, Any]]:
+    """``work(url)`` against llama.cpp's server on ``gguf``: its result, and how the server ran
+    (``extra_buffers``: whether llama.cpp's extra weight buffer types, its repacked and AMX
+    layouts, were on; ``fault``: why they were turned off). When the server dies by a signal,
+    ``work`` runs once more on a server started with them off: the faulting build of
+    2026-12-06 (``LlamaServerCrashed``) ran that way. Raises what ``work`` raises otherwise."""
+    try:
+        with llama_server(python, gguf, threads=threads) as url:
+            return work(url), {"extra_buffers": True}
+    except LlamaServerCrashed as crash:
+        log(f"{crash}; once more with llama.cpp's extra buffer types off")
+        with llama_server(python, gguf, threads=threads, extra_buffers=False) as url:
+            return work(url), {"extra_buffers": False, "fault": str(crash)[:300]}
 
 
 def has_llama_server(python: str) -> bool:
@@ -116,17 +140,37 @@ class LlamaServerCrashed(RuntimeError):
     from source on an Intel Xeon with AMX under KVM), not the client that was talking to it."""
 
 
+NO_EXTRA_BUFFERS = """
+import runpy
+import llama_cpp.llama_cpp as native
+default = native.llama_model_default_params
+def without_extra_buffers():
+    params = default()
+    params.use_extra_bufts = False
+    return params
+native.llama_model_default_params = without_extra_buffers
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+"""``python -c`` code that runs llama_cpp.server with ``use_extra_bufts`` off in every model's
+parameters: no repacked or AMX weight layouts (on the machine of 2026-12-06 the server faulted at
+its first evaluation with them on and ran with them off)."""
+
+
 @contextmanager
-def llama_server(python: str, gguf: Path, *, threads: int = 1, n_ctx: int = 4096) -> Iterator[str]:
-    """``python -m llama_cpp.server`` serving ``gguf`` on a free local port: its ``.../v1`` URL.
+def llama_server(
+    python: str, gguf: Path, *, threads: int = 1, n_ctx: int = 4096, extra_buffers: bool = True
+) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving ``gguf`` on a free local port: its ``.../v1`` URL
+    (``extra_buffers=False``: started through ``NO_EXTRA_BUFFERS``).
 
     ``logits_all`` is on: llama-cpp-python returns logprobs only then. Raises LlamaServerCrashed
     when the body fails because the server process died by a signal."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    start = ["-m", "llama_cpp.server"] if extra_buffers else ["-c", NO_EXTRA_BUFFERS]
     command = [
-        python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+        python, *start, "--model", str(gguf), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
         "--n_threads_batch", str(threads), "--logits_all", "true", "--cache", "true",
         "--verbose", "false",
@@ -236,9 +280,14 @@ def main() -> None:
         for model in args.models:
             log(f"{model}: GGUF")
             gguf = gguf_of(model, folder)
-            with llama_server(args.llama_python, gguf, threads=args.threads) as url:
-                log(f"{model}: labelling {len(pairs)} pairs with llama.cpp and the engine")
-                figures[model] = compare(model, pairs, url, args.engine_model or model)
+            log(f"{model}: labelling {len(pairs)} pairs with llama.cpp and the engine")
+            figure, how = served(
+                args.llama_python,
+                gguf,
+                lambda url, model=model: compare(model, pairs, url, args.engine_model or model),
+                threads=args.threads,
+            )
+            figures[model] = {**figure, **how}
             log(f"{model}: {figures[model]}")
     print(json.dumps({"threads": args.threads, "models": figures}))
 

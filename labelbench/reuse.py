@@ -21,7 +21,9 @@ replace one already in the cache (a label computed here, or imported before): it
 Checked before anything is stored: for each labeler, ``check`` scored items of each imported
 cell are labelled again on this machine, and the labeler's entries are stored only when every
 recomputed P(A) is within ``tolerance`` of the imported one (bfloat16 kernels differ between
-CPUs by about 0.01), and refused when no order could be compared. A labeler whose identity
+CPUs by about 0.01), and refused when no order could be compared. A labeler whose every entry
+the cache already holds is neither checked nor stored again, so a rerun after Ctrl-C goes on
+from the first labeler it had not stored. A labeler whose identity
 cannot be derived here (its tokenizer does not load) is skipped. A run with nothing to import
 (no scored order, or results whose labelers or items the config does not plan) says so on its
 lines and exits with code 2 (``print_report``).
@@ -190,6 +192,11 @@ def import_labels(
                 cells.append((data, variant, by_id))
             if not entries:
                 continue
+            present = cache.get_many(list(entries))
+            if len(present) == len(entries):  # stored before (a rerun after Ctrl-C resumes here)
+                report.present[spec.display] = len(present)
+                report.stored[spec.display] = 0
+                continue
             if check > 0:
                 worst, count = _check(spec, cells, check, config.seed, view.identity)
                 report.checked[spec.display] = (count, worst)
@@ -205,7 +212,6 @@ def import_labels(
                         f"(tolerance {tolerance}): another model, prompt or precision"
                     )
                     continue
-            present = cache.get_many(list(entries))
             cache.put_many(entries, replace=False)  # labels computed here are kept
             report.stored[spec.display] = len(entries) - len(present)
             if present:

@@ -167,3 +167,25 @@ def test_committed_reports_figures_read_cleanly(report: str) -> None:
             assert plots.smallest_text_px(fig) >= plots.MIN_TEXT_PX, name
         finally:
             plots._pyplot().close(fig)
+
+
+def test_a_figure_draws_panels_only_for_the_data_sets_it_applies_to() -> None:
+    """The committed ladder's exemplar figure applies only to the data set where 2-shot stands
+    beside 0-shot on the same items: one panel, and a line naming the others."""
+    folder = Path(__file__).resolve().parents[1] / "reports/ladder"
+    summary = read_summary(folder / SUMMARY)
+    shots = [
+        name
+        for name, entry in summary.datasets.items()
+        if any("2shot" in cell.variant for cell in entry.labeler_cells())
+    ]
+    assert len(shots) == 1 < len(summary.datasets)
+    fig = plots.draw("alignment_vs_exemplars", summary, read_timing(folder / TIMING))
+    try:
+        titles = [axis.get_title() for axis in fig.axes if axis.get_visible()]
+        assert titles == shots
+        others = [name for name in summary.datasets if name not in shots]
+        assert fig._supxlabel.get_text() == "not estimable on: " + ", ".join(others)
+        assert plots.layout_problems(fig) == []
+    finally:
+        plots._pyplot().close(fig)

@@ -150,3 +150,22 @@ def test_labels_in_the_cache_are_kept(finished_run: Path, tmp_path: Path, data_d
     assert "10 already in the cache" in report.lines()[0]
     with LabelCache(old) as cache:
         assert cache.get_many(keys) == before
+
+
+def test_a_rerun_skips_the_labelers_it_stored(
+    finished_run: Path, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an import (or one cut short by Ctrl-C after a labeler was stored), running it again
+    does not check or store that labeler again: it resumes."""
+    import labelbench.reuse as reuse
+
+    fresh = tmp_path / "fresh"
+    assert import_labels(finished_run, data_dir, cache_dir=fresh, check=1).stored == {"tiny": 10}
+
+    def no_check(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a labeler whose labels are all stored was checked again")
+
+    monkeypatch.setattr(reuse, "_check", no_check)
+    again = import_labels(finished_run, data_dir, cache_dir=fresh, check=1)
+    assert again.stored == {"tiny": 0} and again.present == {"tiny": 10}
+    assert again.refused == {}

@@ -129,15 +129,25 @@ def _figure(
     ylabel: str,
     xlabel: str,
 ) -> Figure | None:
-    """One panel per data set (at most ``PANELS_PER_ROW`` a row, so the page need not shrink
-    the figure), titled by its name; ``draw`` returns whether it drew anything (a panel without
-    anything says so)."""
+    """One panel per data set the figure applies to (at most ``PANELS_PER_ROW`` a row, so the
+    page need not shrink the figure), titled by its name; ``draw`` returns whether it drew
+    anything. Data sets it draws nothing for get no panel: a line under the panels names them
+    ("not estimable on: ..."). None when it draws nothing at all."""
     plt = _pyplot()
     datasets = list(summary.datasets.items())
-    if not datasets:
+    scratch = plt.figure()
+    try:  # which data sets the figure applies to: draw each once on a throwaway axis
+        drawable = []
+        for name, entry in datasets:
+            scratch.clear()
+            if draw(scratch.add_subplot(), name, entry):
+                drawable.append((name, entry))
+    finally:
+        plt.close(scratch)
+    if not drawable:
         return None
-    columns = min(PANELS_PER_ROW, len(datasets))
-    rows = -(-len(datasets) // columns)
+    columns = min(PANELS_PER_ROW, len(drawable))
+    rows = -(-len(drawable) // columns)
     fig, axes = plt.subplots(
         rows,
         columns,
@@ -145,21 +155,17 @@ def _figure(
         squeeze=False,
         layout="constrained",
     )
-    for axis in axes.flat[len(datasets) :]:
+    for axis in axes.flat[len(drawable) :]:
         axis.set_visible(False)
-    drawn = False
-    for axis, (name, entry) in zip(axes.flat, datasets, strict=False):
+    for axis, (name, entry) in zip(axes.flat, drawable, strict=False):
         axis.set_title(name)
         axis.set_ylabel(ylabel)
         axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
-        if draw(axis, name, entry):
-            drawn = True
-        else:
-            _nothing(axis)
-    if not drawn:
-        plt.close(fig)
-        return None
+        draw(axis, name, entry)
+    left_out = [name for name, _ in datasets if name not in dict(drawable)]
+    if left_out:
+        fig.supxlabel("not estimable on: " + ", ".join(left_out), fontsize=SMALL, color="gray")
     return fig
 
 
