@@ -103,9 +103,22 @@ def _blocks(
     """Causal attention of ``query`` [batch, heads, width, dim] into ``output`` [batch, offset +
     width.., heads, dim], block by block; ``bias`` [batch, 1, width, keys]. A sliding ``window``
     is given only where key columns are positions: keys before every query's window are skipped."""
-    width = query.shape[2]
+    batch, heads, width, dim = query.shape
     past = key.shape[2] - width
-    gqa = key.shape[1] != query.shape[1]
+    kv_heads = key.shape[1]
+    gqa = kv_heads != heads
+    if width == 1 and gqa and window is None:  # a decoding step: one query a row
+        # each key/value head's group of query heads as its queries (head h reads kv head
+        # h // group, as GQA does): the keys are read once, not once per query head
+        grouped = torch.nn.functional.scaled_dot_product_attention(
+            query.reshape(batch, kv_heads, heads // kv_heads, dim),
+            key,
+            value,
+            attn_mask=bias,
+            scale=scaling,
+        )
+        output[:, offset] = grouped.reshape(batch, heads, dim)
+        return
     for start in range(0, width, block):
         end = min(width, start + block)
         first = 0 if window is None else max(0, past + start - window + 1)

@@ -127,19 +127,24 @@ class Decoder:
         """Choose each active sequence's next token; the finished leave the decoding rows; the
         rest run their token in one pass."""
         backend = self.backend
-        logprobs = backend._logprobs(self.hidden)
-        greedy = torch.argmax(logprobs, dim=-1).tolist()
+        owners = [self.requests[self.sequences[row].owner] for row in range(self.active)]
+        need = max((r.top_k or 1 for r in owners if r.temperature > 0), default=1)
+        ids, logits = backend._decoding_head.top(self.hidden, need)
+        greedy = ids[:, 0].tolist()
         finished: list[int] = []
         for row in range(self.active):
             sequence = self.sequences[row]
-            request = self.requests[sequence.owner]
+            request = owners[row]
             if request.max_new_tokens <= 0:
                 finished.append(row)
                 continue
             if request.temperature <= 0:
                 token = greedy[row]
-            else:
-                token = backend._choose(logprobs[row], request, sequence.generator)
+            elif request.top_k:
+                token = backend._choose_among(ids[row], logits[row], request, sequence.generator)
+            else:  # the whole vocabulary's distribution
+                logprobs = backend._logprobs(self.hidden[row : row + 1])[0]
+                token = backend._choose(logprobs, request, sequence.generator)
             if token in backend.eos_ids:
                 finished.append(row)
                 continue

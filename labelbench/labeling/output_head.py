@@ -95,3 +95,72 @@ def naive_answer_logprobs(
             hidden = model.base_model(input_ids=ids).last_hidden_state[:, -1]
             logprobs = output_logprobs(hidden, output_layer(model), softcap)
     return tuple(float(logprobs[0, a]) for a in answer_ids)
+
+
+class DecodingHead:
+    """The next token's choice while decoding rationales, as ``output_logprobs`` would make it,
+    at the cost of the output layer in the model's own precision.
+
+    In a lower precision the float32 output layer is a large part of a decoding step (Qwen2.5
+    1.5B in bfloat16, 128 rows: 0.63 s of a 2.6 s step on the Intel Xeon of 2026-12-06). Here
+    every row's logits are first computed in the model's precision (``low``: the model's own
+    output weight), its ``candidates`` highest tokens taken, and their float32 logits computed
+    exactly (float32 weight rows). A token outside the candidates has a float32 logit at most
+    its low-precision logit plus ``bound``: each product of two values rounded to bfloat16
+    errs by at most 2^-8 of its magnitude, so a logit errs by at most 2^-8 x |h| x |w| (h the
+    hidden state, w the token's weight row; Cauchy-Schwarz), doubled here for the accumulation.
+    A row whose ``need`` highest exact logits are not all above every outside token's ceiling
+    is computed in full in float32 instead, so the tokens chosen are those of the float32 layer.
+    A float32 model uses the float32 layer directly."""
+
+    def __init__(
+        self,
+        head: tuple[torch.Tensor, torch.Tensor | None],
+        low: tuple[torch.Tensor, torch.Tensor | None] | None,
+        softcap: float | None,
+        candidates: int = 64,
+    ) -> None:
+        self.head, self.low, self.softcap, self.candidates = head, low, softcap, candidates
+        self.fallbacks = 0  # rows computed in full in float32 (the bound could not decide)
+        weight = head[0]
+        self._largest_row = float(weight.detach().norm(dim=1).max()) if low is not None else 0.0
+
+    def top(self, hidden: torch.Tensor, need: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each row of ``hidden`` [rows, dim]: token ids [rows, k] and their float32 logits
+        [rows, k] (soft-capped where the model caps), k >= ``need``, highest first; the true
+        ``need`` highest tokens of the float32 output layer are among them."""
+        weight, bias = self.head
+        need = max(1, need)
+        count = min(max(self.candidates, 2 * need), weight.shape[0])
+        if self.low is None or count == weight.shape[0]:
+            return self._full(hidden, count)
+        low_weight, low_bias = self.low
+        rough = torch.nn.functional.linear(hidden.to(low_weight.dtype), low_weight, low_bias)
+        rough_values, ids = torch.topk(rough.float(), count, dim=-1)
+        exact_hidden = hidden.float()
+        rows = weight[ids]  # [rows, candidates, dim]
+        exact = torch.bmm(rows, exact_hidden[:, :, None])[:, :, 0]
+        if bias is not None:
+            exact = exact + bias[ids]
+        bound = 2.0**-7 * exact_hidden.norm(dim=1) * self._largest_row
+        exact, order = torch.sort(exact, dim=-1, descending=True)
+        ids = torch.gather(ids, 1, order)
+        ceiling = rough_values[:, -1] + bound  # no outside token's exact logit exceeds this
+        decided = exact[:, need - 1] > ceiling  # before soft-capping, which keeps the order
+        if self.softcap:
+            exact = torch.tanh(exact / self.softcap) * self.softcap
+        if not bool(decided.all()):
+            undecided = (~decided).nonzero()[:, 0]
+            self.fallbacks += len(undecided)
+            full_ids, full_values = self._full(hidden[undecided], count)
+            ids, exact = ids.clone(), exact.clone()
+            ids[undecided], exact[undecided] = full_ids, full_values
+        return ids, exact
+
+    def _full(self, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        weight, bias = self.head
+        logits = torch.nn.functional.linear(hidden.float(), weight, bias)
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        values, ids = torch.topk(logits, k, dim=-1)
+        return ids, values

@@ -46,6 +46,7 @@ from labelbench.labeling.kv_cache import (
 )
 from labelbench.labeling.output_head import (
     ANSWER_CONTEXT,
+    DecodingHead,
     model_context_length,
     naive_answer_logprobs,
     output_layer,
@@ -145,6 +146,9 @@ class TransformersBackend:
         self._dtype = first.dtype
         self.device = first.device
         self._head = output_layer(model)
+        output = model.get_output_embeddings()
+        low = None if self._dtype == torch.float32 else (output.weight, output.bias)
+        self._decoding_head = DecodingHead(self._head, low, self._softcap)
         self.decode_tokens = decode_tokens or default_decode_tokens(model, config, self._dtype)
 
     @property
@@ -551,4 +555,19 @@ class TransformersBackend:
             threshold = torch.topk(logits, request.top_k).values[-1]
             logits = logits.masked_fill(logits < threshold, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    def _choose_among(
+        self,
+        ids: torch.Tensor,
+        logits: torch.Tensor,
+        request: RationaleRequest,
+        generator: torch.Generator,
+    ) -> int:
+        """``_choose`` for a sampled request with top-k, from the ``DecodingHead``'s highest
+        tokens ``ids`` and their float32 ``logits`` (highest first): the same top-k
+        distribution, drawn over the whole vocabulary as ``_choose`` draws it."""
+        chosen = ids[: request.top_k].cpu()
+        probs = torch.zeros(self._head[0].shape[0])
+        probs[chosen] = torch.softmax(logits[: request.top_k].cpu() / request.temperature, dim=-1)
         return int(torch.multinomial(probs, 1, generator=generator))
