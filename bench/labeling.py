@@ -212,6 +212,20 @@ def main() -> None:
         "--sc-samples", type=int, default=4, help="self-consistency samples (0: no such run)"
     )
     parser.add_argument(
+        "--sc-pairs",
+        type=int,
+        default=None,
+        help="the first this many of --cot-pairs' comparisons for the self-consistency run "
+        "(default: all of them); its costs are per pair",
+    )
+    parser.add_argument(
+        "--llama-pairs",
+        type=int,
+        default=None,
+        help="the first this many of --cot-pairs' comparisons through llama.cpp (default: all "
+        "of them; it decodes one sequence at a time, so its tokens/s do not need many)",
+    )
+    parser.add_argument(
         "--llama-python",
         default=sys.executable,
         help="a Python with llama-cpp-python[server], for the same rationales through "
@@ -376,6 +390,8 @@ def main() -> None:
     generated: dict[str, int] = {}
     chain_rows: dict[str, list[Any]] = {}
     cot_items = everything[: args.cot_pairs]  # the first items, as --pairs takes them
+    sc_items = cot_items[: args.sc_pairs if args.sc_pairs is not None else len(cot_items)]
+    llama_items = cot_items[: args.llama_pairs if args.llama_pairs is not None else len(cot_items)]
     single: list[Any] = []
     if args.cot_pairs:
         zero_cot = planned_for("summarization/base-0shot", cot_items)
@@ -390,6 +406,7 @@ def main() -> None:
                     ),
                 )
                 for p in single
+                if p.item_id in {item.id for item in sc_items}
             ]
             runs.append(("cot_sc", sampled))
         for name, planned in runs:  # each in one batch, as a run labels a unit of items
@@ -398,7 +415,7 @@ def main() -> None:
             generated[name] = sum(row.generated_tokens for row in rows)
             measured.append(rates())
             log(
-                f"{name}: {len(cot_items)} pairs, {generated[name]} tokens generated, so far "
+                f"{name}: {len(planned) // 2} pairs, {generated[name]} tokens generated, so far "
                 f"{timer.seconds}"
             )
 
@@ -414,7 +431,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             llama = llama_cpp_chains(
                 args.model,
-                single,
+                [p for p in single if p.item_id in {item.id for item in llama_items}],
                 lm.tokenizer,
                 python=args.llama_python,
                 threads=threads,
@@ -441,7 +458,12 @@ def main() -> None:
     fp32_seconds = seconds.get("engine_fp32", zero_seconds)
 
     def ratio(top: str, bottom: str) -> float | None:
-        return seconds[top] / seconds[bottom] if top in seconds and bottom in seconds else None
+        """Seconds per pair of ``top`` over those of ``bottom`` (the same pairs but for the
+        self-consistency run, which may run the first --sc-pairs only)."""
+        if top not in seconds or bottom not in seconds:
+            return None
+        share = {"cot_sc": len(sc_items) / len(cot_items)} if cot_items else {}
+        return (seconds[top] / share.get(top, 1.0)) / (seconds[bottom] / share.get(bottom, 1.0))
 
     def per_second(name: str) -> float | None:
         return generated[name] / seconds[name] if name in generated else None
@@ -476,8 +498,10 @@ def main() -> None:
             seconds["zero_cot_items"] / len(cot_items) if "zero_cot_items" in seconds else None
         ),
         "selfconsistency_seconds_per_pair": (
-            seconds["cot_sc"] / len(cot_items) if "cot_sc" in seconds else None
+            seconds["cot_sc"] / len(sc_items) if "cot_sc" in seconds else None
         ),
+        "selfconsistency_pairs": len(sc_items) if "cot_sc" in seconds else 0,
+        "llama_cpp_pairs": len(llama_items) if llama.get("generated_tokens") else 0,
         "cot_mean_rows_per_decode_step": (
             cot_engine.decoded_rows / cot_engine.decode_steps if cot_engine.decode_steps else None
         ),

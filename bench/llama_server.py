@@ -116,16 +116,35 @@ def served(
 ) -> tuple[T, dict[str, Any]]:
     """``work(url)`` against llama.cpp's server on ``gguf``: its result, and how the server ran
     (``extra_buffers``: whether llama.cpp's extra weight buffer types, its repacked and AMX
-    layouts, were on; ``fault``: why they were turned off). When the server dies by a signal,
-    ``work`` runs once more on a server started with them off: the faulting build of
-    2026-12-06 (``LlamaServerCrashed``) ran that way. Raises what ``work`` raises otherwise."""
-    try:
-        with llama_server(python, gguf, threads=threads) as url:
+    layouts, were on; ``fault``: why they were turned off). A server that does not answer a
+    4-token completion within two minutes, or dies on it, is replaced by one started with them
+    off: on the Intel Xeon with AMX of 2026-12-06 (llama-cpp-python 0.3.36 built from source)
+    the server died by a signal at its first evaluation of SmolLM2, and hung on Qwen2.5 1.5B,
+    with them on, and ran with them off."""
+    with llama_server(python, gguf, threads=threads) as url:
+        fault = probe(url)
+        if fault is None:
             return work(url), {"extra_buffers": True}
-    except LlamaServerCrashed as crash:
-        log(f"{crash}; once more with llama.cpp's extra buffer types off")
-        with llama_server(python, gguf, threads=threads, extra_buffers=False) as url:
-            return work(url), {"extra_buffers": False, "fault": str(crash)[:300]}
+    log(f"llama.cpp's server: {fault}; started again with its extra buffer types off")
+    with llama_server(python, gguf, threads=threads, extra_buffers=False) as url:
+        again = probe(url)
+        if again is not None:
+            raise LlamaServerCrashed(f"llama.cpp's server, extra buffer types off: {again}")
+        return work(url), {"extra_buffers": False, "fault": fault}
+
+
+def probe(url: str, timeout: float = 120) -> str | None:
+    """Why the server at ``url`` cannot complete 4 tokens (None: it can)."""
+    import httpx
+
+    body = {"prompt": "The weather today is", "max_tokens": 4, "logprobs": 1}
+    try:
+        reply = httpx.post(f"{url}/completions", json=body, timeout=timeout)
+    except httpx.HTTPError as error:
+        return f"a 4-token completion failed ({type(error).__name__})"
+    if reply.status_code != 200:
+        return f"a 4-token completion answered HTTP {reply.status_code}"
+    return None
 
 
 def has_llama_server(python: str) -> bool:
