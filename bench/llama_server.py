@@ -114,23 +114,29 @@ def llama_cpp_chains(
 def served(
     python: str, gguf: Path, work: Callable[[str], T], *, threads: int = 1
 ) -> tuple[T, dict[str, Any]]:
-    """``work(url)`` against llama.cpp's server on ``gguf``: its result, and how the server ran
-    (``extra_buffers``: whether llama.cpp's extra weight buffer types, its repacked and AMX
-    layouts, were on; ``fault``: why they were turned off). A server that does not answer a
-    4-token completion within two minutes, or dies on it, is replaced by one started with them
-    off: on the Intel Xeon with AMX of 2026-12-06 (llama-cpp-python 0.3.36 built from source)
-    the server died by a signal at its first evaluation of SmolLM2, and hung on Qwen2.5 1.5B,
-    with them on, and ran with them off."""
+    """``work(url)`` against llama.cpp's server on ``gguf``, started as ``extra_buffers_work``
+    finds it works: its result, and how the server ran (``extra_buffers``: whether llama.cpp's
+    extra weight buffer types were on; ``fault``: why they were turned off)."""
+    extra_buffers, fault = extra_buffers_work(python, gguf, threads=threads)
+    with llama_server(python, gguf, threads=threads, extra_buffers=extra_buffers) as url:
+        if not extra_buffers:
+            again = probe(url)
+            if again is not None:
+                raise LlamaServerCrashed(f"llama.cpp's server, extra buffer types off: {again}")
+        how = {"extra_buffers": extra_buffers, **({"fault": fault} if fault else {})}
+        return work(url), how
+
+
+def extra_buffers_work(python: str, gguf: Path, *, threads: int = 1) -> tuple[bool, str | None]:
+    """Whether llama.cpp's server on ``gguf`` answers a 4-token completion with its extra
+    weight buffer types (repacked and AMX layouts) on, and if not, why. On the Intel Xeon with
+    AMX of 2026-12-06 (llama-cpp-python 0.3.36 built from source) the server died by a signal
+    at its first evaluation with them on, and ran with them off (``NO_EXTRA_BUFFERS``)."""
     with llama_server(python, gguf, threads=threads) as url:
         fault = probe(url)
-        if fault is None:
-            return work(url), {"extra_buffers": True}
-    log(f"llama.cpp's server: {fault}; started again with its extra buffer types off")
-    with llama_server(python, gguf, threads=threads, extra_buffers=False) as url:
-        again = probe(url)
-        if again is not None:
-            raise LlamaServerCrashed(f"llama.cpp's server, extra buffer types off: {again}")
-        return work(url), {"extra_buffers": False, "fault": fault}
+    if fault is not None:
+        log(f"llama.cpp's server: {fault}; its extra buffer types are turned off")
+    return fault is None, fault
 
 
 def probe(url: str, timeout: float = 120) -> str | None:

@@ -181,3 +181,12 @@ def gguf(tmp_path_factory) -> Path:
         )
     given = os.environ.get("LABELBENCH_SMOLLM2_GGUF")
     return Path(given) if given else gguf_of("smollm2-135m", tmp_path_factory.mktemp("gguf"))
+
+
+@pytest.fixture(scope="session")
+def llama_extra_buffers(gguf) -> bool:
+    """Whether llama.cpp's server runs ``gguf`` with its extra buffer types on here (a build
+    that faults with them on runs with them off: ``bench/llama_server.extra_buffers_work``)."""
+    from llama_server import extra_buffers_work
+
+    return extra_buffers_work(LLAMA_PYTHON, gguf)[0]

@@ -80,3 +80,24 @@ def test_a_bfloat16_batch_equals_each_item_decoded_alone(tiny_lm) -> None:
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
     weight = output_layer(model)[0]
     assert weight.dtype == torch.float32
+
+
+def test_the_default_decoding_budget_is_4_gib_of_keys_and_values(tiny_lm) -> None:
+    from types import SimpleNamespace
+
+    from labelbench.labeling.transformers_backend import (
+        DECODE_CACHE_BYTES,
+        default_decode_tokens,
+        kv_bytes_per_token,
+    )
+
+    qwen15 = SimpleNamespace(  # Qwen2.5 1.5B's shape: 28 layers, 2 of 12 heads for keys/values
+        num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, hidden_size=1536
+    )
+    assert kv_bytes_per_token(qwen15, torch.bfloat16) == 28 * 2 * 2 * 128 * 2  # 28.7 kB
+    assert default_decode_tokens(qwen15, torch.bfloat16) == DECODE_CACHE_BYTES // 28672
+    assert default_decode_tokens(qwen15, torch.float32) == DECODE_CACHE_BYTES // 57344
+    model, tokenizer = tiny_lm
+    engine = TransformersBackend(model, tokenizer, "tiny@test")
+    config = model.config.get_text_config(decoder=True)
+    assert engine.decode_tokens == default_decode_tokens(config, torch.float32)

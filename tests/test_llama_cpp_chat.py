@@ -36,9 +36,15 @@ PAIRS = 8
 
 
 @skip_when_llama_cpp_crashes
-def test_llama_cpp_chat_endpoint_with_and_without_logprobs(gguf, data_dir, capsys):
+def test_llama_cpp_chat_endpoint_with_and_without_logprobs(
+    gguf, llama_extra_buffers, data_dir, capsys
+):
     pairs = tldr_pairs(PAIRS)
-    with llama_server(PYTHON, gguf) as url, llama_server(PYTHON, gguf) as second:
+    extra = llama_extra_buffers
+    with (
+        llama_server(PYTHON, gguf, extra_buffers=extra) as url,
+        llama_server(PYTHON, gguf, extra_buffers=extra) as second,
+    ):
         one = LabelerSpec(name="smollm2", backend="chat", url=url, concurrency=2)
         logprobs = open_labeler(one).label(pairs, VARIANT, cache=None).rows
         fleet = open_labeler(one.model_copy(update={"url": [url, second]}))

@@ -32,7 +32,7 @@ MEAN_DIFF_P = 0.03
 
 
 @skip_when_llama_cpp_crashes
-def test_llama_cpp_labels_agree_with_the_transformers_engine(gguf, data_dir):
+def test_llama_cpp_labels_agree_with_the_transformers_engine(gguf, llama_extra_buffers, data_dir):
     pairs = tldr_pairs(24)
     engine = open_labeler(
         LabelerSpec(
@@ -42,7 +42,7 @@ def test_llama_cpp_labels_agree_with_the_transformers_engine(gguf, data_dir):
             device="cpu",
         )
     )
-    with llama_server(PYTHON, gguf) as url:
+    with llama_server(PYTHON, gguf, extra_buffers=llama_extra_buffers) as url:
         served = open_labeler(LabelerSpec(name="smollm2", backend="http", url=url, concurrency=2))
         http_rows = served.label(pairs, VARIANT, cache=None).rows
         # self-consistency: llama-cpp-python ignores ``n``, the backend asks once per sample
