@@ -59,9 +59,18 @@ def test_llama_cpp_chat_endpoint_with_and_without_logprobs(
     assert len(scored) >= PAIRS  # both answer tokens among the top 20 for most labels
     assert all(row.kind == "logprobs" and row.requests == 1 for row in logprobs)
     assert all(row.distribution != (0.5, 0.5) for row in scored)
-    for a, b in zip(logprobs, spread, strict=True):  # a fleet of two gives the same labels
-        if a.scored:
-            assert b.distribution == pytest.approx(a.distribution, abs=1e-3)
+    # a fleet of two gives the same labels, up to llama.cpp's float noise: a server that has
+    # seen a prompt before reuses its cached prefix and evaluates the rest in other batches
+    # (2026-12-06, extra buffer types off: up to 0.005 in P(first))
+    fleet_gaps = [
+        abs(a.distribution[0] - b.distribution[0])
+        for a, b in zip(logprobs, spread, strict=True)
+        if a.scored and b.scored
+    ]
+    assert len(fleet_gaps) == len(scored)
+    with capsys.disabled():
+        print(f"\nllama.cpp fleet of two vs one server: max |dP(first)| {max(fleet_gaps):.4f}")
+    assert max(fleet_gaps) <= 0.02
     for row in verdicts:
         assert row.kind == "verdict" and len(row.replies) == 1
         assert row.scored or (row.unparsed == 1 and isinstance(row.replies[0], str))
