@@ -432,7 +432,6 @@ def main() -> None:
             llama = llama_cpp_chains(
                 args.model,
                 [p for p in single if p.item_id in {item.id for item in llama_items}],
-                lm.tokenizer,
                 python=args.llama_python,
                 threads=threads,
                 gguf_dir=Path(scratch),

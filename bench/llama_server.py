@@ -74,13 +74,14 @@ def llama_cpp_missing(python: str) -> str | None:
 
 
 def llama_cpp_chains(
-    name: str, planned: list, tokenizer: object, *, python: str, threads: int, gguf_dir: Path
+    name: str, planned: list, *, python: str, threads: int, gguf_dir: Path
 ) -> dict:
     """Label the rationale requests ``planned`` through llama.cpp's server on the built-in
-    model ``name``'s GGUF (prompts sent as the engine's token ids, one request at a time: the
-    server decodes one sequence at a time). Returns ``seconds`` (wall, prompts, rationales and
-    their scoring), ``generated_tokens``, ``rationale_tokens_per_s`` and ``rows``; or
-    ``skipped`` with the reason."""
+    model ``name``'s GGUF (prompts sent as text, which the server tokenizes with the GGUF's own
+    tokenizer: llama-cpp-python 0.3.36's server refuses token-id prompts, 507 validation errors
+    on 2026-12-06; one request at a time: the server decodes one sequence at a time). Returns
+    ``seconds`` (wall, prompts, rationales and their scoring), ``generated_tokens``,
+    ``rationale_tokens_per_s`` and ``rows``; or ``skipped`` with the reason."""
     from labelbench.labeling import label
     from labelbench.labeling.http_backend import HTTPBackend
 
@@ -90,9 +91,7 @@ def llama_cpp_chains(
     gguf = local_gguf(name, gguf_dir)
 
     def chains(url: str) -> tuple[float, list]:
-        backend = HTTPBackend(
-            url, name, identity="llama.cpp", concurrency=1, timeout=3600, tokenizer=tokenizer
-        )
+        backend = HTTPBackend(url, name, identity="llama.cpp", concurrency=1, timeout=3600)
         started = time.perf_counter()
         rows = label(planned, backend, cache=None, progress=False).rows
         seconds = time.perf_counter() - started
@@ -200,40 +199,48 @@ def llama_server(
         "--n_threads_batch", str(threads), "--logits_all", "true", "--cache", "true",
         "--verbose", "false",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
+    # its log goes to a file: a pipe nobody reads fills up, and the server then hangs in the
+    # middle of printing an error (seen on 2026-12-06)
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        url = f"http://127.0.0.1:{port}/v1"
+        try:
+            _wait_until_up(process, url, errors)
             try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not come up within 300 s")
-            time.sleep(0.5)
+                yield url
+            except Exception as error:
+                code = process.poll()
+                if code is not None and code < 0:  # died by a signal before we stopped it
+                    raise LlamaServerCrashed(
+                        f"llama.cpp's server died by signal {-code} while in use: {error}"
+                    ) from error
+                raise
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, errors: Any) -> None:
+    """Until the server at ``url`` lists its models (300 s at most); raises RuntimeError with
+    the tail of its log (``errors``) when it exits first."""
+    import httpx
+
+    deadline = time.monotonic() + 300
+    while True:
+        if process.poll() is not None:
+            errors.seek(0)
+            raise RuntimeError(f"llama_cpp.server exited: {errors.read()[-2000:]}")
         try:
-            yield url
-        except Exception as error:
-            code = process.poll()
-            if code is not None and code < 0:  # died by a signal before we stopped it
-                raise LlamaServerCrashed(
-                    f"llama.cpp's server died by signal {-code} while in use: {error}"
-                ) from error
-            raise
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("llama_cpp.server did not come up within 300 s")
+        time.sleep(0.5)
 
 
 def tldr_pairs(count: int, max_chars: int = 1200, seed: int = 0) -> list:
