@@ -104,6 +104,13 @@ class LabelerSpec(StrictYamlModel):
     chat: bool | None = Field(default=None, description="use the chat template; auto if unset")
     max_tokens: int | None = Field(default=None, gt=0, description="prompt token budget")
     batch_size: int = Field(default=8, gt=0)
+    decode_memory_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="transformers: memory for the keys and values of rationales being decoded, "
+        "in GiB (default 4); more lets more chains of thought decode at once, each step cheaper "
+        "per chain",
+    )
     url: str | list[str] | None = Field(
         default=None,
         description="http, chat: the server's API base, .../v1; chat: a list of servers of the "

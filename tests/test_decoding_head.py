@@ -101,3 +101,14 @@ def test_the_default_decoding_budget_is_4_gib_of_keys_and_values(tiny_lm) -> Non
     engine = TransformersBackend(model, tokenizer, "tiny@test")
     config = model.config.get_text_config(decoder=True)
     assert engine.decode_tokens == default_decode_tokens(config, torch.float32)
+
+
+def test_a_labelers_decode_memory_sets_its_budget(tiny_lm_dir) -> None:
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
+    from labelbench.labeling.transformers_backend import kv_bytes_per_token
+
+    labeler = open_labeler(LabelerSpec(name=str(tiny_lm_dir), decode_memory_gib=0.01))
+    config = labeler.backend.model.config.get_text_config(decoder=True)
+    per_token = kv_bytes_per_token(config, torch.float32)
+    assert labeler.backend.decode_tokens == max(4096, int(0.01 * 2**30) // per_token)

@@ -118,7 +118,10 @@ def _open_transformers(spec: LabelerSpec) -> Labeler:
     warn_if_emulated(spec.display, precision, device)
     loaded = load_model(spec.name, dtype=precision, device=device)
     chat = _chat(spec, loaded.tokenizer)
-    backend = TransformersBackend(loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size)
+    decode_bytes = None if spec.decode_memory_gib is None else int(spec.decode_memory_gib * 2**30)
+    backend = TransformersBackend(
+        loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size, decode_bytes=decode_bytes
+    )
     dtype = backend.precision  # what the weights were loaded in
     folded = chat and refuses_system(loaded.tokenizer)
     backend.set_identity(

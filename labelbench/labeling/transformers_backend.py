@@ -71,16 +71,19 @@ DECODE_CACHE_BYTES = 4 * 2**30
 and values (``default_decode_tokens``)."""
 
 
-def default_decode_tokens(config: Any, dtype: torch.dtype) -> int:
+def default_decode_tokens(
+    config: Any, dtype: torch.dtype, cache_bytes: int = DECODE_CACHE_BYTES
+) -> int:
     """The rationale decoder's token budget when ``decode_tokens`` is not given: the tokens whose
-    keys and values fill ``DECODE_CACHE_BYTES``, at least 4096. On a CPU more rows a decoding
+    keys and values fill ``cache_bytes`` (a labeler's ``decode_memory_gib``; default
+    ``DECODE_CACHE_BYTES``), at least 4096. On a CPU more rows a decoding
     step make each rationale token cheaper (the weights are read once a step, and the attention
     and the output layer run on more rows at once) up to about 128 rows: one thread of the Intel
     Xeon with AMX of 2026-12-06, 850 cached tokens a row, took per row and step 53.6, 31.6, 24.5
     and 20.5 ms at 16, 32, 64 and 128 rows for Qwen2.5 1.5B in bfloat16 (before the decoding
     head), and 15.0, 9.6, 8.2, 7.6 and 7.7 ms at 16 to 256 rows for SmolLM2 135M. 4 GiB holds
     150,000 tokens of the 1.5B in bfloat16 (28.7 kB a token): 175 TL;DR chains of thought."""
-    return max(4096, DECODE_CACHE_BYTES // kv_bytes_per_token(config, dtype))
+    return max(4096, cache_bytes // kv_bytes_per_token(config, dtype))
 
 
 def kv_bytes_per_token(config: Any, dtype: torch.dtype) -> int:
@@ -113,6 +116,7 @@ class TransformersBackend:
         max_padding: float = 0.03,
         causal_block: int = 32,
         decode_tokens: int | None = None,
+        decode_bytes: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -147,7 +151,9 @@ class TransformersBackend:
         output = model.get_output_embeddings()
         low = None if self._dtype == torch.float32 else (output.weight, output.bias)
         self._decoding_head = DecodingHead(self._head, low, self._softcap)
-        self.decode_tokens = decode_tokens or default_decode_tokens(config, self._dtype)
+        self.decode_tokens = decode_tokens or default_decode_tokens(
+            config, self._dtype, decode_bytes or DECODE_CACHE_BYTES
+        )
 
     @property
     def precision(self) -> str:
