@@ -552,13 +552,10 @@ class TransformersBackend:
     def _choose(
         logprobs: torch.Tensor, request: RationaleRequest, generator: torch.Generator
     ) -> int:
-        if request.temperature <= 0:
-            return int(torch.argmax(logprobs))
-        logits = logprobs / request.temperature
-        if request.top_k:
-            threshold = torch.topk(logits, request.top_k).values[-1]
-            logits = logits.masked_fill(logits < threshold, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
+        """A sampled request without top-k: a draw from the whole vocabulary's ``logprobs`` at
+        the request's temperature (greedy and top-k requests choose through the
+        ``DecodingHead``: ``Decoder._step``, ``_choose_among``)."""
+        probs = torch.softmax(logprobs / request.temperature, dim=-1)
         return int(torch.multinomial(probs, 1, generator=generator))
 
     def _choose_among(
