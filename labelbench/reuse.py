@@ -62,12 +62,13 @@ class ImportReport:
         out = []
         for labeler, count in self.stored.items():
             items, worst = self.checked.get(labeler, (0, math.nan))
-            check = (
-                f"; {items} orders recomputed here, max |dP(A)| {worst:.4f}"
-                if items
-                else "; not checked (--check 0)"
-            )
             kept = self.present.get(labeler, 0)
+            if items:
+                check = f"; {items} orders recomputed here, max |dP(A)| {worst:.4f}"
+            elif count == 0 and kept:
+                check = "; nothing new to store, so not checked again"
+            else:
+                check = "; not checked (--check 0)"
             already = f" ({kept} already in the cache, kept as they were)" if kept else ""
             out.append(f"{labeler}: {count} labels imported{already}{check}")
         out += [f"{labeler}: not imported: {why}" for labeler, why in self.refused.items()]

@@ -169,3 +169,4 @@ def test_a_rerun_skips_the_labelers_it_stored(
     again = import_labels(finished_run, data_dir, cache_dir=fresh, check=1)
     assert again.stored == {"tiny": 0} and again.present == {"tiny": 10}
     assert again.refused == {}
+    assert again.lines()[0].endswith("nothing new to store, so not checked again")
