@@ -241,6 +241,13 @@ def main() -> None:
         "--dtype", default=None, help="float32 | bfloat16 (default: the model's default precision)"
     )
     parser.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="decoder layers as compiled graphs in the engine, as a labeler's compile setting "
+        "(auto: the labelers' default); the plain loops always run uncompiled",
+    )
+    parser.add_argument(
         "--skip-fp32",
         action="store_true",
         help="no float32 engine (when memory cannot hold both copies of a large model)",
@@ -252,6 +259,7 @@ def main() -> None:
     from labelbench.data import load_comparisons
     from labelbench.labeling import label, preferences
     from labelbench.labeling.answers import preference_a, softmax
+    from labelbench.labeling.compiled import compile_layers, uncompile_layers, want_compiled
     from labelbench.labeling.precision import compare
     from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
     from labelbench.models.registry import load_model, resolve_precision
@@ -304,13 +312,49 @@ def main() -> None:
         naive_answer_logprobs(
             lm.model, lm.tokenizer, warm[0].request.text, ("1", "2"), own_logits=own
         )
+    setting = {"auto": None, "on": True, "off": False}[args.compile]
+    compiled = want_compiled(setting, lm.model)
+    models = list({id(m.model): m.model for m in (lm, lm32)}.values())
+    compile_note, compile_seconds = None, 0.0
+    if compiled:  # as a labeler opens a model, then the warm-up's graphs (rows and tree passes)
+        started = time.perf_counter()
+        for model in models:
+            compile_note = compile_layers(model) or compile_note
+        run_engine(engine(), warm)
+        if with_fp32:
+            run_engine(engine(lm32), warm)
+        compile_seconds = time.perf_counter() - started
+        compiled = compile_note is None
+        log(f"compiled layers: {compiled} ({compile_note or f'{compile_seconds:.1f} s'})")
+
+    def uncompiled(work: Any) -> Any:
+        """``work`` run with the model's layers uncompiled (the plain loops, and the engine's
+        uncompiled figure), then compiled again (torch keeps the graphs)."""
+
+        def run() -> Any:
+            if not compiled:
+                return work()
+            for model in models:
+                uncompile_layers(model)
+            try:
+                return work()
+            finally:
+                for model in models:
+                    compile_layers(model)
+
+        return run
 
     # the fastest native precision, from one measurement of each (then measured in every round)
     probe = {p: matmul_flops(*shape, getattr(torch, p)) for p in native}
     floor_precision = max(probe, key=lambda p: probe[p])
     log(f"native precisions {native}; matmul GFLOP/s {probe}; floor in {floor_precision}")
     timer, measured = Timer(), [rates()]
-    engines = {"engine_0shot": engine(), "engine_2shot": engine(), "engine_fp32": engine(lm32)}
+    engines = {
+        "engine_0shot": engine(),
+        "engine_2shot": engine(),
+        "engine_fp32": engine(lm32),
+        "engine_uncompiled": engine(),
+    }
     engine_rows: list[Any] = []
     fp32_rows: list[Any] = []
     naive: list[tuple[Any, tuple[float, ...]]] = []
@@ -336,14 +380,26 @@ def main() -> None:
                 "engine_0shot",
                 lambda z=zero_part: engine_rows.extend(run_engine(engines["engine_0shot"], z).rows),
             ),
-            ("naive_0shot", lambda z=zero_part: naive.extend(naive_loop(z, own_logits=True))),
+            (
+                "naive_0shot",
+                uncompiled(lambda z=zero_part: naive.extend(naive_loop(z, own_logits=True))),
+            ),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
+        if compiled:
+            methods.append(
+                (
+                    "engine_0shot_uncompiled",
+                    uncompiled(lambda z=zero_part: run_engine(engines["engine_uncompiled"], z)),
+                )
+            )
         if lower:  # also the loop that reads answers as the engine does
             methods.append(
                 (
                     "naive_last_position_0shot",
-                    lambda z=zero_part: naive_last.extend(naive_loop(z, own_logits=False)),
+                    uncompiled(
+                        lambda z=zero_part: naive_last.extend(naive_loop(z, own_logits=False))
+                    ),
                 )
             )
         if with_fp32:
@@ -358,12 +414,14 @@ def main() -> None:
             methods.append(
                 (
                     "naive_fp32",
-                    lambda z=zero_part: [
-                        naive_answer_logprobs(
-                            lm32.model, lm32.tokenizer, p.request.text, p.request.answers
-                        )
-                        for p in z
-                    ],
+                    uncompiled(
+                        lambda z=zero_part: [
+                            naive_answer_logprobs(
+                                lm32.model, lm32.tokenizer, p.request.text, p.request.answers
+                            )
+                            for p in z
+                        ]
+                    ),
                 )
             )
         turn = number % len(methods)
@@ -510,6 +568,15 @@ def main() -> None:
             else None
         ),
         "cot_mean_rationale_tokens": (generated["cot_single"] / len(single) if single else None),
+        "compiled": compiled,
+        "compile_note": compile_note,
+        "compile_and_warmup_seconds": compile_seconds,
+        "speedup_compiled_vs_uncompiled": ratio("engine_0shot_uncompiled", "engine_0shot"),
+        "fraction_of_limit_uncompiled": (
+            work / floor_rate / seconds["engine_0shot_uncompiled"]
+            if "engine_0shot_uncompiled" in seconds and args.pairs
+            else None
+        ),
         "speedup_vs_naive": ratio("naive_0shot", "engine_0shot"),
         "speedup_vs_fp32_engine": (fp32_seconds / zero_seconds if with_fp32 else None),
         "speedup_vs_naive_fp32": ratio("naive_fp32", "engine_0shot") if with_fp32 else None,

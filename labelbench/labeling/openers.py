@@ -110,6 +110,7 @@ def _chat(spec: LabelerSpec, tokenizer: Any | None) -> bool:
 def _open_transformers(spec: LabelerSpec) -> Labeler:
     """A model in this process (``TransformersBackend``), in the precision and on the device the
     spec asks for (or the machine's default)."""
+    from labelbench.labeling.compiled import compile_layers, want_compiled, warn_eager
     from labelbench.labeling.transformers_backend import TransformersBackend
     from labelbench.models.registry import load_model, resolve_device, resolve_precision
 
@@ -119,6 +120,10 @@ def _open_transformers(spec: LabelerSpec) -> Labeler:
     loaded = load_model(spec.name, dtype=precision, device=device)
     chat = _chat(spec, loaded.tokenizer)
     decode_bytes = None if spec.decode_memory_gib is None else int(spec.decode_memory_gib * 2**30)
+    if want_compiled(spec.compile, loaded.model):
+        reason = compile_layers(loaded.model)
+        if reason is not None:
+            warn_eager(spec.display, reason)
     backend = TransformersBackend(
         loaded.model, loaded.tokenizer, "", max_rows=spec.batch_size, decode_bytes=decode_bytes
     )

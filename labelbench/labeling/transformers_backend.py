@@ -35,6 +35,7 @@ import torch
 from labelbench.errors import ModelError
 from labelbench.labeling.attention import RowsLayout, Segment, TreeLayout, use_block_causal
 from labelbench.labeling.backend import Sample, Scored
+from labelbench.labeling.compiled import runs_graphs, scoring
 from labelbench.labeling.decoding import Decoder
 from labelbench.labeling.kv_cache import (
     PromptSource,
@@ -130,7 +131,7 @@ class TransformersBackend:
         self.padded_tokens = 0  # positions run through the model, padding included
         self.decode_steps = 0  # batched decoding passes (one token per active sequence)
         self.decoded_rows = 0  # sequences summed over those passes
-        self._roots: OrderedDict[tuple[int, ...], Rows] = OrderedDict()
+        self._roots: OrderedDict[tuple[bool, tuple[int, ...]], Rows] = OrderedDict()
         self._answer_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
         config = model.config.get_text_config(decoder=True)
         layer_types = getattr(config, "layer_types", None) or []
@@ -263,13 +264,16 @@ class TransformersBackend:
         return [tuple(float(logprobs[row, a]) for a in ids) for row, ids in enumerate(answers)]
 
     def _root(self, tokens: tuple[int, ...]) -> Rows | None:
+        """The key/value cache of a shared prefix, computed once. Roots of compiled scoring
+        passes are kept apart from the eager ones rationales extend (``compiled.scoring``)."""
         if not tokens:
             return None
-        if tokens in self._roots:
-            self._roots.move_to_end(tokens)
-            return self._roots[tokens]
+        key = (runs_graphs(self.model), tokens)
+        if key in self._roots:
+            self._roots.move_to_end(key)
+            return self._roots[key]
         root, _ = self._extend(None, [list(tokens)])
-        self._roots[tokens] = root
+        self._roots[key] = root
         while len(self._roots) > 4:
             self._roots.popitem(last=False)
         return root
@@ -442,10 +446,13 @@ class TransformersBackend:
         if too_long and not self._own_attention:
             return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
         results: list[Scored | None] = [None] * len(requests)
-        for indices, last in self._score_passes(requests, ids):
-            answers = [self.answer_ids(requests[i].answers, requests[i].text) for i in indices]
-            for index, values in zip(indices, self._answer_logprobs(last, answers), strict=True):
-                results[index] = Scored(values, len(ids[index]))
+        with scoring():  # compiled layers run their graphs (labelbench.labeling.compiled)
+            for indices, last in self._score_passes(requests, ids):
+                answers = [self.answer_ids(requests[i].answers, requests[i].text) for i in indices]
+                for index, values in zip(
+                    indices, self._answer_logprobs(last, answers), strict=True
+                ):
+                    results[index] = Scored(values, len(ids[index]))
         return [r for r in results if r is not None]
 
     def _score_passes(

@@ -1,0 +1,149 @@
+"""Decoder layers as compiled graphs (``torch.compile``, inductor), their attention left eager.
+
+Between a decoder layer's matrix multiplies sit element-wise passes: RMSNorm (in float32 and
+back), the gated MLP's activation and product, residual adds. Eager PyTorch runs each as its own
+pass over memory. Where the multiplies are fast (bfloat16 on AMX), those passes weigh: in a
+profile of the 1.5B's 0-shot scoring they took about a third of the time (bench/README.md,
+2026-12-06). Inductor fuses them into a few loops. The attention module stays eager: it reads
+this package's layouts (new Python objects every call) and grows the key/value cache in place,
+which a graph would have to be rebuilt for.
+
+Compiling changes the order of floating-point operations, not what is computed: labels agree with
+the eager model's to rounding (``tests/test_compiled.py``), as with a different batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import torch
+
+MIN_PARAMETERS = 50_000_000
+"""``compile: null`` (auto) compiles models at least this large on a CPU: below it, the seconds
+a first call spends compiling outweigh what a run saves."""
+
+
+def cannot_compile(model: Any) -> str | None:
+    """Why ``model``'s decoder layers cannot be compiled here, or None if they can.
+
+    Needs a CPU model (inductor's GPU path needs Triton, not checked here), a C++ compiler on
+    PATH (inductor writes C++ kernels), and decoder layers with a ``self_attn`` module at
+    ``model.base_model.layers``."""
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        return f"the model is on {device.type}: only CPU models are compiled"
+    if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
+        return "no C++ compiler (g++, c++ or clang++) on PATH"
+    layers = getattr(model.base_model, "layers", None)
+    if not layers or not all(hasattr(layer, "self_attn") for layer in layers):
+        return f"{type(model).__name__} has no decoder layers with self_attn at base_model.layers"
+    return None
+
+
+def compile_layers(model: Any) -> str | None:
+    """Compile each decoder layer of ``model`` in place (dynamic shapes), its ``self_attn`` run
+    eagerly inside it, and build the first graphs with a 5-token forward pass.
+
+    Returns None when the layers run compiled (at once if they already did), else why not;
+    nothing is changed then: a failed compilation (a broken compiler, an operation inductor
+    refuses) is undone and the model runs eagerly. Other shapes (a decoding step's width of 1,
+    other batch sizes) compile on first use.
+    """
+    reason = cannot_compile(model)
+    if reason is not None:
+        return reason
+    if is_compiled(model):
+        return None
+    layers = list(model.base_model.layers)
+    for layer in layers:
+        layer.self_attn.forward = torch.compiler.disable(layer.self_attn.forward)
+        layer._compiled_call_impl = _scoring_graph(layer)
+    try:
+        with torch.inference_mode(), scoring():
+            model.base_model(input_ids=torch.ones((1, 5), dtype=torch.long), use_cache=False)
+    except Exception as error:  # any compiler failure means: run eagerly
+        uncompile_layers(model)
+        text = str(error).strip()
+        first = text.splitlines()[0][:200] if text else ""
+        return f"compiling failed ({type(error).__name__}: {first})"
+    return None
+
+
+_SCORING: ContextVar[bool] = ContextVar("labelbench_compiled_scoring", default=False)
+
+
+@contextmanager
+def scoring() -> Iterator[None]:
+    """Within it, compiled layers run their graphs (``TransformersBackend.score``'s passes).
+
+    Outside it they run eagerly: rationales (their prompts, decoding steps and answers) stay
+    exactly as the eager model computes them. In bfloat16 a graph rounds differently (RMSNorm
+    is not rounded between its steps), which changes a greedy chain of thought at its near-ties,
+    and chains are reused from the label cache by the model's identity; decoding steps, one
+    position a row, also have too little element-wise work to win back a graph's guards
+    (measured slower at 135M)."""
+    token = _SCORING.set(True)
+    try:
+        yield
+    finally:
+        _SCORING.reset(token)
+
+
+def runs_graphs(model: Any) -> bool:
+    """Whether ``model``'s layers run compiled graphs now: compiled, and within ``scoring()``."""
+    return _SCORING.get() and is_compiled(model)
+
+
+def _scoring_graph(layer: torch.nn.Module) -> Callable[..., Any]:
+    """``layer``'s call: its compiled graph within ``scoring()``, else eager."""
+    graph = torch.compile(layer._call_impl, dynamic=True)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _SCORING.get():
+            return graph(*args, **kwargs)
+        return layer._call_impl(*args, **kwargs)
+
+    return call
+
+
+def uncompile_layers(model: Any) -> None:
+    """Undo ``compile_layers``: the layers run eagerly again (their compiled graphs are kept by
+    torch and reused if they are compiled again)."""
+    for layer in getattr(model.base_model, "layers", None) or []:
+        layer._compiled_call_impl = None
+        if "forward" in vars(getattr(layer, "self_attn", object())):
+            del layer.self_attn.forward
+
+
+def is_compiled(model: Any) -> bool:
+    """Whether ``model``'s decoder layers run compiled."""
+    layers = getattr(model.base_model, "layers", None) or []
+    return bool(layers) and all(layer._compiled_call_impl is not None for layer in layers)
+
+
+def want_compiled(setting: bool | None, model: Any) -> bool:
+    """Whether to compile ``model``'s layers: ``setting`` when given, else (auto) when it is a CPU
+    model of at least ``MIN_PARAMETERS`` parameters with decoder layers this module knows."""
+    if setting is not None:
+        return setting
+    layers = getattr(model.base_model, "layers", None)
+    return (
+        next(model.parameters()).device.type == "cpu"
+        and sum(p.numel() for p in model.parameters()) >= MIN_PARAMETERS
+        and bool(layers)
+        and all(hasattr(layer, "self_attn") for layer in layers)
+    )
+
+
+def warn_eager(name: str, reason: str) -> None:
+    """A warning on stderr that ``name``'s decoder layers run uncompiled, and why."""
+    print(
+        f"warning: {name}: decoder layers run uncompiled (slower; set compile: false to silence "
+        f"this): {reason}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,107 @@
+"""Decoder layers compiled (``labelbench.labeling.compiled``): the same labels as the eager model,
+a failed compilation undone, and when the auto setting compiles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny_gemma, build_tiny_model
+from test_batched_rationales import _mixed_requests
+from test_labeling_helpers import make_planned
+
+from labelbench.labeling import compiled
+from labelbench.labeling.compiled import (
+    cannot_compile,
+    compile_layers,
+    is_compiled,
+    uncompile_layers,
+    want_compiled,
+)
+from labelbench.labeling.transformers_backend import TransformersBackend
+
+
+def _labels(model, tokenizer):
+    """Answer log-probabilities of 0-shot requests (packed scoring), and seeded rationales
+    (continuous batching, greedy and sampled) with their answers."""
+    engine = TransformersBackend(model, tokenizer, "tiny@test")
+    scored = engine.score([p.request for p in make_planned(4)])
+    requests = _mixed_requests()
+    samples = engine.rationales(requests, list(range(len(requests))))
+    return scored, samples
+
+
+@pytest.mark.parametrize(
+    ("build", "dtype", "tolerance"),
+    [(build_tiny_model, torch.float32, 1e-4), (build_tiny_gemma, torch.bfloat16, 0.05)],
+)
+def test_compiled_layers_score_as_the_eager_model_and_leave_rationales_alone(
+    tiny_tokenizer, build, dtype, tolerance
+) -> None:
+    """Scores agree to rounding (bfloat16: the graph rounds RMSNorm once, eager at each step);
+    rationales, decoded eagerly, are the eager model's to the bit, in both precisions."""
+    model = build(tiny_tokenizer).to(dtype)
+    eager_scores, eager_samples = _labels(model, tiny_tokenizer)
+    assert compile_layers(model) is None
+    assert is_compiled(model)
+    scores, samples = _labels(model, tiny_tokenizer)
+    for a, b in zip(scores, eager_scores, strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=tolerance)
+    for together, alone in zip(samples, eager_samples, strict=True):
+        assert [s.rationale for s in together] == [s.rationale for s in alone]
+        assert [s.logprobs for s in together] == [s.logprobs for s in alone]
+    uncompile_layers(model)
+    assert not is_compiled(model)
+    assert _labels(model, tiny_tokenizer)[0][0].logprobs == eager_scores[0].logprobs
+
+
+def test_a_failed_compilation_is_undone_and_the_model_runs_eagerly(
+    tiny_tokenizer, monkeypatch
+) -> None:
+    def broken(function, **options):
+        def fail(*a, **k):
+            raise RuntimeError("the C++ compiler crashed\nsecond line")
+
+        return fail
+
+    model = build_tiny_model(tiny_tokenizer)
+    before = _labels(model, tiny_tokenizer)[0]
+    monkeypatch.setattr(compiled.torch, "compile", broken)
+    reason = compile_layers(model)
+    assert reason == "compiling failed (RuntimeError: the C++ compiler crashed)"
+    assert not is_compiled(model)
+    assert not any("forward" in vars(layer.self_attn) for layer in model.model.layers)
+    after = _labels(model, tiny_tokenizer)[0]
+    assert [s.logprobs for s in after] == [s.logprobs for s in before]
+
+
+def test_without_a_cxx_compiler_nothing_is_compiled(tiny_tokenizer, monkeypatch) -> None:
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    model = build_tiny_model(tiny_tokenizer)
+    assert cannot_compile(model) == "no C++ compiler (g++, c++ or clang++) on PATH"
+    assert compile_layers(model) == cannot_compile(model)
+    assert not is_compiled(model)
+
+
+def test_auto_compiles_cpu_models_from_50m_parameters(tiny_tokenizer, monkeypatch) -> None:
+    model = build_tiny_model(tiny_tokenizer)
+    assert want_compiled(True, model) and not want_compiled(False, model)
+    assert not want_compiled(None, model)  # a tiny model: compiling costs more than it saves
+    monkeypatch.setattr(compiled, "MIN_PARAMETERS", 1)
+    assert want_compiled(None, model)
+    del model.model.layers[0].self_attn
+    assert not want_compiled(None, model)  # layers this module does not know: left alone
+
+
+def test_a_labeler_that_cannot_compile_says_why_on_stderr(tiny_lm_dir, monkeypatch, capsys):
+    from labelbench.config import LabelerSpec
+    from labelbench.labeling.labeler import open_labeler
+
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    labeler = open_labeler(LabelerSpec(name=str(tiny_lm_dir), compile=True))
+    assert not is_compiled(labeler.backend.model)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert lines == [
+        f"warning: {tiny_lm_dir}: decoder layers run uncompiled (slower; set compile: false to "
+        "silence this): no C++ compiler (g++, c++ or clang++) on PATH"
+    ]
+    assert labeler.backend.score([p.request for p in make_planned(1)])[0].logprobs is not None
