@@ -213,13 +213,15 @@ def make_server(
     retry_after: str = "0",
     chat_logprobs: bool = True,
     down: bool = False,
+    refuse_token_ids: bool = False,
 ) -> ThreadingHTTPServer:
     """A server on 127.0.0.1:``port``; ``server.completions`` counts the completions answered,
     ``server.prompts`` lists their prompts (chat: ``server.bodies`` the request bodies).
     ``reply`` other than ``ok`` answers every request with HTTP 200 and a malformed body
     (``MALFORMED``); ``retry_after`` is the 429s' header. ``/v1/chat/completions`` answers
     ``chat_completion`` replies (``chat_logprobs=False``: a hosted API without log-probabilities);
-    ``down``: every request is answered HTTP 503."""
+    ``down``: every request is answered HTTP 503; ``refuse_token_ids``: a prompt of token ids is
+    answered HTTP 500, as llama-cpp-python's server does."""
     attempts: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -248,6 +250,9 @@ def make_server(
                 return
             if api_key is not None and self.headers.get("Authorization") != f"Bearer {api_key}":
                 self._reply(401, {"error": {"message": "bad key"}})
+                return
+            if refuse_token_ids and isinstance(body.get("prompt"), list):
+                self._reply(500, {"error": {"message": "prompt must be a string"}})
                 return
             key = json.dumps(body, sort_keys=True)
             with lock:
@@ -297,6 +302,9 @@ def main() -> None:
     parser.add_argument(
         "--ignore-n", action="store_true", help="one choice a request, as llama-cpp-python"
     )
+    parser.add_argument(
+        "--refuse-token-ids", action="store_true", help="HTTP 500 to token-id prompts"
+    )
     args = parser.parse_args()
     server = make_server(
         args.port,
@@ -306,6 +314,7 @@ def main() -> None:
         missing_marker=args.missing_marker,
         weights=args.weights,
         ignore_n=args.ignore_n,
+        refuse_token_ids=args.refuse_token_ids,
     )
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -153,6 +153,26 @@ def test_unreachable_server_gives_up_with_a_model_error():
         backend.score([ScoreRequest("a", "b", "c")])
 
 
+def test_a_server_refusing_token_ids_is_named_with_the_fix(tiny_tokenizer, monkeypatch):
+    """llama-cpp-python's server answers token-id prompts with HTTP 500: after the retries, one
+    line with its reply and what to change."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    options = {"api_key_env": KEY_ENV, "max_retries": 1, "backoff": 0.01}
+    with serve("--refuse-token-ids") as url:
+        backend = HTTPBackend(url, "fake", tokenizer=tiny_tokenizer, **options)
+        with pytest.raises(ModelError) as error:
+            backend.score([ScoreRequest("a b", "1", "2")])
+        assert str(error.value) == (
+            f"{url}/completions failed 2 times (last: HTTP 500: "
+            """'{"error": {"message": "prompt must be a string"}}'); """
+            "it has answered nothing: if it does not take prompts as token ids "
+            "(llama-cpp-python's server does not), remove the labeler's tokenizer so prompts go "
+            "as text"
+        )
+        text = HTTPBackend(url, "fake", **options)
+        assert text.score([ScoreRequest("a b", "1", "2")])[0].logprobs is not None
+
+
 def test_servers_that_ignore_n_give_every_sample(monkeypatch):
     """llama-cpp-python's server drops ``n`` and answers one choice: the backend asks again."""
     monkeypatch.setenv(KEY_ENV, SECRET)

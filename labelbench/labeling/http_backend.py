@@ -73,6 +73,7 @@ class HTTPBackend:
         self.unscored_reason: str | None = None  # why a reply had no log-probabilities
         self.top_logprobs = top_logprobs
         self.retries = 0  # retried attempts so far (for reports and tests)
+        self.answered = False  # whether any request has succeeded
         self.tokenizer = tokenizer
         key = os.environ.get(api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -111,11 +112,14 @@ class HTTPBackend:
                     except ValueError:  # an HTML error page, a truncated body
                         failure = f"HTTP 200 that is not JSON: {_snippet(response.text)}"
                     else:
-                        return _checked_reply(where, reply)
+                        checked = _checked_reply(where, reply)
+                        self.answered = True
+                        return checked
                 else:
                     failure = f"HTTP {response.status_code}"
                     if response.status_code not in RETRY_STATUS:
                         raise ModelError(f"{where} answered {failure}: {_snippet(response.text)}")
+                    failure += f": {_snippet(response.text)}"
                     wait = _retry_after(response.headers.get("retry-after"), self.max_retry_after)
             if attempt == self.max_retries:
                 break
@@ -129,7 +133,14 @@ class HTTPBackend:
                 wait if wait is not None else delay,
             )
             time.sleep(wait if wait is not None else delay)
-        raise ModelError(f"{where} failed {self.max_retries + 1} times (last: {failure})")
+        hint = ""
+        if self.tokenizer is not None and not self.answered:
+            hint = (
+                "; it has answered nothing: if it does not take prompts as token ids "
+                "(llama-cpp-python's server does not), remove the labeler's tokenizer so prompts "
+                "go as text"
+            )
+        raise ModelError(f"{where} failed {self.max_retries + 1} times (last: {failure}){hint}")
 
     def _prompt(self, text: str) -> str | list[int]:
         """The prompt as sent: token ids when the served model's tokenizer is known here (BOS
