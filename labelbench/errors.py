@@ -160,6 +160,21 @@ def _click_errors() -> tuple[type[Exception], type[Exception]]:
     return found["UsageError"], found["ClickException"]
 
 
+def _unwrapped_help(typer_app: typer.Typer) -> None:
+    """Commands whose help is their docstring get it with each paragraph on one line: typer keeps
+    a docstring's line breaks in the commands list, which then break mid-sentence."""
+    import inspect
+    import re
+
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None:
+            doc = inspect.getdoc(command.callback) or ""
+            command.help = re.sub(r"(?<!\n)\n(?!\n)", " ", doc) or None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrapped_help(group.typer_instance)
+
+
 def run_app(
     typer_app: typer.Typer,
     args: list[str] | None = None,
@@ -177,6 +192,7 @@ def run_app(
     import typer
 
     usage_error, click_error = _click_errors()
+    _unwrapped_help(typer_app)
     argv = sys.argv[1:] if args is None else args
     try:
         result = typer_app(args=args, prog_name=prog_name, standalone_mode=False)

@@ -753,3 +753,12 @@ def test_ppo_says_when_its_prompts_cannot_fill_a_batch(tmp_path, tiny_lm_dir, ca
     code, _, err = run([*args, "--response-length", "4", "--no-progress"], capsys)
     assert code == 0, err
     assert "note: 1 prompt(s) for a batch of 4: every batch repeats prompts" in err
+
+
+def test_the_commands_list_keeps_each_sentence_whole(capsys, monkeypatch):
+    """A docstring's line breaks do not break a command's help mid-sentence in the list."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("reward "))
+    assert "cross-entropy on AI labels, Bradley-Terry on hard (human) labels, human labels" in row
