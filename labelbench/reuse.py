@@ -199,6 +199,12 @@ def import_labels(
                 report.stored[spec.display] = 0
                 continue
             if check > 0:
+                print(
+                    f"checking {spec.display}: labelling {check} items a cell again here "
+                    f"({len(cells)} cell{'' if len(cells) == 1 else 's'})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 worst, count = _check(spec, cells, check, config.seed, view.identity)
                 report.checked[spec.display] = (count, worst)
                 if count == 0:
@@ -237,6 +243,8 @@ def _check(
     from labelbench.labeling.labeler import open_labeler
 
     worst, compared = 0.0, 0
+    if spec.compile is None:  # a few items: not worth compiling the layers
+        spec = spec.model_copy(update={"compile": False})
     labeler = open_labeler(spec)
     try:
         if labeler.identity != identity:

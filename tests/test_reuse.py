@@ -40,10 +40,12 @@ def finished_run(tmp_path: Path, data_dir: Path, tiny_lm_dir: Path) -> Path:
 
 
 def test_imported_labels_are_read_by_a_rerun(
-    finished_run: Path, tmp_path: Path, data_dir: Path, tiny_lm_dir: Path
+    finished_run: Path, tmp_path: Path, data_dir: Path, tiny_lm_dir: Path, capsys
 ) -> None:
     fresh = tmp_path / "fresh"
     report = import_labels(finished_run, data_dir, cache_dir=fresh, check=2)
+    said = [line for line in capsys.readouterr().err.splitlines() if "checking" in line]
+    assert said == ["checking tiny: labelling 2 items a cell again here (1 cell)"]
     assert report.stored == {"tiny": 10}  # 5 items x 2 orders of the 0-shot cell
     items, worst = report.checked["tiny"]
     assert items == 4 and worst < 1e-6  # the same machine and model: the same labels
