@@ -2,7 +2,7 @@
 
     python bench/labeling.py [--model smollm2-135m] [--dtype bfloat16] [--pairs 32]
                              [--cot-pairs 8] [--sc-samples 4] [--threads 1]
-                             [--llama-python PYTHON | --skip-llama-cpp]
+                             [--llama-python PYTHON | --skip-llama-cpp] [--compile auto|on|off]
 
 Prints progress on stderr and one JSON object on the last line of stdout.
 
@@ -31,6 +31,12 @@ over this precision),
 ``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0), the
 agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
 order) and the float32 figures (``fraction_of_limit_fp32``).
+
+Compiled layers (``labelbench.labeling.compiled``; ``--compile``, default ``auto`` as a labeler's
+``compile``: CPU models from 50M parameters): ``compiled``, ``compile_and_warmup_seconds`` (the
+layers' first graphs and the warm-up passes' compilations), ``speedup_compiled_vs_uncompiled``
+(the same engine with its layers uncompiled, interleaved in the same slices, over it) and
+``fraction_of_limit_uncompiled``. The plain loops always run uncompiled.
 
 The floor is the run's necessary matrix-multiply work over the matrix-multiply FLOP/s measured
 in this run, in the floor's precision, on the model's own MLP shape (512 tokens x hidden ->
