@@ -3,8 +3,9 @@
 Between a decoder layer's matrix multiplies sit element-wise passes: RMSNorm (in float32 and
 back), the gated MLP's activation and product, residual adds. Eager PyTorch runs each as its own
 pass over memory. Where the multiplies are fast (bfloat16 on AMX), those passes weigh: in a
-profile of the 1.5B's 0-shot scoring they took about a third of the time (bench/README.md,
-2026-12-06). Inductor fuses them into a few loops. The attention module stays eager: it reads
+profile of the 1.5B's 0-shot scoring they took about a quarter of the time (bench/README.md,
+2026-12-06). Inductor fuses them into a few loops (measured 1.2-1.3x faster scoring at the four
+built-in sizes: docs/engine.md). The attention module stays eager: it reads
 this package's layouts (new Python objects every call) and grows the key/value cache in place,
 which a graph would have to be rebuilt for.
 
@@ -51,8 +52,8 @@ def compile_layers(model: Any) -> str | None:
 
     Returns None when the layers run compiled (at once if they already did), else why not;
     nothing is changed then: a failed compilation (a broken compiler, an operation inductor
-    refuses) is undone and the model runs eagerly. Other shapes (a decoding step's width of 1,
-    other batch sizes) compile on first use.
+    refuses) is undone and the model runs eagerly. Other inputs (the packed and padded layouts
+    of scoring passes, other batch sizes) compile on first use.
     """
     reason = cannot_compile(model)
     if reason is not None:
