@@ -29,6 +29,13 @@ MIN_PARAMETERS = 50_000_000
 a first call spends compiling outweigh what a run saves."""
 
 
+def _layers(model: Any) -> list[torch.nn.Module]:
+    """``model.base_model.layers`` when each has a ``self_attn`` module (the layers this module
+    compiles), else []."""
+    layers = list(getattr(model.base_model, "layers", None) or [])
+    return layers if all(hasattr(layer, "self_attn") for layer in layers) else []
+
+
 def cannot_compile(model: Any) -> str | None:
     """Why ``model``'s decoder layers cannot be compiled here, or None if they can.
 
@@ -40,8 +47,7 @@ def cannot_compile(model: Any) -> str | None:
         return f"the model is on {device.type}: only CPU models are compiled"
     if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
         return "no C++ compiler (g++, c++ or clang++) on PATH"
-    layers = getattr(model.base_model, "layers", None)
-    if not layers or not all(hasattr(layer, "self_attn") for layer in layers):
+    if not _layers(model):
         return f"{type(model).__name__} has no decoder layers with self_attn at base_model.layers"
     return None
 
@@ -60,8 +66,7 @@ def compile_layers(model: Any) -> str | None:
         return reason
     if is_compiled(model):
         return None
-    layers = list(model.base_model.layers)
-    for layer in layers:
+    for layer in _layers(model):
         layer.self_attn.forward = torch.compiler.disable(layer.self_attn.forward)
         layer._compiled_call_impl = _scoring_graph(layer)
     try:
@@ -115,15 +120,15 @@ def _scoring_graph(layer: torch.nn.Module) -> Callable[..., Any]:
 def uncompile_layers(model: Any) -> None:
     """Undo ``compile_layers``: the layers run eagerly again (their compiled graphs are kept by
     torch and reused if they are compiled again)."""
-    for layer in getattr(model.base_model, "layers", None) or []:
+    for layer in _layers(model):
         layer._compiled_call_impl = None
-        if "forward" in vars(getattr(layer, "self_attn", object())):
+        if "forward" in vars(layer.self_attn):
             del layer.self_attn.forward
 
 
 def is_compiled(model: Any) -> bool:
     """Whether ``model``'s decoder layers run compiled."""
-    layers = getattr(model.base_model, "layers", None) or []
+    layers = _layers(model)
     return bool(layers) and all(layer._compiled_call_impl is not None for layer in layers)
 
 
@@ -132,12 +137,10 @@ def want_compiled(setting: bool | None, model: Any) -> bool:
     model of at least ``MIN_PARAMETERS`` parameters with decoder layers this module knows."""
     if setting is not None:
         return setting
-    layers = getattr(model.base_model, "layers", None)
     return (
         next(model.parameters()).device.type == "cpu"
         and sum(p.numel() for p in model.parameters()) >= MIN_PARAMETERS
-        and bool(layers)
-        and all(hasattr(layer, "self_attn") for layer in layers)
+        and bool(_layers(model))
     )
 
 
