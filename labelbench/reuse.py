@@ -200,7 +200,8 @@ def import_labels(
                 continue
             if check > 0:
                 print(
-                    f"checking {spec.display}: labelling {check} items a cell again here "
+                    f"checking {spec.display}: labelling {check} "
+                    f"item{'' if check == 1 else 's'} a cell again here "
                     f"({len(cells)} cell{'' if len(cells) == 1 else 's'})",
                     file=sys.stderr,
                     flush=True,
