@@ -105,3 +105,48 @@ def test_a_labeler_that_cannot_compile_says_why_on_stderr(tiny_lm_dir, monkeypat
         "silence this): no C++ compiler (g++, c++ or clang++) on PATH"
     ]
     assert labeler.backend.score([p.request for p in make_planned(1)])[0].logprobs is not None
+
+
+def test_a_wide_mlp_runs_in_column_chunks_in_the_graph_only(tiny_tokenizer, monkeypatch) -> None:
+    """Gate and up projections in MLP_CHUNK-column pieces inside the compiled graph (scores agree
+    to rounding); eager calls, rationales among them, run the module's own forward."""
+    monkeypatch.setattr(compiled, "MLP_CHUNK", 8)  # no other projection of the model is 8 wide
+    model = build_tiny_model(tiny_tokenizer)
+    eager_scores, eager_samples = _labels(model, tiny_tokenizer)
+    calls: list[tuple[int, bool]] = []  # (output features, while tracing a graph)
+    linear = compiled.F.linear
+
+    def counted(x, weight, bias=None):
+        calls.append((weight.shape[0], torch.compiler.is_compiling()))
+        return linear(x, weight, bias)
+
+    monkeypatch.setattr(compiled.F, "linear", counted)
+    assert compile_layers(model) is None
+    assert all("forward" in vars(layer.mlp) for layer in model.model.layers)
+    assert (8, True) in calls  # the first graphs, traced with the pieces
+    calls.clear()
+    scores, samples = _labels(model, tiny_tokenizer)
+    assert (64, False) in calls  # rationales: the module's own gate and up projections
+    assert (8, False) not in calls
+    for a, b in zip(scores, eager_scores, strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    for together, alone in zip(samples, eager_samples, strict=True):
+        assert [s.logprobs for s in together] == [s.logprobs for s in alone]
+    uncompile_layers(model)
+    assert not any("forward" in vars(layer.mlp) for layer in model.model.layers)
+
+
+def test_an_mlp_with_another_formula_is_not_chunked(tiny_tokenizer, monkeypatch) -> None:
+    """The same module names behind another formula (activation on the up projection): the
+    probe finds the difference and the module keeps its own forward in the graph too."""
+    monkeypatch.setattr(compiled, "MLP_CHUNK", 16)
+    model = build_tiny_model(tiny_tokenizer)
+    for layer in model.model.layers:
+        mlp = layer.mlp
+        mlp.forward = lambda x, m=mlp: m.down_proj(m.gate_proj(x) * m.act_fn(m.up_proj(x)))
+    assert compiled._chunked_mlp(model.model.layers[0].mlp) is None
+    narrow = build_tiny_model(tiny_tokenizer)
+    monkeypatch.setattr(compiled, "MLP_CHUNK", 64)
+    assert compiled._chunked_mlp(narrow.model.layers[0].mlp) is None  # one piece: nothing to do
+    monkeypatch.setattr(compiled, "MLP_CHUNK", 16)
+    assert compiled._chunked_mlp(narrow.model.layers[0].mlp) is not None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -53,6 +54,7 @@ from labelbench.labeling.output_head import (
     output_layer,
     output_logprobs,
 )
+from labelbench.models.heap import kept_heap
 from labelbench.requests import RationaleRequest, ScoreRequest
 
 __all__ = [
@@ -231,13 +233,14 @@ class TransformersBackend:
             attention["labelbench_rows"] = layout
         else:
             attention = {"attention_mask": mask}
-        out = self.model.base_model(
-            input_ids=ids,
-            position_ids=position_ids,
-            use_cache=True,
-            **{self._cache_arg: cache},
-            **attention,
-        )
+        with self._kept_heap():
+            out = self.model.base_model(
+                input_ids=ids,
+                position_ids=position_ids,
+                use_cache=True,
+                **{self._cache_arg: cache},
+                **attention,
+            )
         self.processed_tokens += int(seg_mask.sum())
         self.padded_tokens += count * width
         last_index = torch.tensor(
@@ -251,6 +254,13 @@ class TransformersBackend:
         ]
         tokens = [t + list(s) for t, s in zip(old_tokens, segments, strict=True)]
         return Rows(cache, mask, cols, tokens), last
+
+    def _kept_heap(self) -> Any:
+        """On the CPU, for a scoring call or a rationale prompt pass: freed activations are reused
+        by the next layer rather than handed back to the kernel and faulted in afresh
+        (``labelbench.models.heap``). Decoding steps, whose activations are small, run without
+        it, and so does the memory that decoding holds between passes."""
+        return kept_heap() if self.device.type == "cpu" else nullcontext()
 
     def _logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [rows, vocab] (float32) of the next token after ``hidden``."""
@@ -387,13 +397,14 @@ class TransformersBackend:
                 positions += range(past + len(node), past + len(node) + len(tail))
                 last.append(len(tokens) - 1)
         cache = new_cache(self._layers) if root is None else root.select([0]).cache
-        out = self.model.base_model(
-            input_ids=torch.tensor([tokens], device=self.device),
-            position_ids=torch.tensor([positions], device=self.device),
-            use_cache=True,
-            labelbench_tree=TreeLayout(segments, past, self.causal_block),
-            **{self._cache_arg: cache},
-        )
+        with self._kept_heap():
+            out = self.model.base_model(
+                input_ids=torch.tensor([tokens], device=self.device),
+                position_ids=torch.tensor([positions], device=self.device),
+                use_cache=True,
+                labelbench_tree=TreeLayout(segments, past, self.causal_block),
+                **{self._cache_arg: cache},
+            )
         self.processed_tokens += len(tokens)
         self.padded_tokens += len(tokens)
         if keep_cache:
@@ -446,7 +457,9 @@ class TransformersBackend:
         if too_long and not self._own_attention:
             return [self._score_plain(r, i) for r, i in zip(requests, ids, strict=True)]
         results: list[Scored | None] = [None] * len(requests)
-        with scoring():  # compiled layers run their graphs (labelbench.labeling.compiled)
+        # compiled layers run their graphs (labelbench.labeling.compiled); the heap is kept
+        # across the call's passes
+        with scoring(), self._kept_heap():
             for indices, last in self._score_passes(requests, ids):
                 answers = [self.answer_ids(requests[i].answers, requests[i].text) for i in indices]
                 for index, values in zip(

@@ -1,0 +1,86 @@
+"""glibc's malloc told to keep freed memory while a CPU model runs its passes.
+
+A pass allocates activations of megabytes to tens of megabytes ([tokens, intermediate size] in
+bfloat16: 38 MB for 2,000 tokens of Qwen2.5-1.5B) and frees them a few operations later. glibc
+hands blocks over its mmap threshold (128 KiB, raised as such blocks are freed, to at most
+32 MiB) straight back to the kernel and trims the top of its heap past its trim threshold, so the
+next layer gets fresh pages: the kernel zeroes and maps every 4 KiB page on first touch. A matrix
+multiply writing into fresh pages ran at half the rate of one writing into reused pages
+(bfloat16 on AMX, [3693, 576] x [576, 1536], 570 against 1,200 GFLOP/s); the scoring figures are
+in ``bench/README.md``, "Measured (2026-12-07: kept heap, chunked MLP)".
+
+``kept_heap()`` raises both thresholds for the passes of one call and, on leaving, sets glibc's
+usual ceilings (a fixed 32 MiB mmap threshold and 64 MiB trim threshold, where the dynamic ones
+end up after a model's first passes) and returns the free memory to the system
+(``malloc_trim``), so what a run holds between calls (loading another model, decoding) is not
+raised by it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+KEPT_MMAP = 1 << 30
+"""Within ``kept_heap()``, blocks up to 1 GiB come from the heap and go back to it."""
+KEPT_TRIM = (1 << 31) - 1
+"""Within ``kept_heap()``, free memory at the top of the heap stays up to 2 GiB."""
+USUAL_MMAP_THRESHOLD = 32 << 20
+USUAL_TRIM_THRESHOLD = 64 << 20
+
+_lock = threading.Lock()
+_depth = 0
+
+
+@cache
+def _glibc() -> Any | None:
+    """glibc loaded through ctypes, or None where the C library is another (macOS, musl)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.mallopt.restype = ctypes.c_int
+        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+        libc.malloc_trim.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _set(libc: Any, mmap_threshold: int, trim_threshold: int) -> bool:
+    # a glibc that caps the mmap threshold at 32 MiB (HEAP_MAX_SIZE / 2) refuses 1 GiB
+    mmap_set = any(
+        libc.mallopt(M_MMAP_THRESHOLD, size) == 1
+        for size in (mmap_threshold, min(mmap_threshold, USUAL_MMAP_THRESHOLD))
+    )
+    return libc.mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1 and mmap_set
+
+
+@contextmanager
+def kept_heap() -> Iterator[bool]:
+    """Within it, freed blocks of up to 1 GiB stay with the process for the next allocation.
+
+    Yields whether glibc took the setting (False elsewhere: then nothing changes). Process-wide
+    while inside, for every thread; nested and concurrent uses restore the usual ceilings when
+    the last one leaves. Never raises."""
+    global _depth
+    libc = _glibc()
+    with _lock:
+        kept = libc is not None and (_depth > 0 or _set(libc, KEPT_MMAP, KEPT_TRIM))
+        _depth += 1
+    try:
+        yield kept
+    finally:
+        with _lock:
+            _depth -= 1
+            if kept and _depth == 0:
+                _set(libc, USUAL_MMAP_THRESHOLD, USUAL_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
