@@ -38,6 +38,10 @@ layers' first graphs and the warm-up passes' compilations), ``speedup_compiled_v
 (the same engine with its layers uncompiled, interleaved in the same slices, over it) and
 ``fraction_of_limit_uncompiled``. The plain loops always run uncompiled.
 
+glibc's heap (``labelbench.models.heap``): ``speedup_kept_heap`` (the same engine with the heap
+not kept across its passes, interleaved, over it) and ``page_faults_per_pair`` (minor page
+faults of the engine, that engine and the plain loop).
+
 The floor is the run's necessary matrix-multiply work over the matrix-multiply FLOP/s measured
 in this run, in the floor's precision, on the model's own MLP shape (512 tokens x hidden ->
 intermediate size). The work: every position of the token trie of all its prompts (what any
@@ -190,15 +194,22 @@ def slices(planned: Sequence[Any], contexts: dict[str, str], pairs: int) -> list
 
 
 class Timer:
-    """Adds up each method's seconds over interleaved slices."""
+    """Adds up each method's seconds, and the process's minor page faults (pages the kernel
+    mapped on first touch), over interleaved slices."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.faults: dict[str, int] = {}
 
     def run(self, name: str, work: Any) -> Any:
+        import resource
+
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         started = time.perf_counter()
         result = work()
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        self.faults[name] = self.faults.get(name, 0) + faults
         return result
 
 
@@ -268,6 +279,7 @@ def main() -> None:
     from labelbench.labeling.compiled import compile_layers, uncompile_layers, want_compiled
     from labelbench.labeling.precision import compare
     from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
+    from labelbench.models import heap
     from labelbench.models.registry import load_model, resolve_precision
     from labelbench.prompting import plan
 
@@ -350,6 +362,20 @@ def main() -> None:
 
         return run
 
+    def heap_returned(work: Any) -> Any:
+        """``work`` with glibc's heap not kept across the engine's passes (freed activations
+        handed back to the kernel: ``labelbench.models.heap``)."""
+
+        def run() -> Any:
+            kept = heap._glibc
+            heap._glibc = lambda: None
+            try:
+                return work()
+            finally:
+                heap._glibc = kept
+
+        return run
+
     # the fastest native precision, from one measurement of each (then measured in every round)
     probe = {p: matmul_flops(*shape, getattr(torch, p)) for p in native}
     floor_precision = max(probe, key=lambda p: probe[p])
@@ -360,6 +386,7 @@ def main() -> None:
         "engine_2shot": engine(),
         "engine_fp32": engine(lm32),
         "engine_uncompiled": engine(),
+        "engine_heap_returned": engine(),
     }
     engine_rows: list[Any] = []
     fp32_rows: list[Any] = []
@@ -392,6 +419,12 @@ def main() -> None:
             ),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
+        methods.append(
+            (
+                "engine_0shot_heap_returned",
+                heap_returned(lambda z=zero_part: run_engine(engines["engine_heap_returned"], z)),
+            )
+        )
         if compiled:
             methods.append(
                 (
@@ -578,6 +611,12 @@ def main() -> None:
         "compile_note": compile_note,
         "compile_and_warmup_seconds": compile_seconds,
         "speedup_compiled_vs_uncompiled": ratio("engine_0shot_uncompiled", "engine_0shot"),
+        "speedup_kept_heap": ratio("engine_0shot_heap_returned", "engine_0shot"),
+        "page_faults_per_pair": {
+            name: timer.faults[name] / len(items)
+            for name in ("engine_0shot", "engine_0shot_heap_returned", "naive_0shot")
+            if name in timer.faults
+        },
         "fraction_of_limit_uncompiled": (
             work / floor_rate / seconds["engine_0shot_uncompiled"]
             if "engine_0shot_uncompiled" in seconds and args.pairs

@@ -7,7 +7,9 @@ profile of the 1.5B's 0-shot scoring they took about a quarter of the time (benc
 2026-12-06). Inductor fuses them into a few loops (measured 1.2-1.3x faster scoring at the four
 built-in sizes: docs/engine.md). The attention module stays eager: it reads
 this package's layouts (new Python objects every call) and grows the key/value cache in place,
-which a graph would have to be rebuilt for.
+which a graph would have to be rebuilt for. In the graph, a gated MLP's gate and up projections
+run in pieces of ``MLP_CHUNK`` output features (``_chunked_mlp``): a wide bfloat16 multiply ran
+slower on this CPU than its pieces (1.5B: 0-shot scoring 1.3x faster with them).
 
 Compiling changes the order of floating-point operations, not what is computed: labels agree with
 the eager model's to rounding (``tests/test_compiled.py``), as with a different batch.
@@ -90,14 +92,15 @@ _SCORING: ContextVar[bool] = ContextVar("labelbench_compiled_scoring", default=F
 
 @contextmanager
 def scoring() -> Iterator[None]:
-    """Within it, compiled layers run their graphs (``TransformersBackend.score``'s passes).
+    """Within it, compiled layers run their graphs: ``TransformersBackend.score``'s passes and
+    the prompt passes of rationales.
 
-    Outside it they run eagerly: rationales (their prompts, decoding steps and answers) stay
-    exactly as the eager model computes them. In bfloat16 a graph rounds differently (RMSNorm
-    is not rounded between its steps), which changes a greedy chain of thought at its near-ties,
-    and chains are reused from the label cache by the model's identity; decoding steps, one
-    position a row, also have too little element-wise work to win back a graph's guards
-    (measured slower at 135M)."""
+    Outside it they run eagerly: rationales' decoding steps and their answers. A decoding step
+    (one position a row) has too little element-wise work to win back a graph's guards:
+    measured slower at 135M and no faster at 1.5B with 96 rows (``bench/README.md``, "Measured
+    (2026-12-07, later: kept heap, MLP in pieces)"). In bfloat16 a graph rounds differently
+    (RMSNorm is not rounded between its steps), so a chain of thought whose prompt ran compiled
+    may turn at a near tie where the eager model's would not, as on another CPU's kernels."""
     token = _SCORING.set(True)
     try:
         yield
@@ -134,8 +137,9 @@ def _chunked_mlp(mlp: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     Why: on the CPU a [tokens, hidden] x [hidden, intermediate] multiply with a wide output ran
     at 750 GFLOP/s where 512-column pieces of it ran at 940 (bfloat16 on AMX, Qwen2.5-1.5B's MLP,
     4,000 tokens; neutral in float32 and at SmolLM2-135M's 1,536 columns): ``bench/README.md``,
-    "Measured (2026-12-07: chunked MLP)". Each output column is the same dot product either way;
-    only the library's blocking, hence the rounding of the float32 sums, may differ."""
+    "Measured (2026-12-07, later: kept heap, MLP in pieces)". Each output column is the same
+    dot product either way; only the library's blocking, hence the rounding of the float32
+    sums, may differ."""
     names = ("gate_proj", "up_proj", "down_proj")
     gate, up, down = (getattr(mlp, name, None) for name in names)
     act = getattr(mlp, "act_fn", None)
@@ -169,8 +173,8 @@ def _when_compiling(
     graph_forward: Callable[[torch.Tensor], torch.Tensor],
     eager_forward: Callable[[torch.Tensor], torch.Tensor],
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``graph_forward`` where ``torch.compile`` traces the call, ``eager_forward`` elsewhere (the
-    rationales' eager layers stay the model's own to the bit)."""
+    """``graph_forward`` where ``torch.compile`` traces the call, ``eager_forward`` elsewhere
+    (eager calls, decoding steps among them, run the module's own forward)."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         if torch.compiler.is_compiling():

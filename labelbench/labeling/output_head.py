@@ -136,7 +136,11 @@ class DecodingHead:
             return self._full(hidden, count)
         low_weight, low_bias = self.low
         rough = torch.nn.functional.linear(hidden.to(low_weight.dtype), low_weight, low_bias)
-        rough_values, ids = torch.topk(rough.float(), count, dim=-1)
+        # in the low precision: the same values (exact in float32) without a float32 copy of
+        # [rows, vocab]; a tie at the k-th value may take another token, which the bound below
+        # covers as it covers any token left out
+        rough_values, ids = torch.topk(rough, count, dim=-1)
+        rough_values = rough_values.float()
         exact_hidden = hidden.float()
         rows = weight[ids]  # [rows, candidates, dim]
         exact = torch.bmm(rows, exact_hidden[:, :, None])[:, :, 0]

@@ -274,8 +274,9 @@ class TransformersBackend:
         return [tuple(float(logprobs[row, a]) for a in ids) for row, ids in enumerate(answers)]
 
     def _root(self, tokens: tuple[int, ...]) -> Rows | None:
-        """The key/value cache of a shared prefix, computed once. Roots of compiled scoring
-        passes are kept apart from the eager ones rationales extend (``compiled.scoring``)."""
+        """The key/value cache of a shared prefix, computed once. Roots computed by compiled
+        graphs are kept apart from eager ones (``compiled.scoring``; the padded-rows path of
+        rationale prompts runs eagerly)."""
         if not tokens:
             return None
         key = (runs_graphs(self.model), tokens)
@@ -509,8 +510,11 @@ class TransformersBackend:
         runs this module's attention (each shared prefix computed once, the root reused across
         calls), padded rows otherwise."""
         if self._own_attention:
-            for indices, root, groups in self._tree_batches(requests, ids):
-                last, cache, columns = self._tree_pass(root, groups, keep_cache=True)
+            with scoring():  # the prompts through the compiled graphs (their roots too)
+                batches = list(self._tree_batches(requests, ids))
+            for indices, root, groups in batches:
+                with scoring():
+                    last, cache, columns = self._tree_pass(root, groups, keep_cache=True)
                 kv = [(layer.keys, layer.values) for layer in cache.layers]
                 yield indices, kv, [PromptSource(0, c) for c in columns], last
             return

@@ -6,8 +6,8 @@ hands blocks over its mmap threshold (128 KiB, raised as such blocks are freed, 
 32 MiB) straight back to the kernel and trims the top of its heap past its trim threshold, so the
 next layer gets fresh pages: the kernel zeroes and maps every 4 KiB page on first touch. A matrix
 multiply writing into fresh pages ran at half the rate of one writing into reused pages
-(bfloat16 on AMX, [3693, 576] x [576, 1536], 570 against 1,200 GFLOP/s); the scoring figures are
-in ``bench/README.md``, "Measured (2026-12-07: kept heap, chunked MLP)".
+(bfloat16 on AMX, [3693, 576] x [576, 1536], 570 against 1,200 GFLOP/s); the scoring figures
+are in ``bench/README.md``, "Measured (2026-12-07, later: kept heap, MLP in pieces)".
 
 ``kept_heap()`` raises both thresholds for the passes of one call and, on leaving, sets glibc's
 usual ceilings (a fixed 32 MiB mmap threshold and 64 MiB trim threshold, where the dynamic ones
