@@ -54,7 +54,7 @@ from labelbench.labeling.output_head import (
     output_layer,
     output_logprobs,
 )
-from labelbench.models.heap import USUAL_MMAP_THRESHOLD, kept_heap
+from labelbench.models.heap import kept_for
 from labelbench.requests import RationaleRequest, ScoreRequest
 
 __all__ = [
@@ -256,19 +256,13 @@ class TransformersBackend:
         return Rows(cache, mask, cols, tokens), last
 
     def _kept_heap(self) -> Any:
-        """On the CPU, for a scoring call or a rationale prompt pass of a model whose largest
-        activation in a full pass ([token_budget, MLP width]) is over twice glibc's own ceiling
-        (Qwen2.5-1.5B: 70 MiB; 0.5B: 38): freed activations are reused by the next layer
-        rather than handed back to the kernel and faulted in afresh (``labelbench.models.heap``;
-        1.07x at 1.5B). Smaller models' activations mostly stay in glibc's heap anyway (kept
-        there, they gained nothing: 0.97-0.99x at 135M-0.5B, ``bench/README.md``), and decoding
-        steps, whose activations are small, run without it."""
+        """For a scoring call or a rationale prompt pass on the CPU: ``heap.kept_for`` the pass's
+        largest activation, [token_budget, MLP width]. Decoding steps run without it."""
         if self.device.type != "cpu":
             return nullcontext()
         config = self.model.config.get_text_config(decoder=True)
         width = getattr(config, "intermediate_size", None) or 4 * config.hidden_size
-        largest = self.token_budget * width * self._dtype.itemsize
-        return kept_heap() if largest > 2 * USUAL_MMAP_THRESHOLD else nullcontext()
+        return kept_for(self.token_budget * width * self._dtype.itemsize)
 
     def _logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [rows, vocab] (float32) of the next token after ``hidden``."""

@@ -22,7 +22,7 @@ import ctypes
 import platform
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -84,3 +84,14 @@ def kept_heap() -> Iterator[bool]:
             if kept and _depth == 0:
                 _set(libc, USUAL_MMAP_THRESHOLD, USUAL_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
+
+
+def kept_for(largest_activation: int) -> AbstractContextManager[bool]:
+    """``kept_heap()`` for passes whose largest activation, in bytes, exceeds twice glibc's own
+    ceiling (Qwen2.5-1.5B: 70 MiB a 4,096-token pass; 0.5B: 38), else a context that changes
+    nothing (yields False). Smaller activations mostly stay in glibc's heap anyway: kept there
+    they gained nothing (0.97-0.99x at 135M-0.5B, against 1.07x at 1.5B: ``bench/README.md``,
+    "Measured (2026-12-07, later: kept heap, MLP in pieces)")."""
+    if largest_activation > 2 * USUAL_MMAP_THRESHOLD:
+        return kept_heap()
+    return nullcontext(False)
