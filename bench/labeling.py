@@ -38,9 +38,11 @@ layers' first graphs and the warm-up passes' compilations), ``speedup_compiled_v
 (the same engine with its layers uncompiled, interleaved in the same slices, over it) and
 ``fraction_of_limit_uncompiled``. The plain loops always run uncompiled.
 
-glibc's heap (``labelbench.models.heap``): ``speedup_kept_heap`` (the same engine with the heap
-not kept across its passes, interleaved, over it) and ``page_faults_per_pair`` (minor page
-faults of the engine, that engine and the plain loop).
+glibc's heap (``labelbench.models.heap``): ``kept_heap`` (whether the engine keeps it for this
+model: a full pass's largest activation over 64 MiB, on glibc), ``speedup_kept_heap`` (where it
+does: the same engine with the heap not kept across its passes, interleaved, over it; else
+null) and ``page_faults_per_pair`` (minor page faults of the engine, that engine and the plain
+loop).
 
 The floor is the run's necessary matrix-multiply work over the matrix-multiply FLOP/s measured
 in this run, in the floor's precision, on the model's own MLP shape (512 tokens x hidden ->
@@ -362,6 +364,9 @@ def main() -> None:
 
         return run
 
+    largest = heap.largest_activation(config, engine().token_budget, dtype.itemsize)
+    keeps_heap = heap.worth_keeping(largest) and heap.available()
+
     def heap_returned(work: Any) -> Any:
         """``work`` with glibc's heap not kept across the engine's passes (freed activations
         handed back to the kernel: ``labelbench.models.heap``)."""
@@ -419,12 +424,15 @@ def main() -> None:
             ),
             ("engine_2shot", lambda t=two_part: run_engine(engines["engine_2shot"], t)),
         ]
-        methods.append(
-            (
-                "engine_0shot_heap_returned",
-                heap_returned(lambda z=zero_part: run_engine(engines["engine_heap_returned"], z)),
+        if keeps_heap:
+            methods.append(
+                (
+                    "engine_0shot_heap_returned",
+                    heap_returned(
+                        lambda z=zero_part: run_engine(engines["engine_heap_returned"], z)
+                    ),
+                )
             )
-        )
         if compiled:
             methods.append(
                 (
@@ -612,6 +620,7 @@ def main() -> None:
         "compile_and_warmup_seconds": compile_seconds,
         "speedup_compiled_vs_uncompiled": ratio("engine_0shot_uncompiled", "engine_0shot"),
         "speedup_kept_heap": ratio("engine_0shot_heap_returned", "engine_0shot"),
+        "kept_heap": keeps_heap,
         "page_faults_per_pair": {
             name: timer.faults[name] / len(items)
             for name in ("engine_0shot", "engine_0shot_heap_returned", "naive_0shot")

@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
     parser.add_argument("--pieces", type=int, nargs="+", default=[256, 512, 1024])
     args = parser.parse_args()
+    sizes = (args.hidden, args.intermediate, args.tokens, args.layers, *args.pieces)
+    if min(sizes) < 1:
+        parser.error("--hidden, --intermediate, --tokens, --layers and --pieces must be >= 1")
     torch.set_num_threads(1)
     dtype = getattr(torch, args.dtype)
     generator = torch.Generator().manual_seed(0)

@@ -75,8 +75,13 @@ def test_kept_only_for_activations_over_twice_glibcs_ceiling(monkeypatch) -> Non
 
 
 class _Recorder:
+    """A context that records its entries (and stands in for glibc: ``malloc_trim``)."""
+
     def __init__(self, entered: list[bool]) -> None:
         self.entered = entered
+
+    def malloc_trim(self, pad: int) -> int:
+        return 1
 
     def __enter__(self) -> bool:
         self.entered.append(True)
@@ -84,3 +89,18 @@ class _Recorder:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_thresholds_the_user_set_are_left_alone(monkeypatch) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert not heap.available()
+    with heap.kept_heap() as kept:
+        assert not kept
+
+
+def test_a_refused_setting_is_not_reported_kept_by_nested_uses(monkeypatch) -> None:
+    monkeypatch.setattr(heap, "_glibc", lambda: _Recorder([]))
+    monkeypatch.setattr(heap, "_set", lambda libc, mmap, trim: False)
+    with heap.kept_heap() as outer, heap.kept_heap() as inner:
+        assert (outer, inner) == (False, False)
+    assert heap._depth == 0

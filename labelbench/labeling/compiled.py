@@ -8,8 +8,8 @@ profile of the 1.5B's 0-shot scoring they took about a quarter of the time (benc
 built-in sizes: docs/engine.md). The attention module stays eager: it reads
 this package's layouts (new Python objects every call) and grows the key/value cache in place,
 which a graph would have to be rebuilt for. In the graph, a gated MLP's gate and up projections
-run in pieces of ``MLP_CHUNK`` output features (``_chunked_mlp``): a wide bfloat16 multiply ran
-slower on this CPU than its pieces (1.5B: 0-shot scoring 1.3x faster with them).
+run in pieces of ``MLP_CHUNK`` output features (``_chunked_mlp``): the 1.5B's whole MLP ran
+1.26x faster so on the AMX CPU of 2026-12-07 (``bench/mlp_pieces.py``).
 
 Compiling changes the order of floating-point operations, not what is computed: labels agree with
 the eager model's to rounding (``tests/test_compiled.py``), as with a different batch.
@@ -96,9 +96,10 @@ def scoring() -> Iterator[None]:
     the prompt passes of rationales.
 
     Outside it they run eagerly: rationales' decoding steps and their answers. A decoding step
-    (one position a row) has too little element-wise work to win back a graph's guards:
-    measured slower at 135M and no faster at 1.5B with 96 rows (``bench/README.md``, "Measured
-    (2026-12-07, later: kept heap, MLP in pieces)"). In bfloat16 a graph rounds differently
+    (one position a row) has too little element-wise work to win back a graph's guards: no
+    faster at 1.5B (64 chains: 245 s compiled against 240 s, ``bench/README.md``, "Measured
+    (2026-12-07, later: kept heap, MLP in pieces)"; slower at 135M in a run of 2026-12-06 whose
+    figures were not kept). In bfloat16 a graph rounds differently
     (RMSNorm is not rounded between its steps), so a chain of thought whose prompt ran compiled
     may turn at a near tie where the eager model's would not, as on another CPU's kernels."""
     token = _SCORING.set(True)
@@ -134,9 +135,9 @@ def _chunked_mlp(mlp: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     computed ``MLP_CHUNK`` output features at a time; None for a module that is not such an MLP
     (checked on its names and on one small input against its own forward) or is too narrow.
 
-    Why: on the CPU a [tokens, hidden] x [hidden, intermediate] multiply with a wide output ran
-    at 750 GFLOP/s where 512-column pieces of it ran at 940 (bfloat16 on AMX, Qwen2.5-1.5B's MLP,
-    4,000 tokens; neutral in float32 and at SmolLM2-135M's 1,536 columns): ``bench/README.md``,
+    Why: on the CPU the whole MLP of Qwen2.5-1.5B (4,000 tokens, bfloat16 on AMX) ran at 865
+    GFLOP/s with its gate and up projections whole and at 1,086 in 512-column pieces (neutral in
+    float32; ``bench/mlp_pieces.py``): ``bench/README.md``,
     "Measured (2026-12-07, later: kept heap, MLP in pieces)". Each output column is the same
     dot product either way; only the library's blocking, hence the rounding of the float32
     sums, may differ."""

@@ -54,7 +54,7 @@ from labelbench.labeling.output_head import (
     output_layer,
     output_logprobs,
 )
-from labelbench.models.heap import kept_for
+from labelbench.models.heap import kept_for, largest_activation
 from labelbench.requests import RationaleRequest, ScoreRequest
 
 __all__ = [
@@ -261,8 +261,7 @@ class TransformersBackend:
         if self.device.type != "cpu":
             return nullcontext()
         config = self.model.config.get_text_config(decoder=True)
-        width = getattr(config, "intermediate_size", None) or 4 * config.hidden_size
-        return kept_for(self.token_budget * width * self._dtype.itemsize)
+        return kept_for(largest_activation(config, self.token_budget, self._dtype.itemsize))
 
     def _logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [rows, vocab] (float32) of the next token after ``hidden``."""

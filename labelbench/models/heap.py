@@ -13,12 +13,15 @@ are in ``bench/README.md``, "Measured (2026-12-07, later: kept heap, MLP in piec
 usual ceilings (a fixed 32 MiB mmap threshold and 64 MiB trim threshold, where the dynamic ones
 end up after a model's first passes) and returns the free memory to the system
 (``malloc_trim``), so what a run holds between calls (loading another model, decoding) is not
-raised by it.
+raised by it. The first allocation of a size after entering still grows the heap (torch
+allocates with ``posix_memalign``, which does not refill a just-freed block of the same size at
+once); later ones reuse it, so each call pays one layer's growth.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import threading
 from collections.abc import Iterator
@@ -37,6 +40,7 @@ USUAL_TRIM_THRESHOLD = 64 << 20
 
 _lock = threading.Lock()
 _depth = 0
+_kept = False  # whether the outermost use set the thresholds
 
 
 @cache
@@ -68,30 +72,55 @@ def _set(libc: Any, mmap_threshold: int, trim_threshold: int) -> bool:
 def kept_heap() -> Iterator[bool]:
     """Within it, freed blocks of up to 1 GiB stay with the process for the next allocation.
 
-    Yields whether glibc took the setting (False elsewhere: then nothing changes). Process-wide
-    while inside, for every thread; nested and concurrent uses restore the usual ceilings when
-    the last one leaves. Never raises."""
-    global _depth
-    libc = _glibc()
+    Yields whether glibc took the setting (False elsewhere, and where the user tunes glibc
+    through ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``: then nothing changes).
+    Process-wide while inside, for every thread; nested and concurrent uses restore the usual
+    ceilings when the last one leaves. Never raises."""
+    global _depth, _kept
+    libc = _glibc() if available() else None
     with _lock:
-        kept = libc is not None and (_depth > 0 or _set(libc, KEPT_MMAP, KEPT_TRIM))
+        if libc is not None and _depth == 0:
+            _kept = _set(libc, KEPT_MMAP, KEPT_TRIM)
         _depth += 1
+        kept = libc is not None and _kept
     try:
         yield kept
     finally:
         with _lock:
             _depth -= 1
-            if kept and _depth == 0:
+            if libc is not None and _depth == 0:
                 _set(libc, USUAL_MMAP_THRESHOLD, USUAL_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
+                _kept = False
+
+
+def available() -> bool:
+    """Whether ``kept_heap`` can act here: glibc, and thresholds the user has not set through
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (leaving would replace them)."""
+    names = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    return _glibc() is not None and not any(name in os.environ for name in names)
+
+
+def largest_activation(config: Any, tokens: int, element_size: int) -> int:
+    """Bytes of a pass's largest activation, [tokens, MLP width] (``intermediate_size``, else 4 x
+    ``hidden_size``), for a decoder's text config."""
+    width = getattr(config, "intermediate_size", None) or 4 * config.hidden_size
+    return tokens * width * element_size
+
+
+def worth_keeping(largest: int) -> bool:
+    """Whether ``kept_for`` keeps the heap for passes whose largest activation is ``largest``
+    bytes."""
+    return largest > 2 * USUAL_MMAP_THRESHOLD
 
 
 def kept_for(largest_activation: int) -> AbstractContextManager[bool]:
     """``kept_heap()`` for passes whose largest activation, in bytes, exceeds twice glibc's own
     ceiling (Qwen2.5-1.5B: 70 MiB a 4,096-token pass; 0.5B: 38), else a context that changes
     nothing (yields False). Smaller activations mostly stay in glibc's heap anyway: kept there
-    they gained nothing (0.97-0.99x at 135M-0.5B, against 1.07x at 1.5B: ``bench/README.md``,
-    "Measured (2026-12-07, later: kept heap, MLP in pieces)")."""
-    if largest_activation > 2 * USUAL_MMAP_THRESHOLD:
+    they gained nothing (bfloat16: 0.97-0.99x at 135M-0.5B, against 1.07x at 1.5B:
+    ``bench/README.md``, "Measured (2026-12-07, later: kept heap, MLP in pieces)"; in float32
+    the 0.5B's 76 MiB is kept too, not measured)."""
+    if worth_keeping(largest_activation):
         return kept_heap()
     return nullcontext(False)
