@@ -177,3 +177,15 @@ def test_an_mlp_with_another_formula_is_not_chunked(tiny_tokenizer, monkeypatch)
     assert compiled._chunked_mlp(narrow.model.layers[0].mlp) is None  # one piece: nothing to do
     monkeypatch.setattr(compiled, "MLP_CHUNK", 16)
     assert compiled._chunked_mlp(narrow.model.layers[0].mlp) is not None
+
+
+def test_uncompiling_keeps_a_forward_set_on_the_module_before(tiny_tokenizer) -> None:
+    model = build_tiny_model(tiny_tokenizer)
+    attention = model.model.layers[0].self_attn
+    hooked = attention.forward  # as a hook library sets one on the instance
+    attention.forward = hooked
+    assert compile_layers(model) is None
+    assert attention.forward is not hooked
+    uncompile_layers(model)
+    assert attention.forward is hooked
+    assert "forward" not in vars(model.model.layers[1].self_attn)

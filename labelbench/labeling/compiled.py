@@ -70,11 +70,11 @@ def compile_layers(model: Any) -> str | None:
     if is_compiled(model):
         return None
     for layer in _layers(model):
-        layer.self_attn.forward = torch.compiler.disable(layer.self_attn.forward)
+        _replace_forward(layer.self_attn, torch.compiler.disable(layer.self_attn.forward))
         mlp = getattr(layer, "mlp", None)
         chunked = None if mlp is None else _chunked_mlp(mlp)
         if chunked is not None:
-            mlp.forward = _when_compiling(chunked, mlp.forward)
+            _replace_forward(mlp, _when_compiling(chunked, mlp.forward))
         layer._compiled_call_impl = _scoring_graph(layer)
     try:
         with torch.inference_mode(), scoring():
@@ -191,8 +191,21 @@ def uncompile_layers(model: Any) -> None:
     for layer in _layers(model):
         layer._compiled_call_impl = None
         for module in (layer.self_attn, getattr(layer, "mlp", None)):
-            if module is not None and "forward" in vars(module):
-                del module.forward
+            if module is not None and _BEFORE in vars(module):
+                before = vars(module).pop(_BEFORE)
+                if before is None:
+                    del module.forward
+                else:  # a forward set on the instance before compiling (a hook's, say)
+                    module.forward = before
+
+
+_BEFORE = "_labelbench_forward_before"
+
+
+def _replace_forward(module: torch.nn.Module, forward: Callable[..., Any]) -> None:
+    """Set ``module.forward`` on the instance, keeping what the instance had (None: nothing)."""
+    vars(module)[_BEFORE] = vars(module).get("forward")
+    module.forward = forward
 
 
 def is_compiled(model: Any) -> bool:
