@@ -189,3 +189,16 @@ def test_uncompiling_keeps_a_forward_set_on_the_module_before(tiny_tokenizer) ->
     uncompile_layers(model)
     assert attention.forward is hooked
     assert "forward" not in vars(model.model.layers[1].self_attn)
+
+
+def test_the_compile_setting_takes_true_false_auto_or_null_only() -> None:
+    from pydantic import ValidationError
+
+    from labelbench.config import LabelerSpec
+
+    assert LabelerSpec(name="m", compile="auto").compile is None
+    assert LabelerSpec(name="m", compile=None).compile is None
+    assert LabelerSpec(name="m", compile=False).compile is False
+    for value in (1, "yes", "true", 0.0):
+        with pytest.raises(ValidationError):
+            LabelerSpec(name="m", compile=value)
