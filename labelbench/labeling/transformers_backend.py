@@ -511,7 +511,8 @@ class TransformersBackend:
         runs this module's attention (each shared prefix computed once, the root reused across
         calls), padded rows otherwise."""
         if self._own_attention:
-            with scoring():  # the prompts through the compiled graphs (their roots too)
+            # compiled prompt passes; scoring() is not held across the yields (eager steps run)
+            with scoring():
                 batches = list(self._tree_batches(requests, ids))
             for indices, root, groups in batches:
                 with scoring():
