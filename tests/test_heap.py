@@ -32,29 +32,32 @@ def faults(megabytes=48):
 
 outside = faults()
 with heap.kept_heap() as kept:
-    faults()  # the heap grows once (as a pass's first layer makes it grow)
-    inside = faults()
+    inside = [faults() for _ in range(5)]
     with heap.kept_heap():
         pass
-    nested = faults()
+    nested = [faults() for _ in range(3)]
 after = faults()
-print(kept, outside, inside, nested, after)
+print(kept, outside, after, *inside, *nested)
 """
 
 
 @glibc
 def test_inside_freed_blocks_are_reused_and_outside_they_are_returned() -> None:
     """Page faults of allocating and filling a 48 MiB block a second time, after freeing the
-    first, in a fresh process (glibc's arenas there are in a known state): outside, it is mapped
-    afresh (over glibc's 32 MiB ceiling); inside, reused, also after a nested use ends."""
+    first, in a fresh process: outside, it is mapped afresh (over glibc's 32 MiB ceiling);
+    inside, reused once the heap has grown, as a pass's later layers reuse what its first ones
+    grew (where the first rounds land depends on what else the process has allocated: its
+    thread count moves it), also after a nested use ends."""
     run = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120
     )
-    kept, outside, inside, nested, after = run.stdout.split()
+    kept, outside, after, *rounds = run.stdout.split()
+    inside, nested = [int(n) for n in rounds[:5]], [int(n) for n in rounds[5:]]
     pages = (48 << 20) // resource.getpagesize()
     assert kept == "True"
-    assert int(outside) > pages // 2 and int(after) > pages // 2
-    assert int(inside) < pages // 10 and int(nested) < pages // 10
+    assert int(outside) > pages // 2 and int(after) > pages // 2, run.stdout
+    # at most the first two rounds grow the heap; every later one reuses it
+    assert max(inside[2:] + nested) < pages // 10, run.stdout
 
 
 def test_elsewhere_nothing_changes(monkeypatch) -> None:
