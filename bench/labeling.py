@@ -215,6 +215,32 @@ class Timer:
         return result
 
 
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse sizes the runs cannot take, and an unknown model, through ``parser.error`` (one
+    line, exit 2) before anything loads."""
+    at_least = {"--pairs": (args.pairs, 0), "--cot-pairs": (args.cot_pairs, 0)}
+    at_least |= {"--sc-samples": (args.sc_samples, 0), "--slice": (args.slice, 1)}
+    at_least["--threads"] = (args.threads, 1)
+    if args.sc_pairs is not None:
+        at_least["--sc-pairs"] = (args.sc_pairs, 1)
+    if args.llama_pairs is not None:
+        at_least["--llama-pairs"] = (args.llama_pairs, 1)
+    for flag, (value, least) in at_least.items():
+        if value < least:
+            parser.error(f"{flag} must be at least {least}, not {value}")
+    if args.pairs == 0 and args.cot_pairs == 0:
+        parser.error("--pairs and --cot-pairs are both 0: nothing to measure")
+    if args.dtype not in (None, "float32", "bfloat16", "float16"):
+        parser.error(f"--dtype must be float32, bfloat16 or float16, not {args.dtype!r}")
+    from labelbench.errors import LabelbenchError
+    from labelbench.models.specs import resolve
+
+    try:
+        resolve(args.model)
+    except LabelbenchError as error:
+        parser.error(f"--model: {error}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -272,6 +298,7 @@ def main() -> None:
         help="no float32 engine (when memory cannot hold both copies of a large model)",
     )
     args = parser.parse_args()
+    _check(parser, args)
 
     import torch
 
@@ -680,4 +707,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from labelbench.errors import LabelbenchError
+
+    try:
+        main()
+    except LabelbenchError as error:  # a model or data file that cannot be read: one line
+        print(f"labeling.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,11 +1,14 @@
-"""bench/labeling.py's pure parts: the token trie behind the compute floor and attention's share
-of the work."""
+"""bench/labeling.py's pure parts (the token trie behind the compute floor and attention's share
+of the work) and its refusal of bad arguments."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from labeling import attended_keys, attention_flops, unique_tokens
@@ -48,3 +51,25 @@ def test_a_qwen2_config_without_sliding_windows_counts_every_layer_in_full():
         hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=3
     )
     assert attention_flops(config, SEQUENCES) == 4 * 64 * 9 * 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--slice", "0"], "--slice must be at least 1, not 0"),
+        (["--threads", "0"], "--threads must be at least 1, not 0"),
+        (["--pairs", "-1"], "--pairs must be at least 0, not -1"),
+        (["--sc-pairs", "0"], "--sc-pairs must be at least 1, not 0"),
+        (["--pairs", "0", "--cot-pairs", "0"], "nothing to measure"),
+        (["--dtype", "int8"], "--dtype must be float32, bfloat16 or float16"),
+        (["--model", "./no/such/model"], "--model: ./no/such/model: no such model directory"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(arguments: list[str], message: str) -> None:
+    script = Path(__file__).resolve().parents[1] / "bench" / "labeling.py"
+    run = subprocess.run(
+        [sys.executable, str(script), *arguments], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
