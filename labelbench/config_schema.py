@@ -236,6 +236,10 @@ class LabelerSpec(StrictYamlModel):
             raise ValueError(f"backend {self.backend!r} needs a url")
         if self.backend != "chat" and isinstance(self.url, list):
             raise ValueError("a list of urls (a fleet) is for backend 'chat'")
+        if self.backend != "transformers":
+            for field in ("compile", "decode_memory_gib"):  # the in-process engine's settings
+                if getattr(self, field) is not None:
+                    raise LocatedError((field,), f"{field} is for backend 'transformers'")
         chat_only = ("logprobs", "prefill", "samples", "temperature")
         if self.backend != "chat":
             for field in chat_only:

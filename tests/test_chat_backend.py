@@ -325,6 +325,9 @@ def test_a_wrong_key_fails_in_one_line_without_retrying(monkeypatch):
         ({"backend": "http", "url": ["u", "v"]}, "is for backend 'chat'"),
         ({"backend": "http", "url": "u", "logprobs": False}, "logprobs is for backend 'chat'"),
         ({"backend": "chat", "url": "u", "top_logprobs": 21}, "less than or equal to 20"),
+        ({"backend": "chat", "url": "u", "compile": True}, "compile is for backend 'transformers'"),
+        ({"backend": "http", "url": "u", "compile": False}, "compile is for backend 'transf"),
+        ({"backend": "vllm", "decode_memory_gib": 2}, "decode_memory_gib is for backend 'trans"),
     ],
 )
 def test_chat_spec_errors_name_the_field(tmp_path, fields, message):
