@@ -187,6 +187,7 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
             "tokens_per_pair": float(tokens.mean()) if has_tokens else None,
             "unscored": int(np.isnan(p).sum()),
             "unparsed": int(rows["unparsed"].fillna(0).sum()) if "unparsed" in rows else 0,
+            "empty_rationales": _recorded_sum(rows, "empty_rationales"),
             "requests_per_pair": (
                 float(rows["requests"].mean())
                 if "requests" in rows and rows["requests"].notna().any()
@@ -199,6 +200,14 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
         "properties": {column: _first(rows, column) for column in PROPERTIES},
     }
     return _dicts(block)
+
+
+def _recorded_sum(rows: pd.DataFrame, column: str) -> int | None:
+    """The column's sum over the rows, None where no row records it (NaN throughout, or a
+    table from before the column)."""
+    if column not in rows or rows[column].isna().all():
+        return None
+    return int(rows[column].fillna(0).sum())
 
 
 def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:

@@ -62,6 +62,11 @@ class ResultRow(Record):
     requests: float = Field(math.nan, description="HTTP requests (both orders); NaN in process")
     unparsed: int = Field(0, description="verdict replies whose answer could not be read")
     unparsed_replies: list[str] = Field(default_factory=list, description="their raw text")
+    empty_rationales: Number = Field(
+        math.nan,
+        description="rationales (both orders, every sample) with no text: the answer came "
+        "without reasoning; NaN in tables written before it was recorded",
+    )
 
     @model_validator(mode="after")
     def _only_baseline_columns(self) -> ResultRow:

@@ -86,6 +86,9 @@ class Cost(Record):
     tokens_per_pair: float | None
     unscored: int
     unparsed: int
+    empty_rationales: int | None = Field(
+        None, description="rationales with no text (chain-of-thought cells; None: not recorded)"
+    )
     requests_per_pair: float | None
     price_per_1k_pairs: float | None = Field(description="at the spec's price_input/_output")
 

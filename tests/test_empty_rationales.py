@@ -1,0 +1,51 @@
+"""Chain-of-thought cells count the rationales that came back empty (a small model may answer at
+once, as SmolLM2-135M does for most TL;DR chains): in results.parquet, summary.json and the
+report's bias table; a cell without rationales records none."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import yaml
+from test_rlaif_cli import write_comparisons
+
+from labelbench.benchmark import run as run_benchmark
+from labelbench.config import parse_config
+from labelbench.labeling.transformers_backend import TransformersBackend
+from labelbench.report.cli import write_report
+from labelbench.rundir import RESULTS, read_summary
+
+COT, ZERO = "summarization/base-0shot-cot", "summarization/base-0shot"
+
+
+def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_dir, monkeypatch):
+    original = TransformersBackend.rationales
+
+    def silent_on_the_first(self, requests, seeds):  # the first request's chain comes back blank
+        results = original(self, requests, seeds)
+        results[0] = [dataclasses.replace(s, rationale="  \n") for s in results[0]]
+        return results
+
+    monkeypatch.setattr(TransformersBackend, "rationales", silent_on_the_first)
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=4)
+    config = {
+        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
+        "labelers": [{"name": str(tiny_lm_dir), "label": "tiny", "compile": False}],
+        "variants": [ZERO, COT],
+        "output_dir": str(tmp_path / "run"),
+        "analysis": {"bootstrap": 20},
+    }
+    parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
+    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
+    write_report(out)
+    results = pd.read_parquet(out / RESULTS)
+    cot = results[results["variant"] == COT]
+    # the tiny model writes something for every other chain; one chain per unit was blanked
+    assert sorted(cot["empty_rationales"]) == [0] * (len(cot) - 1) + [1]
+    assert results[results["variant"] == ZERO]["empty_rationales"].isna().all()
+    cells = {c.variant: c for c in read_summary(out / "summary.json").datasets["pairs"].cells}
+    assert cells[COT].cost.empty_rationales == 1
+    assert cells[ZERO].cost.empty_rationales is None
+    report = (out / "report.md").read_text()
+    assert "empty rationales" in report
