@@ -32,6 +32,12 @@ over this precision),
 agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
 order) and the float32 figures (``fraction_of_limit_fp32``).
 
+Shared prefixes (``labelbench.labeling.decoding.shared_prefixes``): with
+``--shared-prefixes-ab`` the chains run twice more, with shared prefixes off, then on again;
+``speedup_shared_prefixes`` is the run without over the mean of the two with, and
+``shared_prefixes_same_rationales`` the share of (item, order) chains whose text is the same
+with and without (rounding may turn a greedy chain at a near tie).
+
 Compiled layers (``labelbench.labeling.compiled``; ``--compile``, default ``auto`` as a labeler's
 ``compile``: CPU models from 50M parameters): ``compiled``, ``compile_and_warmup_seconds`` (the
 layers' first graphs and the warm-up passes' compilations), ``speedup_compiled_vs_uncompiled``
@@ -215,6 +221,15 @@ class Timer:
         return result
 
 
+def same_rationales(first: Sequence[Any] | None, second: Sequence[Any] | None) -> float | None:
+    """The share of (item, order) rows whose rationales are the same text in both runs."""
+    if not first or not second:
+        return None
+    texts = {(r.item_id, r.order): [s.rationale for s in r.samples] for r in second}
+    same = [texts.get((r.item_id, r.order)) == [s.rationale for s in r.samples] for r in first]
+    return sum(same) / len(same)
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse sizes the runs cannot take, and an unknown model, through ``parser.error`` (one
     line, exit 2) before anything loads."""
@@ -291,6 +306,12 @@ def main() -> None:
         default="auto",
         help="decoder layers as compiled graphs in the engine, as a labeler's compile setting "
         "(auto: the labelers' default); the plain loops always run uncompiled",
+    )
+    parser.add_argument(
+        "--shared-prefixes-ab",
+        action="store_true",
+        help="run the chains twice more, with shared prefixes off then on again, for "
+        "speedup_shared_prefixes",
     )
     parser.add_argument(
         "--skip-fp32",
@@ -551,6 +572,21 @@ def main() -> None:
                 f"{timer.seconds}"
             )
 
+    if args.shared_prefixes_ab and single:
+        from labelbench.labeling import decoding
+
+        shares = decoding.shares
+        for name, on in (("cot_single_apart", False), ("cot_single_again", True)):
+            decoding.shares = shares if on else lambda backend: False
+            fresh = engine()
+            try:
+                rows = timer.run(name, lambda e=fresh, q=single: run_engine(e, q).rows)
+            finally:
+                decoding.shares = shares
+            chain_rows[name] = rows
+            measured.append(rates())
+            log(f"{name}: so far {timer.seconds}")
+
     llama: dict[str, Any] = {"skipped": "--skip-llama-cpp"}
     if args.skip_llama_cpp or not single:
         llama = {"skipped": "--skip-llama-cpp" if args.skip_llama_cpp else "--cot-pairs 0"}
@@ -642,6 +678,14 @@ def main() -> None:
             else None
         ),
         "cot_mean_rationale_tokens": (generated["cot_single"] / len(single) if single else None),
+        "speedup_shared_prefixes": (
+            2 * seconds["cot_single_apart"] / (seconds["cot_single"] + seconds["cot_single_again"])
+            if "cot_single_apart" in seconds
+            else None
+        ),
+        "shared_prefixes_same_rationales": same_rationales(
+            chain_rows.get("cot_single"), chain_rows.get("cot_single_apart")
+        ),
         "compiled": compiled,
         "compile_note": compile_note,
         "compile_and_warmup_seconds": compile_seconds,

@@ -133,25 +133,33 @@ def test_finished_sequences_leave_and_waiting_ones_join(tiny_lm):
 
 
 def test_the_cache_is_bounded_by_the_token_budget(tiny_lm, monkeypatch):
+    """Slots and the shared prefixes held beside them stay within ``decode_tokens`` (a single
+    sequence runs whatever the budget)."""
     from labelbench.labeling import kv_cache
 
     made = []
-    original = kv_cache.Slots.__init__
+    original_init, original_put = kv_cache.Slots.__init__, kv_cache.Slots.put
 
     def record(self, layers, count, capacity):
-        original(self, layers, count, capacity)
-        made.append((count, capacity))
+        original_init(self, layers, count, capacity)
+        made.append([count, capacity, 0])
+
+    def put(self, *args):
+        original_put(self, *args)
+        made[-1][2] = max(made[-1][2], self.prefix_tokens())
 
     monkeypatch.setattr(kv_cache.Slots, "__init__", record)
+    monkeypatch.setattr(kv_cache.Slots, "put", put)
     model, tokenizer = tiny_lm
     requests = [p.request for p in make_planned(5, rationale={"n": 2, "max_new_tokens": 4})]
     for budget in (1, 300, 10**6):
         engine = TransformersBackend(model, tokenizer, "tiny@test", decode_tokens=budget)
         results = engine.rationales(requests, list(range(len(requests))))
         assert all(len(samples) == 2 for samples in results)
-        count, capacity = made[-1]
-        assert count == max(1, min(20, budget // capacity))  # slots x capacity <= budget
-    assert made[0][0] == 1 and made[1][0] < 20 and made[2][0] == 20
+        count, capacity, prefixes = made[-1]
+        assert count == 1 or count * capacity + prefixes <= budget
+        assert prefixes > 0  # the samples of a request, and both orders, share their prompts
+    assert made[0][0] == 1 and 1 < made[1][0] < 20 and made[2][0] == 20
 
 
 @pytest.mark.parametrize("attention", ["own", "eager"])

@@ -17,6 +17,7 @@ from labelbench.labeling.compiled import (
     uncompile_layers,
     want_compiled,
 )
+from labelbench.labeling.decoding import Decoder
 from labelbench.labeling.transformers_backend import TransformersBackend
 
 
@@ -147,18 +148,18 @@ def test_rationale_prompts_run_the_graphs_and_decoding_steps_do_not(
     model = build_tiny_model(tiny_tokenizer)
     assert compile_layers(model) is None
     passes: list[tuple[str, bool]] = []
-    tree_pass, slot_pass = TransformersBackend._tree_pass, TransformersBackend._slot_pass
+    tree_pass, slot_pass = TransformersBackend._tree_pass, Decoder._pass
 
     def tree(self, root, groups, keep_cache=False):
         passes.append(("prompt" if keep_cache else "score", compiled.runs_graphs(self.model)))
         return tree_pass(self, root, groups, keep_cache)
 
-    def slot(self, slots, rows, segments):
-        passes.append(("step", compiled.runs_graphs(self.model)))
-        return slot_pass(self, slots, rows, segments)
+    def slot(self, rows, segments):
+        passes.append(("step", compiled.runs_graphs(self.backend.model)))
+        return slot_pass(self, rows, segments)
 
     monkeypatch.setattr(TransformersBackend, "_tree_pass", tree)
-    monkeypatch.setattr(TransformersBackend, "_slot_pass", slot)
+    monkeypatch.setattr(Decoder, "_pass", slot)
     _labels(model, tiny_tokenizer)
     assert set(passes) == {("score", True), ("prompt", True), ("step", False)}
 

@@ -43,13 +43,26 @@ def position_bias(
     return bias.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
+@dataclass(frozen=True)
+class SharedPrefixes:
+    """Prefixes kept once for several rows (``kv_cache.Slots``): ``order``, the rows that use
+    one, each prefix's rows together; ``spans``, per prefix, its rows' places in ``order``
+    (start, stop) and per layer its keys and values [kv heads, length, head dim]."""
+
+    order: torch.Tensor
+    spans: list[tuple[int, int, list[tuple[torch.Tensor, torch.Tensor]]]]
+
+
 @dataclass
 class RowsLayout:
-    """Right-padded rows: the position of each cache column (-1: padding) and of each query."""
+    """Right-padded rows: the position of each cache column (-1: padding) and of each query.
+    With ``shared``, some rows' first positions are a prefix kept apart; every query of those
+    rows sees all of it, before the row's own columns."""
 
     key_positions: torch.Tensor
     query_positions: torch.Tensor
     block: int
+    shared: SharedPrefixes | None = None
     _biases: dict[tuple[int | None, torch.dtype], torch.Tensor] = field(default_factory=dict)
 
     def bias(self, window: int | None, dtype: torch.dtype) -> torch.Tensor:
@@ -132,6 +145,62 @@ def _blocks(
         ).transpose(1, 2)
 
 
+def _flash(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias: torch.Tensor | None, scale
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU fused attention with its log-sum-exp: ``query`` [batch, heads, queries, dim] over
+    ``key``/``value`` [batch, heads, keys, dim]; (output like ``query``, float32 log-sum-exp
+    [batch, heads, queries])."""
+    output, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, 0.0, False, attn_mask=bias, scale=scale
+    )
+    return output, lse.float()
+
+
+def _shared_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    rows: RowsLayout,
+    layer: int,
+    scaling: float | None,
+) -> torch.Tensor:
+    """``RowsLayout`` attention where rows share prefixes: each row's own columns (by position,
+    causal) and its prefix (all of it) attended apart and merged by their log-sum-exps, so a
+    prefix is read once for all its rows. Queries go grouped (each key/value head's query heads
+    as its queries), so keys are read once a group. Returns [rows, width, heads, dim]."""
+    batch, heads, width, dim = query.shape
+    kv_heads = key.shape[1]
+    asked = heads // kv_heads * width  # queries a key/value head and row
+    grouped = query.reshape(batch, kv_heads, asked, dim)  # query heads, then width
+    bias = rows.bias(None, query.dtype)
+    if asked > width:
+        bias = bias.repeat(1, 1, asked // width, 1)
+    output, lse = _flash(grouped, key, value, bias, scaling)
+    shared = rows.shared
+    assert shared is not None
+    order, count = shared.order, len(shared.order)
+    # the rows of each prefix side by side, per key/value head: a prefix's queries are a view
+    queries = grouped.index_select(0, order).transpose(0, 1).contiguous()
+    part = queries.new_empty((kv_heads, count, asked, dim))
+    part_lse = lse.new_empty((kv_heads, count, asked))
+    for start, stop, layers in shared.spans:
+        keys, values = layers[layer]
+        mine = queries[:, start:stop].reshape(1, kv_heads, (stop - start) * asked, dim)
+        out, out_lse = _flash(mine, keys[None], values[None], None, scaling)
+        part[:, start:stop] = out.view(kv_heads, stop - start, asked, dim)
+        part_lse[:, start:stop] = out_lse.view(kv_heads, stop - start, asked)
+    own_lse = lse.index_select(0, order)
+    part_lse = part_lse.transpose(0, 1)
+    top = torch.maximum(own_lse, part_lse)
+    own_weight, part_weight = (own_lse - top).exp_(), (part_lse - top).exp_()
+    merged = output.index_select(0, order).float() * own_weight[..., None]
+    merged += part.transpose(0, 1).float() * part_weight[..., None]
+    merged /= (own_weight + part_weight)[..., None]
+    output.index_copy_(0, order, merged.to(output.dtype))
+    return output.reshape(batch, heads, width, dim).transpose(1, 2)
+
+
 def _columns(states: torch.Tensor, ranges: tuple[range, ...]) -> torch.Tensor:
     """The key/value columns in ``ranges`` (in order), without a copy when they are adjacent."""
     merged: list[range] = []
@@ -183,6 +252,11 @@ def block_causal_attention(
     window = kwargs.get("sliding_window")
     if labelbench_tree is not None and not plain:
         return _tree_attention(query, key, value, labelbench_tree, scaling, window), None
+    if labelbench_rows is not None and labelbench_rows.shared:
+        if plain or window is not None:  # the decoder shares prefixes only where neither is
+            raise ValueError("shared prefixes need plain full attention (no window, softcap)")
+        output = _shared_attention(query, key, value, labelbench_rows, module.layer_idx, scaling)
+        return output, None
     if labelbench_rows is not None and not plain:
         batch, heads, width, dim = query.shape
         output = query.new_empty((batch, width, heads, dim))

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from labelbench.labeling.attention import RowsLayout
 from labelbench.labeling.backend import Sample
 from labelbench.labeling.kv_cache import Slots, common_prefix_length
 from labelbench.requests import RationaleRequest
@@ -32,13 +33,18 @@ class Decoder:
 
     Every sample of every request is a sequence. Prompts are run in prefix-tree passes (a
     variant's shared text computed once and kept across calls, each item's context once for both
-    orders and all samples) and their keys/values copied into free slots. Each step decodes one
-    token for every active slot at once; a sequence that ends (EOS or ``max_new_tokens``) leaves
-    the decoding rows at once, and when a quarter of the slots are finished or free, the
-    finished ones are scored together (``text + rationale + score_suffix``, appended to their
-    own caches) and waiting prompts join. The slot count is ``decode_tokens`` over the longest
-    sequence a slot may hold (prompt, ``max_new_tokens`` and the score suffix): memory is bounded
-    by tokens, not by a sequence count.
+    orders and all samples) and their keys/values copied into free slots. Where sequences share
+    a long prefix (``shared_prefixes``: an item's context for both orders, a prompt for its
+    samples) and the model runs this package's attention on a CPU, the prefix is kept once and
+    each step reads it once for all of them (``attention._shared_attention``); a slot holds
+    the rest. Each step decodes one token for every active slot at once; a sequence that ends
+    (EOS or ``max_new_tokens``) leaves the decoding rows at once, and when a quarter of the
+    slots are finished or free, the finished ones are scored together (``text + rationale +
+    score_suffix``, appended to their own caches) and waiting prompts join. Slots and prefixes
+    are bounded by ``decode_tokens``: the slot count is that over the longest part of a
+    sequence a slot may hold (prompt past its prefix, ``max_new_tokens`` and the score suffix)
+    plus its share of its prefix, and a prefix waits for room before it is taken in. Memory is
+    bounded by tokens, not by a sequence count.
 
     Sample ``j`` of request ``i`` samples with its own ``torch.Generator`` seeded ``seeds[i] +
     j``, advanced only by its own tokens, so what it draws does not depend on which sequences
@@ -54,14 +60,25 @@ class Decoder:
         seeds: Sequence[int],
     ) -> None:
         self.backend, self.requests, self.ids, self.seeds = backend, requests, ids, seeds
+        counts = [r.n for r in requests]
+        self.groups: list[int | None] = [None] * len(ids)
+        self.shared = [0] * len(ids)
+        if shares(backend):
+            self.groups, self.shared = shared_prefixes(ids, counts)
         suffix = max((len(backend.encode(r.score_suffix)) for r in requests), default=0)
-        capacity = max(
-            (len(i) + r.max_new_tokens + suffix + 8 for i, r in zip(ids, requests, strict=True)),
-            default=1,
-        )
-        total = sum(r.n for r in requests)
-        count = max(1, min(total, backend.decode_tokens // capacity))
+        own = zip(ids, self.shared, requests, strict=True)
+        capacity = max((len(i) - s + r.max_new_tokens + suffix + 8 for i, s, r in own), default=1)
+        # a slot also answers for its share of its group's prefix, so slots and prefixes
+        # together stay within the budget
+        rows: dict[int, int] = {}
+        for group, n in zip(self.groups, counts, strict=True):
+            if group is not None:
+                rows[group] = rows.get(group, 0) + n
+        share = max((-(-self.shared[g] // rows[g]) for g in rows), default=0)
+        total = sum(counts)
+        count = max(1, min(total, backend.decode_tokens // (capacity + share)))
         self.slots = Slots(backend._layers, count, capacity)
+        self.room = backend.decode_tokens - count * capacity  # for prefixes, in tokens
         self.sequences: list[DecodingSequence | None] = [None] * count
         self.active = 0  # slots [0, active) are decoding
         self.done = 0  # slots [active, active + done) are finished, waiting to be scored
@@ -69,7 +86,10 @@ class Decoder:
         self.refill = max(1, count // 4)
         self.results: list[list[Sample | None]] = [[None] * r.n for r in requests]
         self._next = [0] * len(requests)  # each request's next sample to start
-        self._waiting = [i for i, r in enumerate(requests) if r.n > 0]
+        # a group's requests start one after another, so its prefix is held for a short while
+        first = {g: i for i, g in reversed(list(enumerate(self.groups)))}
+        waiting = [i for i, r in enumerate(requests) if r.n > 0]
+        self._waiting = sorted(waiting, key=lambda i: (first.get(self.groups[i], i), i))
 
     def run(self) -> list[list[Sample]]:
         """Decode and score every sample; per request, its samples in order."""
@@ -88,8 +108,15 @@ class Decoder:
         """Start waiting requests' samples in the free slots (all samples of a request together
         where they fit); their prompts run in shared prefix-tree passes."""
         chosen: list[tuple[int, int]] = []  # (request, samples to start)
+        held = self.slots.prefix_tokens()
         while self._waiting and free:
             index = self._waiting[0]
+            group = self.groups[index]
+            new = group is not None and group not in self.slots.prefixes
+            if new and all(self.groups[i] != group for i, _ in chosen):
+                if held + self.shared[index] > self.room and (chosen or self.active):
+                    break  # its prefix would pass the budget: after some sequences end
+                held += self.shared[index]
             left = self.requests[index].n - self._next[index]
             if left > free and chosen:
                 break
@@ -98,6 +125,8 @@ class Decoder:
             free -= take
             if take == left:
                 self._waiting.pop(0)
+        if not chosen:
+            return
         order = [index for index, _ in chosen]
         counts = dict(chosen)
         hidden: list[torch.Tensor] = []
@@ -110,7 +139,7 @@ class Decoder:
                     slot = self.active
                     sample = self._next[index]
                     self._next[index] += 1
-                    self.slots.put(slot, kv, source)
+                    self.slots.put(slot, kv, source, self.groups[index], self.shared[index])
                     request = self.requests[index]
                     generator = None
                     if request.temperature > 0:
@@ -167,7 +196,61 @@ class Decoder:
             self.sequences[row].tokens.append(self.sequences[row].feed)
         backend.decode_steps += 1
         backend.decoded_rows += self.active
-        self.hidden = backend._slot_pass(self.slots, range(self.active), feed)
+        self.hidden = self._pass(range(self.active), feed)
+
+    def _pass(self, rows: range, segments: Sequence[Sequence[int]]) -> Any:
+        """Run ``segments`` (one per slot in ``rows``, each written after that slot's last
+        position) through the backend's model over the slots' caches; returns each row's last
+        hidden state [rows, dim] (meaningless for an empty segment)."""
+        backend, slots = self.backend, self.slots
+        count = len(rows)
+        width = max(1, max(len(s) for s in segments))
+        ids = torch.full((count, width), backend.pad_id, dtype=torch.long)
+        for row, segment in enumerate(segments):
+            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
+        starts = torch.tensor([slots.lengths[r] for r in rows], dtype=torch.long)
+        offsets = torch.tensor([slots.offsets[r] for r in rows], dtype=torch.long)
+        ends = starts + torch.tensor([len(s) for s in segments], dtype=torch.long)
+        columns = int((starts - offsets + width).max())
+        slots.reserve(columns)
+        # a pad query takes its row's last position: it sees that row's keys (with a sliding
+        # window, a later position could see none, and its NaN would reach the cache)
+        last_position = (ends - 1).clamp(min=0)[:, None]
+        position_ids = torch.minimum(starts[:, None] + torch.arange(width)[None, :], last_position)
+        key_positions = offsets[:, None] + torch.arange(columns)[None, :]
+        key_positions = key_positions.masked_fill(key_positions >= ends[:, None], -1)
+        layout = RowsLayout(
+            key_positions.to(backend.device),
+            position_ids.to(backend.device),
+            backend.causal_block,
+            slots.shared(rows, backend.device),
+        )
+        full = layout.bias(None, backend._dtype)
+        if backend._window is not None:  # per layer type (models with several take a dict)
+            mask: Any = {
+                "full_attention": full,
+                "sliding_attention": layout.bias(backend._window, backend._dtype),
+            }
+        else:
+            mask = full
+        attention: dict[str, Any] = {"attention_mask": mask}
+        if backend._own_attention:
+            attention["labelbench_rows"] = layout
+        slots.begin(rows, (starts - offsets).to(backend.device), columns)
+        out = backend.model.base_model(
+            input_ids=ids.to(backend.device),
+            position_ids=layout.query_positions,
+            use_cache=True,
+            **{backend._cache_arg: slots.cache},
+            **attention,
+        )
+        for row, end in zip(rows, ends.tolist(), strict=True):
+            slots.lengths[row] = end
+        real = int(sum(len(s) for s in segments))
+        backend.processed_tokens += real
+        backend.padded_tokens += count * width
+        last_index = torch.tensor([max(len(s) - 1, 0) for s in segments], device=backend.device)
+        return out.last_hidden_state[torch.arange(count, device=backend.device), last_index]
 
     def _score(self) -> None:
         """Score the finished sequences together: ``text + rationale + score_suffix`` after each
@@ -183,11 +266,13 @@ class Decoder:
             scored_text = request.text + text + request.score_suffix
             full = backend.encode(scored_text)
             keep = min(common_prefix_length([full, sequence.tokens]), len(full) - 1)
+            if keep <= self.slots.offsets[row]:  # re-tokenised inside the shared prefix
+                self.slots.unshare(row)
             self.slots.lengths[row] = keep
             segments.append(full[keep:])
             texts.append(text)
             scored_texts.append(scored_text)
-        last = backend._slot_pass(self.slots, rows, segments)
+        last = self._pass(rows, segments)
         answers = [
             backend.answer_ids(self.requests[self.sequences[row].owner].answers, scored)
             for row, scored in zip(rows, scored_texts, strict=True)
@@ -202,4 +287,57 @@ class Decoder:
                 generated_tokens=len(sequence.generated),
             )
             self.sequences[row] = None
+            self.slots.release(row)
         self.done = 0
+
+
+MIN_SHARED = 64
+"""Tokens: a shorter common prefix is not kept apart (its own attention call costs more than
+reading it once per row saves)."""
+
+
+def shares(backend: Any) -> bool:
+    """Whether ``backend``'s decoding keeps shared prefixes once: this module's attention on a
+    CPU (the fused kernel with its log-sum-exp), full attention only (no sliding window, no
+    logit soft-capping)."""
+    config = backend.model.config.get_text_config(decoder=True)
+    return (
+        backend._own_attention
+        and backend._window is None
+        and torch.device(backend.device).type == "cpu"
+        and not getattr(config, "attn_logit_softcapping", None)
+    )
+
+
+def shared_prefixes(
+    ids: Sequence[Sequence[int]], counts: Sequence[int]
+) -> tuple[list[int | None], list[int]]:
+    """Per request (token ids ``ids``, ``counts`` samples each): its group (None: none) and the
+    tokens it shares with the group's other sequences, kept once for all of them
+    (``Slots``). Requests are taken in token order, so an item's orders lie side by side; a
+    request joins the group before it where that saves more key/value reads a decoding step
+    than it costs (rows x shared length), and a prefix always leaves a request one token of its
+    own. A request alone shares its prompt among its samples."""
+    groups: list[int | None] = [None] * len(ids)
+    shared = [0] * len(ids)
+    members: list[int] = []
+    length = rows = 0
+
+    def close() -> None:
+        if rows > 1 and length >= MIN_SHARED:
+            for index in members:
+                groups[index], shared[index] = members[0], length
+
+    for index in sorted(range(len(ids)), key=lambda i: list(ids[i])):
+        alone = len(ids[index]) - 1
+        if members:
+            common = min(common_prefix_length([ids[members[0]], ids[index]]), length, alone)
+            apart = (rows - 1) * length + (counts[index] - 1) * alone
+            if (rows + counts[index] - 1) * common >= apart and common >= MIN_SHARED:
+                members.append(index)
+                length, rows = common, rows + counts[index]
+                continue
+            close()
+        members, length, rows = [index], alone, counts[index]
+    close()
+    return groups, shared

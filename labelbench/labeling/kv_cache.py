@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from labelbench.labeling.attention import SharedPrefixes
+
 
 class GrowingLayer(DynamicLayer):
     """A cache layer kept in buffers with spare room, so appending a token does not copy the
@@ -158,29 +160,45 @@ class SlotLayer(DynamicLayer):
 
 
 class Slots:
-    """Key/value caches of a decoding batch, one slot per sequence.
+    """Key/value caches of a decoding batch, one slot per sequence, with shared prefixes kept once.
 
-    Per layer, buffers [slots, kv heads, capacity, head dim]; slot ``s`` holds its sequence's
-    tokens in columns ``[0, lengths[s])``, column = position. A pass over slots ``rows`` writes
-    each row's new tokens at that row's own length, so sequences of any lengths share a batch,
-    and one leaves or joins without moving the others (``swap`` moves one). Memory is the slot
-    count times the capacity, in tokens, fixed when the batch starts (grown only if a scored
-    text re-tokenises longer than planned).
+    Per layer, buffers [slots, kv heads, capacity, head dim]. A sequence may share the first
+    ``offsets[s]`` positions of its prompt with others (the item context both orders and all
+    samples of a chain of thought start with): their keys/values are kept once, in a prefix of
+    its ``groups[s]`` (per layer [kv heads, length, head dim]), and its slot holds positions
+    ``offsets[s]`` onwards, column = position - offset (without a group, offset 0: column =
+    position). ``lengths[s]`` counts positions, prefix included. A pass over slots ``rows``
+    writes each row's new tokens after its own last column, so sequences of any lengths share a
+    batch, and one leaves or joins without moving the others (``swap`` moves one). Memory is the
+    slot count times the capacity, in tokens, fixed when the batch starts (grown only if a
+    scored text re-tokenises longer than planned), plus the prefixes of the groups in use.
     """
 
     def __init__(self, layers: int, count: int, capacity: int) -> None:
         self.count, self.capacity = count, capacity
         self.lengths = [0] * count
+        self.offsets = [0] * count
+        self.groups: list[int | None] = [None] * count
         self.keys: list[torch.Tensor] = []  # allocated by the first ``put``
         self.values: list[torch.Tensor] = []
+        self.prefixes: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._holders: dict[int, int] = {}  # per group, the slots that use its prefix
         self.cache = Cache(layers=[SlotLayer(self, index) for index in range(layers)])
         self.columns = 0  # key columns the current pass reads
         self._rows = range(0)
         self._starts = torch.zeros(0, dtype=torch.long)
 
-    def put(self, slot: int, kv: Sequence[tuple[torch.Tensor, torch.Tensor]], source: PromptSource):
+    def put(
+        self,
+        slot: int,
+        kv: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        source: PromptSource,
+        group: int | None = None,
+        shared: int = 0,
+    ) -> None:
         """Copy one prompt's keys/values (``kv``: a prompt pass's layers, ``source``: where the
-        prompt lies in them) into ``slot``."""
+        prompt lies in them) into ``slot``; with a ``group``, its first ``shared`` positions are
+        the group's prefix (taken from this prompt if the group has none yet)."""
         if not self.keys:
             for keys, values in kv:
                 shape = (self.count, keys.shape[1], self.capacity, keys.shape[3])
@@ -188,24 +206,71 @@ class Slots:
                 # inf or NaN (which a mask's large negative number does not hide)
                 self.keys.append(keys.new_zeros(shape))
                 self.values.append(values.new_zeros(shape))
-        length = len(source.columns)
-        self.reserve(length)
+        self.release(slot)
         where = torch.tensor(source.columns, dtype=torch.long, device=kv[0][0].device)
+        if group is not None and shared > 0:
+            if group not in self.prefixes:
+                self.prefixes[group] = [
+                    (
+                        keys[source.row].index_select(1, where[:shared]),
+                        values[source.row].index_select(1, where[:shared]),
+                    )
+                    for keys, values in kv
+                ]
+            self._holders[group] = self._holders.get(group, 0) + 1
+            self.groups[slot], self.offsets[slot] = group, shared
+            where = where[shared:]
+        own = len(where)
+        self.reserve(own)
         for layer, (keys, values) in enumerate(kv):
-            self.keys[layer][slot, :, :length] = keys[source.row].index_select(1, where)
-            self.values[layer][slot, :, :length] = values[source.row].index_select(1, where)
+            self.keys[layer][slot, :, :own] = keys[source.row].index_select(1, where)
+            self.values[layer][slot, :, :own] = values[source.row].index_select(1, where)
+        self.lengths[slot] = len(source.columns)
+
+    def prefix_tokens(self) -> int:
+        """Tokens of the prefixes held (each counted once)."""
+        return sum(layers[0][0].shape[1] for layers in self.prefixes.values())
+
+    def release(self, slot: int) -> None:
+        """Free ``slot``: its group's prefix goes when no other slot uses it."""
+        group = self.groups[slot]
+        if group is not None:
+            self._holders[group] -= 1
+            if not self._holders[group]:
+                del self._holders[group], self.prefixes[group]
+        self.groups[slot], self.offsets[slot], self.lengths[slot] = None, 0, 0
+
+    def unshare(self, slot: int) -> None:
+        """Give ``slot`` its own copy of its prefix (column = position again), for a sequence
+        whose scored text re-tokenises inside the shared prefix."""
+        group, offset = self.groups[slot], self.offsets[slot]
+        if group is None:
+            return
+        own = self.lengths[slot] - offset
+        self.reserve(self.lengths[slot])
+        for layer, (keys, values) in enumerate(self.prefixes[group]):
+            for buffer, prefix in ((self.keys[layer], keys), (self.values[layer], values)):
+                buffer[slot, :, offset : offset + own] = buffer[slot, :, :own].clone()
+                buffer[slot, :, :offset] = prefix
+        length = self.lengths[slot]
+        self.release(slot)
         self.lengths[slot] = length
 
     def swap(self, first: int, second: int) -> None:
         """Exchange two slots' contents (only their used columns are copied)."""
         if first == second:
             return
-        used = max(self.lengths[first], self.lengths[second])
+        used = max(self.own(first), self.own(second))
         for buffer in (*self.keys, *self.values):
             held = buffer[first, :, :used].clone()
             buffer[first, :, :used] = buffer[second, :, :used]
             buffer[second, :, :used] = held
-        self.lengths[first], self.lengths[second] = self.lengths[second], self.lengths[first]
+        for per_slot in (self.lengths, self.offsets, self.groups):
+            per_slot[first], per_slot[second] = per_slot[second], per_slot[first]
+
+    def own(self, slot: int) -> int:
+        """The columns ``slot`` holds: its positions after its group's prefix."""
+        return self.lengths[slot] - self.offsets[slot]
 
     def reserve(self, columns: int) -> None:
         """Room for ``columns`` columns in every slot (buffers copied into larger ones)."""
@@ -220,9 +285,26 @@ class Slots:
         self.capacity = capacity
 
     def begin(self, rows: range, starts: torch.Tensor, columns: int) -> None:
-        """The next pass runs the slots ``rows``, writing row ``i``'s tokens from column
+        """The next pass runs the slots ``rows``, writing row ``i``'s tokens from its column
         ``starts[i]``, and reads ``columns`` key columns."""
         self._rows, self._starts, self.columns = rows, starts, columns
+
+    def shared(self, rows: range, device: torch.device | str) -> SharedPrefixes | None:
+        """The prefixes the slots ``rows`` use, for the attention (rows counted from
+        ``rows.start``); None if none does."""
+        members: dict[int, list[int]] = {}
+        for index, slot in enumerate(rows):
+            group = self.groups[slot]
+            if group is not None:
+                members.setdefault(group, []).append(index)
+        if not members:
+            return None
+        order: list[int] = []
+        spans = []
+        for group, indices in members.items():
+            spans.append((len(order), len(order) + len(indices), self.prefixes[group]))
+            order += indices
+        return SharedPrefixes(torch.tensor(order, device=device), spans)
 
     def write(
         self, layer: int, keys: torch.Tensor, values: torch.Tensor

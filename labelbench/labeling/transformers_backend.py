@@ -13,9 +13,10 @@ a plain forward pass.
 Rationales are decoded in one continuous batch (``labelbench.labeling.decoding.Decoder``): every
 sample of every request is a sequence in a slot of a cache bounded by ``decode_tokens``
 (``labelbench.labeling.kv_cache.Slots``); prompts run in the same prefix-tree passes and are
-copied into free slots, each step decodes one token of every active sequence, the finished leave,
-are scored together by appending ``score_suffix`` to their own caches, and waiting prompts take
-their slots. Each sample samples with its own seeded generator.
+copied into free slots (a prefix several sequences share, kept once), each step decodes one token
+of every active sequence, the finished leave, are scored together by appending ``score_suffix``
+to their own caches, and waiting prompts take their slots. Each sample samples with its own
+seeded generator.
 
 The attention masks by token positions, so sliding windows (Gemma 3) are exact in every layout
 this module runs (rationales included: their masks are built per layer type). A model left on
@@ -41,7 +42,6 @@ from labelbench.labeling.decoding import Decoder
 from labelbench.labeling.kv_cache import (
     PromptSource,
     Rows,
-    Slots,
     common_prefix_length,
     length_chunks,
     new_cache,
@@ -105,7 +105,8 @@ class TransformersBackend:
     """Scores and generates with a causal LM in this process.
 
     A model on SDPA is switched to this package's attention, which is plain SDPA for any other
-    caller; ``causal_block`` is its query block size.
+    caller; ``causal_block`` is its query block size (128: 1.03-1.06x over 32 at 135M-0.5B in
+    bfloat16, ``bench/attention_block.py``, ``docs/engine.md``).
     """
 
     def __init__(
@@ -117,7 +118,7 @@ class TransformersBackend:
         token_budget: int = 4096,
         max_rows: int = 32,
         max_padding: float = 0.03,
-        causal_block: int = 32,
+        causal_block: int = 128,
         decode_tokens: int | None = None,
         decode_bytes: int | None = None,
     ) -> None:
@@ -524,55 +525,6 @@ class TransformersBackend:
             rows, last = self._extend(state, tails)
             kv = [(layer.keys, layer.values) for layer in rows.cache.layers]
             yield indices, kv, [PromptSource(r, c) for r, c in enumerate(rows.cols)], last
-
-    def _slot_pass(self, slots: Slots, rows: range, segments: Sequence[Sequence[int]]) -> Any:
-        """Run ``segments`` (one per slot in ``rows``, each written at that slot's own length)
-        through the model over the slots' caches; returns each row's last hidden state
-        [rows, dim] (meaningless for an empty segment)."""
-        count = len(rows)
-        width = max(1, max(len(s) for s in segments))
-        ids = torch.full((count, width), self.pad_id, dtype=torch.long)
-        for row, segment in enumerate(segments):
-            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
-        starts = torch.tensor([slots.lengths[r] for r in rows], dtype=torch.long)
-        ends = starts + torch.tensor([len(s) for s in segments], dtype=torch.long)
-        columns = int((starts + width).max())
-        slots.reserve(columns)
-        # a pad query takes its row's last position: it sees that row's keys (with a sliding
-        # window, a later position could see none, and its NaN would reach the cache)
-        last_position = (ends - 1).clamp(min=0)[:, None]
-        position_ids = torch.minimum(starts[:, None] + torch.arange(width)[None, :], last_position)
-        key_positions = torch.arange(columns)[None, :].expand(count, columns)
-        key_positions = key_positions.masked_fill(key_positions >= ends[:, None], -1)
-        layout = RowsLayout(
-            key_positions.to(self.device), position_ids.to(self.device), self.causal_block
-        )
-        full = layout.bias(None, self._dtype)
-        if self._window is not None:  # per layer type (the models that have several take a dict)
-            mask: Any = {
-                "full_attention": full,
-                "sliding_attention": layout.bias(self._window, self._dtype),
-            }
-        else:
-            mask = full
-        attention: dict[str, Any] = {"attention_mask": mask}
-        if self._own_attention:
-            attention["labelbench_rows"] = layout
-        slots.begin(rows, starts.to(self.device), columns)
-        out = self.model.base_model(
-            input_ids=ids.to(self.device),
-            position_ids=layout.query_positions,
-            use_cache=True,
-            **{self._cache_arg: slots.cache},
-            **attention,
-        )
-        for row, end in zip(rows, ends.tolist(), strict=True):
-            slots.lengths[row] = end
-        real = int(sum(len(s) for s in segments))
-        self.processed_tokens += real
-        self.padded_tokens += count * width
-        last_index = torch.tensor([max(len(s) - 1, 0) for s in segments], device=self.device)
-        return out.last_hidden_state[torch.arange(count, device=self.device), last_index]
 
     @staticmethod
     def _choose(
