@@ -36,7 +36,9 @@ Shared prefixes (``labelbench.labeling.decoding.shared_prefixes``): with
 ``--shared-prefixes-ab`` the chains run twice more, with shared prefixes off, then on again;
 ``speedup_shared_prefixes`` is the run without over the mean of the two with, and
 ``shared_prefixes_same_rationales`` the share of (item, order) chains whose text is the same
-with and without (rounding may turn a greedy chain at a near tie).
+with and without (rounding may turn a greedy chain at a near tie), and
+``shared_prefixes_label_change`` how far their P(A) moved (largest and mean |ΔP(A)|, decision
+flips, orders compared).
 
 Compiled layers (``labelbench.labeling.compiled``; ``--compile``, default ``auto`` as a labeler's
 ``compile``: CPU models from 50M parameters): ``compiled``, ``compile_and_warmup_seconds`` (the
@@ -685,6 +687,20 @@ def main() -> None:
         ),
         "shared_prefixes_same_rationales": same_rationales(
             chain_rows.get("cot_single"), chain_rows.get("cot_single_apart")
+        ),
+        "shared_prefixes_label_change": (
+            dict(
+                zip(
+                    ("max_abs_delta_p", "mean_abs_delta_p", "flips", "orders"),
+                    compare(
+                        per_order(chain_rows["cot_single_apart"]),
+                        per_order(chain_rows["cot_single"]),
+                    ),
+                    strict=True,
+                )
+            )
+            if "cot_single_apart" in chain_rows
+            else None
         ),
         "compiled": compiled,
         "compile_note": compile_note,
