@@ -3,8 +3,8 @@
 - ``GrowingLayer``, ``new_cache``: a transformers ``Cache`` kept in buffers with spare room;
 - ``Rows``: the cache of a batch of padded rows (the scoring path's prefix tree);
 - ``common_prefix_length``, ``length_chunks``: shared prefixes, and batches of similar lengths;
-- ``Slots`` (with ``SlotLayer`` and ``PromptSource``): one cache slot per decoding sequence
-  (``labelbench.labeling.decoding``).
+- ``Slots`` (with ``SlotLayer`` and ``PromptSource``): one cache slot per decoding sequence,
+  and the prefixes sequences share, kept once (``labelbench.labeling.decoding``).
 """
 
 from __future__ import annotations
