@@ -92,8 +92,12 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.rows, args.columns, args.hidden, args.heads, args.kv_heads, args.layers) < 1:
         parser.error("every size must be at least 1")
-    if not 0 <= args.shared < args.columns or (args.shared and args.rows % 2):
-        parser.error("--shared must be in [0, --columns) and needs an even --rows")
+    if not 0 <= args.shared < args.columns:
+        parser.error(
+            f"--shared must be at least 0 and below --columns ({args.columns}), not {args.shared}"
+        )
+    if args.shared and args.rows % 2:
+        parser.error(f"--shared pairs the rows: --rows must be even, not {args.rows}")
     if args.heads % args.kv_heads or args.hidden % args.heads:
         parser.error("--heads must divide --hidden and be a multiple of --kv-heads")
     torch.set_num_threads(1)

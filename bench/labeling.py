@@ -247,6 +247,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             parser.error(f"{flag} must be at least {least}, not {value}")
     if args.pairs == 0 and args.cot_pairs == 0:
         parser.error("--pairs and --cot-pairs are both 0: nothing to measure")
+    if args.shared_prefixes_ab and args.cot_pairs == 0:
+        parser.error("--shared-prefixes-ab times the chains: it needs --cot-pairs of at least 1")
     if args.dtype not in (None, "float32", "bfloat16", "float16"):
         parser.error(f"--dtype must be float32, bfloat16 or float16, not {args.dtype!r}")
     from labelbench.errors import LabelbenchError

@@ -108,8 +108,8 @@ class LabelerSpec(StrictYamlModel):
         default=None,
         gt=0,
         description="transformers: memory for the keys and values of rationales being decoded, "
-        "in GiB (default 4); more lets more chains of thought decode at once, each step cheaper "
-        "per chain",
+        "in GiB (default 4; never fewer than 4,096 tokens' worth); more lets more chains of "
+        "thought decode at once, each step cheaper per chain",
     )
     compile: bool | None = Field(
         default=None,

@@ -61,6 +61,7 @@ def test_a_qwen2_config_without_sliding_windows_counts_every_layer_in_full():
         (["--pairs", "-1"], "--pairs must be at least 0, not -1"),
         (["--sc-pairs", "0"], "--sc-pairs must be at least 1, not 0"),
         (["--pairs", "0", "--cot-pairs", "0"], "nothing to measure"),
+        (["--cot-pairs", "0", "--shared-prefixes-ab"], "needs --cot-pairs of at least 1"),
         (["--dtype", "int8"], "--dtype must be float32, bfloat16 or float16"),
         (["--model", "./no/such/model"], "--model: ./no/such/model: no such model directory"),
     ],

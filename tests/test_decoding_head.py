@@ -112,3 +112,6 @@ def test_a_labelers_decode_memory_sets_its_budget(tiny_lm_dir) -> None:
     config = labeler.backend.model.config.get_text_config(decoder=True)
     per_token = kv_bytes_per_token(config, torch.float32)
     assert labeler.backend.decode_tokens == max(4096, int(0.01 * 2**30) // per_token)
+    # a budget too small for one token's keys and values is the smallest budget, not the default
+    tiny = open_labeler(LabelerSpec(name=str(tiny_lm_dir), decode_memory_gib=1e-12))
+    assert tiny.backend.decode_tokens == 4096

@@ -119,7 +119,8 @@ def _open_transformers(spec: LabelerSpec) -> Labeler:
     warn_if_emulated(spec.display, precision, device)
     loaded = load_model(spec.name, dtype=precision, device=device)
     chat = _chat(spec, loaded.tokenizer)
-    decode_bytes = None if spec.decode_memory_gib is None else int(spec.decode_memory_gib * 2**30)
+    gib = spec.decode_memory_gib  # a tiny budget stays tiny (at least one byte), never the default
+    decode_bytes = None if gib is None else max(1, int(gib * 2**30))
     if want_compiled(spec.compile, loaded.model):
         reason = compile_layers(loaded.model)
         if reason is not None:

@@ -156,7 +156,7 @@ class TransformersBackend:
         low = None if self._dtype == torch.float32 else (output.weight, output.bias)
         self._decoding_head = DecodingHead(self._head, low, self._softcap)
         self.decode_tokens = decode_tokens or default_decode_tokens(
-            config, self._dtype, decode_bytes or DECODE_CACHE_BYTES
+            config, self._dtype, DECODE_CACHE_BYTES if decode_bytes is None else decode_bytes
         )
 
     @property
