@@ -87,7 +87,7 @@ class Decoder:
         self.results: list[list[Sample | None]] = [[None] * r.n for r in requests]
         self._next = [0] * len(requests)  # each request's next sample to start
         # a group's requests start one after another, so its prefix is held for a short while
-        first = {g: i for i, g in reversed(list(enumerate(self.groups)))}
+        first = {g: i for i, g in reversed(list(enumerate(self.groups))) if g is not None}
         waiting = [i for i, r in enumerate(requests) if r.n > 0]
         self._waiting = sorted(waiting, key=lambda i: (first.get(self.groups[i], i), i))
 
