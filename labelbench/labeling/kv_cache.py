@@ -182,7 +182,6 @@ class Slots:
         self.keys: list[torch.Tensor] = []  # allocated by the first ``put``
         self.values: list[torch.Tensor] = []
         self.prefixes: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._holders: dict[int, int] = {}  # per group, the slots that use its prefix
         self.cache = Cache(layers=[SlotLayer(self, index) for index in range(layers)])
         self.columns = 0  # key columns the current pass reads
         self._rows = range(0)
@@ -217,7 +216,6 @@ class Slots:
                     )
                     for keys, values in kv
                 ]
-            self._holders[group] = self._holders.get(group, 0) + 1
             self.groups[slot], self.offsets[slot] = group, shared
             where = where[shared:]
         own = len(where)
@@ -234,11 +232,9 @@ class Slots:
     def release(self, slot: int) -> None:
         """Free ``slot``: its group's prefix goes when no other slot uses it."""
         group = self.groups[slot]
-        if group is not None:
-            self._holders[group] -= 1
-            if not self._holders[group]:
-                del self._holders[group], self.prefixes[group]
         self.groups[slot], self.offsets[slot], self.lengths[slot] = None, 0, 0
+        if group is not None and group not in self.groups:
+            del self.prefixes[group]
 
     def unshare(self, slot: int) -> None:
         """Give ``slot`` its own copy of its prefix (column = position again), for a sequence
