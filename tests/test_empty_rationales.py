@@ -46,6 +46,9 @@ def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_di
     assert results[results["variant"] == ZERO]["empty_rationales"].isna().all()
     cells = {c.variant: c for c in read_summary(out / "summary.json").datasets["pairs"].cells}
     assert cells[COT].cost.empty_rationales == 1
+    assert cells[COT].cost.rationales == 2 * len(cot)  # both orders, one sample each
     assert cells[ZERO].cost.empty_rationales is None
+    assert cells[ZERO].cost.rationales is None
     report = (out / "report.md").read_text()
     assert "empty rationales" in report
+    assert f" 1/{2 * len(cot)} " in report or f"**1/{2 * len(cot)}**" in report

@@ -188,6 +188,7 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
             "unscored": int(np.isnan(p).sum()),
             "unparsed": int(rows["unparsed"].fillna(0).sum()) if "unparsed" in rows else 0,
             "empty_rationales": _recorded_sum(rows, "empty_rationales"),
+            "rationales": _rationales(rows),
             "requests_per_pair": (
                 float(rows["requests"].mean())
                 if "requests" in rows and rows["requests"].notna().any()
@@ -208,6 +209,16 @@ def _recorded_sum(rows: pd.DataFrame, column: str) -> int | None:
     if column not in rows or rows[column].isna().all():
         return None
     return int(rows[column].fillna(0).sum())
+
+
+def _rationales(rows: pd.DataFrame) -> int | None:
+    """Rationales decoded for the rows that record ``empty_rationales`` (both orders, every
+    sample: 2 x ``sc_n`` a row), the denominator of ``empty_rationales``; None where none does."""
+    if "empty_rationales" not in rows or rows["empty_rationales"].isna().all():
+        return None
+    recorded = rows[rows["empty_rationales"].notna()]
+    samples = recorded["sc_n"].fillna(1) if "sc_n" in recorded else pd.Series(1, recorded.index)
+    return int(2 * samples.sum())
 
 
 def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:

@@ -262,6 +262,15 @@ def alignment_rows(entry: DatasetSummary) -> list[list[str]]:
     return rows
 
 
+def _empty(cost: Cost) -> str:
+    """Empty rationales of a cell over the rationales decoded ("3/400"), "–" where not recorded."""
+    if cost.empty_rationales is None:
+        return "–"
+    if cost.rationales is None:
+        return str(cost.empty_rationales)
+    return f"{cost.empty_rationales}/{cost.rationales}"
+
+
 def bias_rows(entry: DatasetSummary, timing: list[CellTiming]) -> list[list[str]]:
     """Biases, calibration and cost of one data set (``timing``: its cells' timing.json rows)."""
     times = {(t.labeler, t.variant): t for t in timing}
@@ -278,7 +287,7 @@ def bias_rows(entry: DatasetSummary, timing: list[CellTiming]) -> list[list[str]
                 _unscored(cell.cost),
                 _label_kind(cell),
                 _count(cell.cost.unparsed),
-                "–" if cell.cost.empty_rationales is None else str(cell.cost.empty_rationales),
+                _empty(cell.cost),
                 _number(cell.cost.tokens_per_pair),
                 _number(cell.cost.requests_per_pair, 2),
                 _number(cell.cost.price_per_1k_pairs, 4),

@@ -89,6 +89,11 @@ class Cost(Record):
     empty_rationales: int | None = Field(
         None, description="rationales with no text (chain-of-thought cells; None: not recorded)"
     )
+    rationales: int | None = Field(
+        None,
+        description="rationales decoded where empty_rationales is recorded (both orders, every "
+        "sample), its denominator; None: not recorded",
+    )
     requests_per_pair: float | None
     price_per_1k_pairs: float | None = Field(description="at the spec's price_input/_output")
 
