@@ -62,6 +62,16 @@ def _one_line(text: str) -> str:
     )
 
 
+def script_main(main: Callable[[], Any]) -> None:
+    """Run a script's ``main`` (the report and bench scripts) as the CLI runs a command: a
+    ``LabelbenchError`` is one line on stderr and exit code 2, not a traceback."""
+    try:
+        main()
+    except LabelbenchError as error:
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 class ModelError(LabelbenchError):
     """A model that is missing, broken or not allowed to load; the message says how to get it."""
 

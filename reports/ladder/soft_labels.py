@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labelbench.aggregate import Aggregation, log_loss_terms
+from labelbench.errors import script_main
 from labelbench.labeling.labeler import load_winner
 from labelbench.metrics import credit, human_label
 from labelbench.rundir import WINNER, read_results
@@ -55,4 +56,4 @@ def main(run_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/ladder"))
+    script_main(lambda: main(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/ladder")))

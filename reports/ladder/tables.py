@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 
+from labelbench.errors import script_main
 from labelbench.rundir import Cell, DatasetSummary, Difference, Estimate, read_summary
 
 
@@ -113,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

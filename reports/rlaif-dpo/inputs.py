@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelbench.errors import script_main
 from labelbench.labeling.labeler import load_winner
 from labelbench.rundir import WINNER, read_results
 from rlaif.data import DataOptions, load_comparisons
@@ -84,4 +85,4 @@ def main(data_dir: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    script_main(lambda: main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labelbench.errors import InputError, script_main
+
 REPORT = Path(__file__).resolve().parent
 ARMS = {
     "dpo-rlaif": "RLAIF-DPO (AI labels)",
@@ -235,6 +237,8 @@ def main() -> None:
     parser.add_argument("out", nargs="?", default="runs/rlaif-dpo", type=Path)
     parser.add_argument("--update-report", action="store_true")
     args = parser.parse_args()
+    if not args.out.is_dir():
+        raise InputError(args.out, "no such folder (the output of reports/rlaif-dpo/run.sh)")
     result = collect(args.out)
     (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     written = plot(result, args.out / "plots")
@@ -247,4 +251,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

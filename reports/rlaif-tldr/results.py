@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from labelbench.errors import InputError, script_main
+
 REPORT = Path(__file__).resolve().parent
 RUNS = {"ai": "RLAIF (AI-label RM)", "human": "RLHF (human-label RM)", "direct": "direct RLAIF"}
 EVALUATIONS = {
@@ -168,6 +170,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--update-report", action="store_true")
     args = parser.parse_args()
+    if not args.out.is_dir():
+        raise InputError(args.out, "no such folder (the output of reports/rlaif-tldr/run.sh)")
     result = collect(args.out)
     text = json.dumps(result, indent=2) + "\n"
     (args.out / "results.json").write_text(text, encoding="utf-8")
@@ -185,4 +189,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)
