@@ -143,13 +143,14 @@ def _rows(
     unparsed: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
     for row in label_rows:
-        cost = costs.setdefault(row.item_id, [0, 0, 0.0, 0, 0, 0])
+        cost = costs.setdefault(row.item_id, [0, 0, 0.0, 0, 0, 0, 0])
         cost[0] += row.prompt_tokens
         cost[1] += row.generated_tokens
         cost[2] += row.seconds
         cost[3] += row.requests
         cost[4] += row.unparsed
         cost[5] += sum(1 for sample in row.samples if not sample.rationale.strip())
+        cost[6] += len(row.samples)
         kinds[row.item_id] = row.kind
         unparsed.setdefault(row.item_id, []).extend(unparsed_replies(row))
     spec = variant.spec
@@ -180,6 +181,7 @@ def _rows(
             "unparsed": costs[item.id][4],
             "unparsed_replies": unparsed[item.id],
             "empty_rationales": costs[item.id][5] if spec.cot else math.nan,
+            "rationales": costs[item.id][6] if spec.cot else math.nan,
         }
         for name, labels in dataset.baselines.items():
             row[f"baseline_{name}_pref_a"] = _nan(labels.get(item.id))

@@ -107,6 +107,8 @@ class LabelerSpec(StrictYamlModel):
     decode_memory_gib: float | None = Field(
         default=None,
         gt=0,
+        le=1_000_000,
+        allow_inf_nan=False,
         description="transformers: memory for the keys and values of rationales being decoded, "
         "in GiB (default 4; never fewer than 4,096 tokens' worth); more lets more chains of "
         "thought decode at once, each step cheaper per chain",

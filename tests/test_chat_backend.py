@@ -328,6 +328,9 @@ def test_a_wrong_key_fails_in_one_line_without_retrying(monkeypatch):
         ({"backend": "chat", "url": "u", "compile": True}, "compile is for backend 'transformers'"),
         ({"backend": "http", "url": "u", "compile": False}, "compile is for backend 'transf"),
         ({"backend": "vllm", "decode_memory_gib": 2}, "decode_memory_gib is for backend 'trans"),
+        ({"decode_memory_gib": float("inf")}, "finite number"),  # overflowed opening the model
+        ({"decode_memory_gib": 1e300}, "less than or equal to 1000000"),
+        ({"decode_memory_gib": float("nan")}, "finite number"),
     ],
 )
 def test_chat_spec_errors_name_the_field(tmp_path, fields, message):

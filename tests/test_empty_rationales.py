@@ -43,6 +43,8 @@ def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_di
     cot = results[results["variant"] == COT]
     # the tiny model writes something for every other chain; one chain per unit was blanked
     assert sorted(cot["empty_rationales"]) == [0] * (len(cot) - 1) + [1]
+    assert (cot["rationales"] == 2).all()  # both orders, one sample each
+    assert results[results["variant"] == ZERO]["rationales"].isna().all()
     assert results[results["variant"] == ZERO]["empty_rationales"].isna().all()
     cells = {c.variant: c for c in read_summary(out / "summary.json").datasets["pairs"].cells}
     assert cells[COT].cost.empty_rationales == 1
@@ -52,3 +54,34 @@ def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_di
     report = (out / "report.md").read_text()
     assert "empty rationales" in report
     assert f" 1/{2 * len(cot)} " in report or f"**1/{2 * len(cot)}**" in report
+    baselines = [c for c in read_summary(out / "summary.json").datasets["pairs"].cells]
+    baselines = [c for c in baselines if c.labeler == "baseline"]
+    assert baselines  # the rule baselines copy item rows from a labeler's cell: nothing of it
+    for cell in baselines:
+        assert cell.cost.empty_rationales is None and cell.cost.rationales is None
+        assert cell.properties.cot is None and cell.properties.labeler_params is None
+
+
+def test_a_variant_in_one_order_counts_one_rationale_a_sample(tmp_path, tiny_lm_dir, monkeypatch):
+    prompts = tmp_path / "prompts" / "custom"
+    prompts.mkdir(parents=True)
+    (prompts / "cot-first.yaml").write_text(f"include: {COT}\nposition: fixed\n")
+    monkeypatch.setenv("LABELBENCH_PROMPTS_PATH", str(tmp_path / "prompts"))
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=3)
+    config = {
+        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
+        "labelers": [{"name": str(tiny_lm_dir), "label": "tiny", "compile": False}],
+        "variants": ["custom/cot-first"],
+        "output_dir": str(tmp_path / "run"),
+        "analysis": {"bootstrap": 20},
+    }
+    parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
+    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
+    write_report(out)
+    results = pd.read_parquet(out / RESULTS)
+    assert results["ai_pref_a_ba"].isna().all()  # one order only
+    assert (results["rationales"] == 1).all()
+    (cell,) = [
+        c for c in read_summary(out / "summary.json").datasets["pairs"].cells if c.labeler == "tiny"
+    ]
+    assert cell.cost.rationales == len(results)

@@ -40,6 +40,33 @@ def test_a_missing_folder_is_one_line_and_exit_2(tmp_path, script, folders):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "missing" in lines[0]
 
 
+LADDER = ["reports/ladder"]
+
+
+def test_prompt_types_refuses_a_run_without_its_cells(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "reports/ladder/prompt_types.py"), *LADDER, "--dataset", "x"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: reports/ladder: field 'dataset': no cells in data sets")
+
+
+def test_cot_precision_refuses_two_runs_at_one_precision():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "reports/ladder/cot_precision.py"), *LADDER, *LADDER],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "in bfloat16, as reports/ladder does" in done.stderr
+
+
 def _cot_precision():
     path = ROOT / "reports" / "ladder" / "cot_precision.py"
     spec = importlib.util.spec_from_file_location("cot_precision", path)

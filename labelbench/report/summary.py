@@ -45,6 +45,19 @@ pairs (the plots draw the ceiling from the same number on)."""
 RULE_BASELINES = ("always-first", "always-longer", "random")
 VERSUS = ("always-longer", "always-first")  # rule baselines every labeler cell is paired with
 PROPERTIES = ("n_exemplars", "cot", "sc_n", "temperature", "labeler_params", "label_kind")
+BASELINE_UNSET = (
+    "ai_pref_a_ab",
+    "ai_pref_a_ba",
+    "ai_logodds_a_ab",
+    "ai_logodds_a_ba",
+    "prompt_tokens",
+    "gen_tokens",
+    "seconds",
+    "requests",
+    "empty_rationales",
+    "rationales",
+)
+"""A labeler cell's own result columns, unset (NaN) in the baselines' rows."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +201,7 @@ def cell_metrics(rows: pd.DataFrame, settings: ReportSettings, *names: str) -> d
             "unscored": int(np.isnan(p).sum()),
             "unparsed": int(rows["unparsed"].fillna(0).sum()) if "unparsed" in rows else 0,
             "empty_rationales": _recorded_sum(rows, "empty_rationales"),
-            "rationales": _rationales(rows),
+            "rationales": _recorded_sum(rows, "rationales"),
             "requests_per_pair": (
                 float(rows["requests"].mean())
                 if "requests" in rows and rows["requests"].notna().any()
@@ -211,16 +224,6 @@ def _recorded_sum(rows: pd.DataFrame, column: str) -> int | None:
     return int(rows[column].fillna(0).sum())
 
 
-def _rationales(rows: pd.DataFrame) -> int | None:
-    """Rationales decoded for the rows that record ``empty_rationales`` (both orders, every
-    sample: 2 x ``sc_n`` a row), the denominator of ``empty_rationales``; None where none does."""
-    if "empty_rationales" not in rows or rows["empty_rationales"].isna().all():
-        return None
-    recorded = rows[rows["empty_rationales"].notna()]
-    samples = recorded["sc_n"].fillna(1) if "sc_n" in recorded else pd.Series(1, recorded.index)
-    return int(2 * samples.sum())
-
-
 def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     """Rule-based and published labels for the data set's items, as result rows."""
     longer = np.sign(items["len_a"].to_numpy(float) - items["len_b"].to_numpy(float))
@@ -237,8 +240,14 @@ def baseline_rows(items: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     for name, values in labels.items():
         rows = items.copy()
         rows["ai_pref_a"] = np.asarray(values, float)
-        for column in ("ai_pref_a_ab", "ai_pref_a_ba", "prompt_tokens", "gen_tokens", "seconds"):
-            rows[column] = np.nan
+        for column in BASELINE_UNSET:  # the rows are copies of a labeler's: unset its columns
+            if column in rows:
+                rows[column] = np.nan
+        for column in PROPERTIES:
+            if column in rows:
+                rows[column] = None
+        if "unparsed" in rows:
+            rows["unparsed"] = 0
         out[name] = rows
     return out
 

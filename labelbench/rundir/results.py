@@ -67,6 +67,11 @@ class ResultRow(Record):
         description="rationales (both orders, every sample) with no text: the answer came "
         "without reasoning; NaN in tables written before it was recorded",
     )
+    rationales: Number = Field(
+        math.nan,
+        description="rationales decoded for the pair (every order run, every sample): the "
+        "denominator of empty_rationales; NaN without rationales and in older tables",
+    )
 
     @model_validator(mode="after")
     def _only_baseline_columns(self) -> ResultRow:

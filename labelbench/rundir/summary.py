@@ -91,8 +91,8 @@ class Cost(Record):
     )
     rationales: int | None = Field(
         None,
-        description="rationales decoded where empty_rationales is recorded (both orders, every "
-        "sample), its denominator; None: not recorded",
+        description="rationales decoded (every order run, every sample), the denominator of "
+        "empty_rationales; None: not recorded (no rationales, or a table from before it)",
     )
     requests_per_pair: float | None
     price_per_1k_pairs: float | None = Field(description="at the spec's price_input/_output")

@@ -2,6 +2,9 @@
 
     python reports/ladder/cot_precision.py reports/ladder reports/ladder/cot-float32
 
+Each run's precision for the labeler is read from its config.yaml (``dtype``, else the model's
+default precision); two runs at the same precision are refused (exit code 2).
+
 Reads both runs' results.parquet (nothing is relabelled). The ladder labelled every cell in
 bfloat16; a greedy rationale is a chain of argmax choices, so rounding that moves a near tie once
 can change the rest of the chain and its answer. This prints, for the labeler in both runs
@@ -27,7 +30,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prompt_types import N_BOOT, _cells, _interval, contrast_table, variant_table
 
-from labelbench.errors import script_main
+from labelbench.config import parse_config
+from labelbench.errors import InputError, script_main
 from labelbench.metrics import (
     ClusterBootstrap,
     credit,
@@ -35,23 +39,38 @@ from labelbench.metrics import (
     paired_difference,
     seed_from,
 )
-from labelbench.rundir import read_results
+from labelbench.models.device import resolve_precision
+from labelbench.rundir import CONFIG, read_results
 
 
-def _labeler_cells(run_dir: Path, labeler: str, suffix: str) -> dict[tuple[str, str], pd.DataFrame]:
-    """``labeler``'s cells in the run's ``tldr-prompts*`` data sets, named ``labeler + suffix``."""
+def _labeler_cells(run_dir: Path, labeler: str) -> tuple[str, dict[tuple[str, str], pd.DataFrame]]:
+    """(the run's precision for ``labeler``, its cells in the run's ``tldr-prompts*`` data sets
+    named ``labeler (precision)``)."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise InputError(path, "no such file (give the output_dir of a labelbench run)")
+    config = parse_config(path.read_text(encoding="utf-8"), path)
+    specs = [spec for spec in config.labelers if (spec.label or spec.name) == labeler]
+    if not specs:
+        raise InputError(path, f"no labeler {labeler!r} in this run", field="labelers")
+    precision = resolve_precision(specs[0].name, specs[0].dtype)
     results = read_results(run_dir)
     names = sorted({str(n) for n in results["dataset"] if str(n).startswith("tldr-prompts")})
     cells = _cells(results, names)
-    return {(name + suffix, v): cell for (name, v), cell in cells.items() if name == labeler}
+    named = {(f"{name} ({precision})", v): c for (name, v), c in cells.items() if name == labeler}
+    return precision, named
 
 
 def precision_table(
-    low: dict[tuple[str, str], pd.DataFrame], high: dict[tuple[str, str], pd.DataFrame]
+    low: dict[tuple[str, str], pd.DataFrame],
+    high: dict[tuple[str, str], pd.DataFrame],
+    names: tuple[str, str] = ("bfloat16", "float32"),
 ) -> str:
+    """Per variant of ``high``, its cell against ``low``'s on their common items (``names``:
+    the two precisions, low first)."""
     lines = [
-        "| variant | float32 - bfloat16 alignment [95% CI] | wins / losses | decisions differ "
-        "| n |",
+        f"| variant | {names[1]} - {names[0]} alignment [95% CI] | wins / losses "
+        "| decisions differ | n |",
         "|---|---|---|---|---|",
     ]
     by_variant = {variant: cell for (_, variant), cell in low.items()}
@@ -66,7 +85,7 @@ def precision_table(
         boot = ClusterBootstrap(
             one.loc[common, "group_id"].to_numpy(),
             n_boot=N_BOOT,
-            seed=seed_from(labeler, variant, "float32 vs bfloat16"),
+            seed=seed_from(labeler, variant, f"{names[1]} vs {names[0]}"),
         )
         result = paired_difference(boot, credit(p_high, label), credit(p_low, label))
         both = ~np.isnan(p_high) & ~np.isnan(p_low)
@@ -82,19 +101,19 @@ def precision_table(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ladder", type=Path, help="the ladder's run folder (bfloat16 cells)")
-    parser.add_argument("float32_run", type=Path, help="a run of the same items in float32")
+    parser.add_argument("other", type=Path, help="a run of the same items at another precision")
     parser.add_argument("--labeler", default="qwen2.5-coder-1.5b")
     args = parser.parse_args()
-    high = _labeler_cells(args.float32_run, args.labeler, " (float32)")
+    low_precision, low = _labeler_cells(args.ladder, args.labeler)
+    high_precision, high = _labeler_cells(args.other, args.labeler)
+    if low_precision == high_precision:
+        raise InputError(
+            args.other, f"labels {args.labeler} in {high_precision}, as {args.ladder} does"
+        )
     variants = {variant for _, variant in high}
-    low = {
-        key: cell
-        for key, cell in _labeler_cells(args.ladder, args.labeler, " (bfloat16)").items()
-        if key[1] in variants
-    }
+    low = {key: cell for key, cell in low.items() if key[1] in variants}
     if not high or not low:
-        print(f"{args.labeler}: no TL;DR prompt-type cells in both runs", file=sys.stderr)
-        raise SystemExit(2)
+        raise InputError(args.other, f"no TL;DR prompt-type cells of {args.labeler} in both runs")
     items = {v: cell.index for (_, v), cell in high.items()}
     low = {key: cell.loc[cell.index.intersection(items[key[1]])] for key, cell in low.items()}
     cells = {**low, **high}
@@ -102,7 +121,7 @@ def main() -> None:
     print()
     print(contrast_table(cells))
     print()
-    print(precision_table(low, high))
+    print(precision_table(low, high, (low_precision, high_precision)))
 
 
 if __name__ == "__main__":

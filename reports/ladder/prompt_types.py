@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelbench.errors import script_main
+from labelbench.errors import InputError, script_main
 from labelbench.metrics import (
     ClusterBootstrap,
     credit,
@@ -155,6 +155,9 @@ def main() -> None:
         {str(name) for name in results["dataset"] if str(name).startswith("tldr-prompts")}
     )
     cells = _cells(results, names)
+    if not cells:
+        wanted = ", ".join(args.dataset) if args.dataset else "names starting with tldr-prompts"
+        raise InputError(args.run_dir, f"no cells in data sets {wanted}", field="dataset")
     print(variant_table(cells))
     print()
     print(contrast_table(cells))
