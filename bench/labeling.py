@@ -1,8 +1,13 @@
 """Labeling engine benchmark on the TL;DR comparisons (CPU), at the model's precision.
 
     python bench/labeling.py [--model smollm2-135m] [--dtype bfloat16] [--pairs 32]
-                             [--cot-pairs 8] [--sc-samples 4] [--threads 1]
+                             [--cot-pairs 8] [--sc-samples 4] [--sc-pairs N] [--llama-pairs N]
                              [--llama-python PYTHON | --skip-llama-cpp] [--compile auto|on|off]
+                             [--chat auto|on|off] [--slice 4] [--threads 1] [--skip-fp32]
+                             [--shared-prefixes-ab]
+
+Prompts are rendered as a labelling run renders them for the model: with its chat template where
+it has one (``--chat auto``, a labeler's default; ``chat`` in the JSON says which).
 
 Prints progress on stderr and one JSON object on the last line of stdout.
 
@@ -12,7 +17,12 @@ labelling run's unit of items is): ``cot_cost_ratio`` (``base-0shot-cot`` second
 ``selfconsistency_cost_ratio_vs_0shot`` (``--sc-samples`` sampled chains, t=0.7, top-k 40, over
 0-shot), ``rationale_tokens_per_s`` (rationale tokens generated over the chain run's wall time:
 prompts, decoding and scoring), ``cot_mean_rows_per_decode_step`` (sequences per batched decoding
-step), and the same chains through llama.cpp's server on the model's GGUF
+step; ``selfconsistency_mean_rows_per_decode_step`` for the sampled run),
+``cot_mean_rationale_tokens`` and ``cot_empty_rationales`` of ``cot_rationales`` (chains that
+came back empty: their pairs cost little and say nothing), seconds per pair of each run
+(``cot_seconds_per_pair``, ``zero_shot_seconds_per_pair_on_cot_items``,
+``selfconsistency_seconds_per_pair`` over ``selfconsistency_pairs``), and the same chains
+through llama.cpp's server on the model's GGUF
 (``rationale_tokens_per_s_llama_cpp``, ``rationale_tokens_per_s_vs_llama_cpp``: target >= 1;
 ``llama_cpp.skipped`` says why when it could not run). ``--pairs 0`` runs only these, and the
 floor below is then that of the 0-shot run on the chain items.
@@ -28,7 +38,8 @@ with AVX-512 BF16 or AMX, else float32 only; ``fraction_of_limit_at_run_precisio
 the run's precision; target >= 0.7), ``speedup_vs_fp32_engine`` (the same engine in float32
 over this precision),
 ``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3),
-``selfconsistency4_cost_ratio`` (n=4 sampled chains over one greedy chain; target <= 2.0), the
+``selfconsistency{n}_cost_ratio`` (n = ``--sc-samples`` sampled chains over one greedy chain;
+target <= 2.0 at n=4), the
 agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
 order) and the float32 figures (``fraction_of_limit_fp32``).
 
@@ -72,7 +83,17 @@ The machine may be shared, so the methods are timed interleaved: the items are c
 (never splitting one post's comparisons), and each slice is run by every method in turn, in a
 rotating order, with a matrix-multiply measurement between slices; each method's time is the sum
 over slices, and the limit uses the mean of those measurements (the peak-based figure is reported
-too). Each engine keeps its state across slices, as in one run.
+too: ``fraction_of_limit_at_peak_matmul``). Each engine keeps its state across slices, as in one
+run.
+
+Also in the JSON, to check the figures above: ``attention_share_of_work``, the matrix-multiply
+rates measured (``matmul_gflops_mean``, ``_floor_mean``, ``_range``, ``_fp32_mean`` in GFLOP/s,
+on ``matmul_shape``), ``non_embedding_parameters``, ``unique_tokens`` (the trie's positions) and
+``unique_tokens_per_second``, the positions the engine ran (``engine_tokens_processed``,
+``engine_tokens_padded``) and the naive loop ran (``naive_tokens``), ``seconds`` and
+``generated_tokens`` per timed run, ``pairs``, ``cot_pairs``, ``sc_samples``,
+``llama_cpp_pairs``, ``threads``, ``model`` (its identity), ``cpu``, ``load_average`` and
+``compile_note`` (why layers ran uncompiled, where they did).
 """
 
 from __future__ import annotations
@@ -269,8 +290,9 @@ def main() -> None:
         "--cot-pairs",
         type=int,
         default=8,
-        help="comparisons (the first of --pairs' items) for the rationale runs, each run in one "
-        "batch: 0-shot on them, chain of thought, self-consistency",
+        help="comparisons for the rationale runs, the data file's first (they may reach past "
+        "--pairs' items), each run in one batch: 0-shot on them, chain of thought, "
+        "self-consistency",
     )
     parser.add_argument(
         "--sc-samples", type=int, default=4, help="self-consistency samples (0: no such run)"
@@ -312,6 +334,13 @@ def main() -> None:
         "(auto: the labelers' default); the plain loops always run uncompiled",
     )
     parser.add_argument(
+        "--chat",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="render prompts with the model's chat template (auto: where it has one, as a "
+        "labeler's default chat setting)",
+    )
+    parser.add_argument(
         "--shared-prefixes-ab",
         action="store_true",
         help="run the chains twice more, with shared prefixes off then on again, for "
@@ -327,10 +356,12 @@ def main() -> None:
 
     import torch
 
+    from labelbench.config_schema import LabelerSpec
     from labelbench.data import load_comparisons
     from labelbench.labeling import label, preferences
     from labelbench.labeling.answers import preference_a, softmax
     from labelbench.labeling.compiled import compile_layers, uncompile_layers, want_compiled
+    from labelbench.labeling.openers import chat_mode
     from labelbench.labeling.precision import compare
     from labelbench.labeling.transformers_backend import TransformersBackend, naive_answer_logprobs
     from labelbench.models import heap
@@ -359,8 +390,13 @@ def main() -> None:
     def run_engine(backend: TransformersBackend, planned: Sequence[Any]) -> Any:
         return label(planned, backend, cache=None, progress=False)
 
+    chat = chat_mode(
+        LabelerSpec(name=args.model, chat={"auto": None, "on": True, "off": False}[args.chat]),
+        lm.tokenizer,
+    )
+
     def planned_for(variant: str, chosen: Sequence[Any]) -> list[Any]:
-        return plan(chosen, variant, tokenizer=lm.tokenizer).requests
+        return plan(chosen, variant, tokenizer=lm.tokenizer, chat=chat).requests
 
     native = native_precisions()
     floor_precision = precision  # replaced below by the fastest native precision, measured
@@ -647,13 +683,14 @@ def main() -> None:
     cot_engine = chain_engines["cot_single"]
     figures: dict[str, Any] = {
         "precision": precision,
+        "chat": chat,
         "floor_precision": floor_precision,
         "native_precisions": native,
         "fraction_of_limit": work / floor_rate / zero_seconds,
         "fraction_of_limit_at_run_precision": work / rate / zero_seconds,
         "cot_cost_ratio": ratio("cot_single", "zero_cot_items"),
         "selfconsistency_cost_ratio_vs_0shot": ratio("cot_sc", "zero_cot_items"),
-        "selfconsistency4_cost_ratio": ratio("cot_sc", "cot_single"),
+        f"selfconsistency{args.sc_samples}_cost_ratio": ratio("cot_sc", "cot_single"),
         "rationale_tokens_per_s": engine_rate,
         "rationale_tokens_per_s_selfconsistency": per_second("cot_sc"),
         "rationale_tokens_per_s_llama_cpp": llama_rate,
@@ -685,6 +722,12 @@ def main() -> None:
             else None
         ),
         "cot_mean_rationale_tokens": (generated["cot_single"] / len(single) if single else None),
+        "cot_rationales": sum(len(row.samples) for row in chain_rows.get("cot_single", [])),
+        "cot_empty_rationales": sum(
+            not sample.rationale.strip()
+            for row in chain_rows.get("cot_single", [])
+            for sample in row.samples
+        ),
         "speedup_shared_prefixes": (
             2 * seconds["cot_single_apart"] / (seconds["cot_single"] + seconds["cot_single_again"])
             if "cot_single_apart" in seconds

@@ -100,7 +100,9 @@ def labeler_identity(
     return "|".join(parts)
 
 
-def _chat(spec: LabelerSpec, tokenizer: Any | None) -> bool:
+def chat_mode(spec: LabelerSpec, tokenizer: Any | None) -> bool:
+    """Whether a labeler renders prompts with its chat template: ``spec.chat`` when set, else
+    (auto) when its tokenizer has a template."""
     if spec.chat is not None:
         return spec.chat
     return bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
@@ -118,7 +120,7 @@ def _open_transformers(spec: LabelerSpec) -> Labeler:
     precision = resolve_precision(spec.name, spec.dtype, device)
     warn_if_emulated(spec.display, precision, device)
     loaded = load_model(spec.name, dtype=precision, device=device)
-    chat = _chat(spec, loaded.tokenizer)
+    chat = chat_mode(spec, loaded.tokenizer)
     gib = spec.decode_memory_gib  # a tiny budget stays tiny (at least one byte), never the default
     decode_bytes = None if gib is None else max(1, int(gib * 2**30))
     if want_compiled(spec.compile, loaded.model):
@@ -151,7 +153,7 @@ def _open_http(spec: LabelerSpec) -> Labeler:
 
         tokenizer = load_tokenizer(spec.tokenizer)
         weights += "|token-ids"  # sent as ids: the server's special tokens are not added
-    chat = _chat(spec, tokenizer)
+    chat = chat_mode(spec, tokenizer)
     folded = chat and refuses_system(tokenizer)
     identity = labeler_identity(spec, weights=weights, chat=chat, dtype=None, folded=folded)
     backend = HTTPBackend(
@@ -176,7 +178,7 @@ def _open_vllm(spec: LabelerSpec) -> Labeler:
     options = {"dtype": spec.dtype} if spec.dtype else {}
     backend = VLLMBackend(spec.name, **options)
     dtype = spec.dtype or str(getattr(backend, "dtype", "auto"))
-    chat = _chat(spec, backend.tokenizer)
+    chat = chat_mode(spec, backend.tokenizer)
     folded = chat and refuses_system(backend.tokenizer)
     weights = _vllm_weights(spec.name)
     backend.set_identity(
@@ -235,7 +237,7 @@ def prompt_view(spec: LabelerSpec) -> PromptView:
                 f"the tokenizer of {spec.display} could not be loaded here ({error}); its "
                 "prompts are shown as raw text, without chat template or token budget"
             )
-    chat = _chat(spec, tokenizer) if tokenizer is not None else False
+    chat = chat_mode(spec, tokenizer) if tokenizer is not None else False
     if spec.chat and tokenizer is None and note is None:
         note = f"{spec.display} ran with its chat template, which is not available here"
     limits = [v for v in (spec.max_tokens, context) if v is not None]
