@@ -16,15 +16,17 @@ labelling run's unit of items is): ``cot_cost_ratio`` (``base-0shot-cot`` second
 ``base-0shot`` seconds on the same items; target <= 3 at 1.5B),
 ``selfconsistency_cost_ratio_vs_0shot`` (``--sc-samples`` sampled chains, t=0.7, top-k 40, over
 0-shot), ``rationale_tokens_per_s`` (rationale tokens generated over the chain run's wall time:
-prompts, decoding and scoring), ``cot_mean_rows_per_decode_step`` (sequences per batched decoding
-step; ``selfconsistency_mean_rows_per_decode_step`` for the sampled run),
+prompts, decoding and scoring; ``rationale_tokens_per_s_selfconsistency`` for the sampled
+run), ``cot_mean_rows_per_decode_step`` (sequences per batched decoding step;
+``selfconsistency_mean_rows_per_decode_step`` for the sampled run),
 ``cot_mean_rationale_tokens`` and ``cot_empty_rationales`` of ``cot_rationales`` (chains that
 came back empty: their pairs cost little and say nothing), seconds per pair of each run
 (``cot_seconds_per_pair``, ``zero_shot_seconds_per_pair_on_cot_items``,
 ``selfconsistency_seconds_per_pair`` over ``selfconsistency_pairs``), and the same chains
 through llama.cpp's server on the model's GGUF
 (``rationale_tokens_per_s_llama_cpp``, ``rationale_tokens_per_s_vs_llama_cpp``: target >= 1;
-``llama_cpp.skipped`` says why when it could not run). ``--pairs 0`` runs only these, and the
+``llama_cpp``: its seconds, tokens, GGUF and how its server ran, or ``skipped`` with why).
+``--pairs 0`` runs only these, and the
 floor below is then that of the 0-shot run on the chain items.
 
 Scoring:
@@ -40,8 +42,10 @@ over this precision),
 ``fewshot2_cost_ratio`` (2-shot over 0-shot seconds per pair; target <= 1.3),
 ``selfconsistency{n}_cost_ratio`` (n = ``--sc-samples`` sampled chains over one greedy chain;
 target <= 2.0 at n=4), the
-agreement of this precision with the float32 engine (max and mean |ΔP(A)|, decision flips, per
-order) and the float32 figures (``fraction_of_limit_fp32``).
+agreement of this precision (``precision``) with the float32 engine (``max_abs_delta_p_vs_fp32``,
+``mean_abs_delta_p_vs_fp32``, ``flips_vs_fp32`` of ``orders_compared``, per order), the
+engine's largest |ΔP(A)| against the plain loop (``max_abs_pref_diff_vs_naive``), and the
+float32 figures (``fraction_of_limit_fp32``).
 
 Shared prefixes (``labelbench.labeling.decoding.shared_prefixes``): with
 ``--shared-prefixes-ab`` the chains run twice more, with shared prefixes off, then on again;
@@ -87,7 +91,8 @@ too: ``fraction_of_limit_at_peak_matmul``). Each engine keeps its state across s
 run.
 
 Also in the JSON, to check the figures above: ``attention_share_of_work``, the matrix-multiply
-rates measured (``matmul_gflops_mean``, ``_floor_mean``, ``_range``, ``_fp32_mean`` in GFLOP/s,
+rates measured (``matmul_gflops_mean``, ``matmul_gflops_floor_mean``,
+``matmul_gflops_range``, ``matmul_gflops_fp32_mean``, in GFLOP/s,
 on ``matmul_shape``), ``non_embedding_parameters``, ``unique_tokens`` (the trie's positions) and
 ``unique_tokens_per_second``, the positions the engine ran (``engine_tokens_processed``,
 ``engine_tokens_padded``) and the naive loop ran (``naive_tokens``), ``seconds`` and

@@ -115,7 +115,8 @@ def main() -> None:
     if not high or not low:
         raise InputError(args.other, f"no TL;DR prompt-type cells of {args.labeler} in both runs")
     items = {v: cell.index for (_, v), cell in high.items()}
-    low = {key: cell.loc[cell.index.intersection(items[key[1]])] for key, cell in low.items()}
+    # the common items, in each cell's own order (the bootstrap draws as prompt_types.py does)
+    low = {key: cell[cell.index.isin(items[key[1]])] for key, cell in low.items()}
     cells = {**low, **high}
     print(variant_table(cells))
     print()
