@@ -28,17 +28,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompt_types import N_BOOT, _cells, _interval, contrast_table, variant_table
+from prompt_types import _cells, _interval, contrast_table, paired_cells, variant_table
 
 from labelbench.config import parse_config
 from labelbench.errors import InputError, script_main
-from labelbench.metrics import (
-    ClusterBootstrap,
-    credit,
-    human_label,
-    paired_difference,
-    seed_from,
-)
+from labelbench.metrics import seed_from
 from labelbench.models.device import resolve_precision
 from labelbench.rundir import CONFIG, read_results
 
@@ -79,15 +73,9 @@ def precision_table(
         if other is None:
             continue
         common = one.index.intersection(other.index)
-        label = human_label(one.loc[common, "human_pref_a"].to_numpy(float))
+        result = paired_cells(one, other, seed_from(labeler, variant, f"{names[1]} vs {names[0]}"))
         p_high = one.loc[common, "ai_pref_a"].to_numpy(float)
         p_low = other.loc[common, "ai_pref_a"].to_numpy(float)
-        boot = ClusterBootstrap(
-            one.loc[common, "group_id"].to_numpy(),
-            n_boot=N_BOOT,
-            seed=seed_from(labeler, variant, f"{names[1]} vs {names[0]}"),
-        )
-        result = paired_difference(boot, credit(p_high, label), credit(p_low, label))
         both = ~np.isnan(p_high) & ~np.isnan(p_low)
         differ = int(np.sum(np.sign(p_high[both] - 0.5) != np.sign(p_low[both] - 0.5)))
         lines.append(

@@ -115,6 +115,19 @@ def variant_table(cells: dict[tuple[str, str], pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
+def paired_cells(one: pd.DataFrame, other: pd.DataFrame, seed: int) -> dict:
+    """``metrics.paired_difference`` of two cells' alignment credits on their common items
+    (indexed by item id), with a cluster bootstrap over ``group_id`` of ``N_BOOT`` resamples."""
+    common = one.index.intersection(other.index)
+    label = human_label(one.loc[common, "human_pref_a"].to_numpy(float))
+    boot = ClusterBootstrap(one.loc[common, "group_id"].to_numpy(), n_boot=N_BOOT, seed=seed)
+    return paired_difference(
+        boot,
+        credit(one.loc[common, "ai_pref_a"].to_numpy(float), label),
+        credit(other.loc[common, "ai_pref_a"].to_numpy(float), label),
+    )
+
+
 def contrast_table(cells: dict[tuple[str, str], pd.DataFrame]) -> str:
     lines = [
         "| labeler | contrast | difference in alignment [95% CI] | wins / losses | McNemar p |",
@@ -125,18 +138,7 @@ def contrast_table(cells: dict[tuple[str, str], pd.DataFrame]) -> str:
             one, other = cells.get((labeler, variant)), cells.get((labeler, reference))
             if one is None or other is None:
                 continue
-            common = one.index.intersection(other.index)
-            label = human_label(one.loc[common, "human_pref_a"].to_numpy(float))
-            boot = ClusterBootstrap(
-                one.loc[common, "group_id"].to_numpy(),
-                n_boot=N_BOOT,
-                seed=seed_from(labeler, variant, "vs", reference),
-            )
-            result = paired_difference(
-                boot,
-                credit(one.loc[common, "ai_pref_a"].to_numpy(float), label),
-                credit(other.loc[common, "ai_pref_a"].to_numpy(float), label),
-            )
+            result = paired_cells(one, other, seed_from(labeler, variant, "vs", reference))
             lines.append(
                 f"| {labeler} | {title}: {variant} - {reference} "
                 f"| {_interval(result['difference'])} | {result['wins']} / {result['losses']} "
