@@ -19,6 +19,23 @@ from labelbench.rundir import RESULTS, read_summary
 COT, ZERO = "summarization/base-0shot-cot", "summarization/base-0shot"
 
 
+def _run(tmp_path, model_dir, variants, n_posts):
+    """A labelling run of the tiny model on ``n_posts`` posts' comparisons, its report written:
+    (its folder, its results table)."""
+    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=n_posts)
+    config = {
+        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
+        "labelers": [{"name": str(model_dir), "label": "tiny", "compile": False}],
+        "variants": variants,
+        "output_dir": str(tmp_path / "run"),
+        "analysis": {"bootstrap": 20},
+    }
+    parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
+    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
+    write_report(out)
+    return out, pd.read_parquet(out / RESULTS)
+
+
 def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_dir, monkeypatch):
     original = TransformersBackend.rationales
 
@@ -28,18 +45,7 @@ def test_empty_rationales_are_counted_per_pair_and_per_cell(tmp_path, tiny_lm_di
         return results
 
     monkeypatch.setattr(TransformersBackend, "rationales", silent_on_the_first)
-    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=4)
-    config = {
-        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
-        "labelers": [{"name": str(tiny_lm_dir), "label": "tiny", "compile": False}],
-        "variants": [ZERO, COT],
-        "output_dir": str(tmp_path / "run"),
-        "analysis": {"bootstrap": 20},
-    }
-    parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
-    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
-    write_report(out)
-    results = pd.read_parquet(out / RESULTS)
+    out, results = _run(tmp_path, tiny_lm_dir, [ZERO, COT], n_posts=4)
     cot = results[results["variant"] == COT]
     # the tiny model writes something for every other chain; one chain per unit was blanked
     assert sorted(cot["empty_rationales"]) == [0] * (len(cot) - 1) + [1]
@@ -67,18 +73,7 @@ def test_a_variant_in_one_order_counts_one_rationale_a_sample(tmp_path, tiny_lm_
     prompts.mkdir(parents=True)
     (prompts / "cot-first.yaml").write_text(f"include: {COT}\nposition: fixed\n")
     monkeypatch.setenv("LABELBENCH_PROMPTS_PATH", str(tmp_path / "prompts"))
-    data = write_comparisons(tmp_path / "pairs.jsonl", n_posts=3)
-    config = {
-        "datasets": [{"name": "pairs", "path": str(data), "format": "openai-comparisons"}],
-        "labelers": [{"name": str(tiny_lm_dir), "label": "tiny", "compile": False}],
-        "variants": ["custom/cot-first"],
-        "output_dir": str(tmp_path / "run"),
-        "analysis": {"bootstrap": 20},
-    }
-    parsed = parse_config(yaml.safe_dump(config), tmp_path / "run.yaml")
-    out = run_benchmark(parsed, cache_dir=tmp_path / "cache", progress=False)
-    write_report(out)
-    results = pd.read_parquet(out / RESULTS)
+    out, results = _run(tmp_path, tiny_lm_dir, ["custom/cot-first"], n_posts=3)
     assert results["ai_pref_a_ba"].isna().all()  # one order only
     assert (results["rationales"] == 1).all()
     (cell,) = [
