@@ -38,6 +38,7 @@ from labelbench.rundir import (
     RUN_RECORD,
     ResultRow,
     RunRecord,
+    clear_derived,
     item_columns,
     write_config,
     write_file,
@@ -307,6 +308,7 @@ def run(
                         )
             finally:
                 labeler.close()
+        clear_derived(out)  # an earlier run's figures must not stand beside these results
         # the config as it ran: each labeler's chat mode and dtype resolved (winner.json reads it)
         write_config(config.model_copy(update={"labelers": ran}), out)
     finally:

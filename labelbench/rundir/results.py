@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import shutil
 import types
 import typing
 from collections.abc import Sequence
@@ -19,7 +20,17 @@ from pydantic import ConfigDict, Field, model_validator
 from labelbench.data.record import Comparison
 from labelbench.errors import InputError
 from labelbench.rundir.base import Number, Record
-from labelbench.rundir.names import RESULT_FILES, RESULTS
+from labelbench.rundir.names import (
+    ITEMS_HTML,
+    PLOTS,
+    REPORT_HTML,
+    REPORT_MD,
+    RESULT_FILES,
+    RESULTS,
+    SUMMARY,
+    TIMING,
+    WINNER,
+)
 
 BASELINE_COLUMN = re.compile(r"baseline_(.+)_pref_a")
 """A published judge's P(A) for the item (``baseline_NAME_pref_a``), reported as baseline NAME."""
@@ -272,6 +283,22 @@ def read_results(run_dir: Path) -> pd.DataFrame:
         raise InputError(path, "no rows: the run labelled nothing")
     _checked(frame, path)
     return normalize(frame, path)
+
+
+DERIVED = (SUMMARY, TIMING, WINNER, REPORT_MD, REPORT_HTML, ITEMS_HTML, PLOTS)
+"""What a run folder derives from its results table (the report step writes them)."""
+
+
+def clear_derived(run_dir: Path) -> None:
+    """Remove the files ``DERIVED`` from an earlier run in ``run_dir``, before a run writes its
+    own config and results there: a run interrupted before its report leaves no stale figures
+    beside new results (``labelbench report RUN_DIR`` writes them from what is there)."""
+    for name in DERIVED:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def write_results(rows: Sequence[ResultRow] | pd.DataFrame, run_dir: Path) -> Path:

@@ -158,7 +158,7 @@ def main() -> None:
     )
     cells = _cells(results, names)
     if not cells:
-        wanted = ", ".join(args.dataset) if args.dataset else "names starting with tldr-prompts"
+        wanted = ", ".join(args.dataset) if args.dataset else "named tldr-prompts* (the ladder's)"
         raise InputError(args.run_dir, f"no cells in data sets {wanted}", field="dataset")
     print(variant_table(cells))
     print()
